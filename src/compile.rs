@@ -1,0 +1,130 @@
+//! The pipeline driver: files on disk → sources → model → bundle file tree.
+//!
+//! Only [`load`] reads the disk; everything after it is a pure function of the loaded text,
+//! which is what makes bundles reproducible and `build --check` possible.
+
+use std::path::{Path, PathBuf};
+
+use crate::decl::Decl;
+use crate::diag::{self, Diag};
+use crate::model::Model;
+use crate::resolve::Strictness;
+use crate::source::{FileId, Sources, Span};
+use crate::{decode, overlay, parse, resolve};
+
+/// The loaded inputs of one compilation.
+#[derive(Debug, Clone)]
+pub struct Input {
+    pub sources: Sources,
+    pub base: FileId,
+    /// Profile name and its file.
+    pub profile: Option<(String, FileId)>,
+}
+
+/// Profiles that exist next to the declaration, sorted.
+pub fn list_profiles(decl_path: &Path) -> Vec<String> {
+    let dir = decl_path.parent().map(|p| p.join("profiles")).unwrap_or_else(|| PathBuf::from("profiles"));
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".kdl")).map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+fn read(path: &Path, shown: &str, diags: &mut Vec<Diag>, sources: &mut Sources) -> Option<String> {
+    match std::fs::read(path) {
+        Ok(bytes) => match String::from_utf8(bytes) {
+            Ok(s) => Some(s),
+            Err(_) => {
+                let id = sources.add(shown, "");
+                diags.push(Diag::error(diag::READ_FILE, format!("`{shown}` is not UTF-8 text")).label(Span { file: id, offset: 0, len: 0 }, "here").help("save the file as UTF-8"));
+                None
+            }
+        },
+        Err(e) => {
+            let id = sources.add(shown, "");
+            diags.push(
+                Diag::error(diag::READ_FILE, format!("cannot read `{shown}`: {}", e.kind()))
+                    .label(Span { file: id, offset: 0, len: 0 }, "")
+                    .help(if e.kind() == std::io::ErrorKind::NotFound {
+                        "run `luciac init` to start from the default declaration, or pass `-f FILE`".to_string()
+                    } else {
+                        "check the file's permissions".to_string()
+                    }),
+            );
+            None
+        }
+    }
+}
+
+/// Read the declaration and, if asked, `profiles/<profile>.kdl` next to it.
+pub fn load(decl_path: &Path, profile: Option<&str>, diags: &mut Vec<Diag>) -> Option<Input> {
+    let mut sources = Sources::default();
+    let shown = decl_path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "lucia.kdl".into());
+    let text = read(decl_path, &shown, diags, &mut sources)?;
+    let base = sources.add(shown, text);
+    let profile = match profile {
+        None => None,
+        Some(name) => {
+            let known = list_profiles(decl_path);
+            if !known.iter().any(|k| k == name) {
+                let help = if known.is_empty() {
+                    "no profiles exist: create profiles/NAME.kdl next to the declaration, or build without --profile".to_string()
+                } else {
+                    let mut h = format!("profiles that exist: {}", known.join(", "));
+                    if let Some(s) = diag::did_you_mean(name, known.iter().map(String::as_str)) {
+                        h = format!("did you mean `{s}`? {h}");
+                    }
+                    h
+                };
+                diags.push(Diag::error(diag::UNKNOWN_PROFILE, format!("there is no profile `{name}`")).help(help));
+                return None;
+            }
+            let path = decl_path.parent().unwrap_or(Path::new(".")).join("profiles").join(format!("{name}.kdl"));
+            let shown = format!("profiles/{name}.kdl");
+            let text = read(&path, &shown, diags, &mut sources)?;
+            Some((name.to_string(), sources.add(shown, text)))
+        }
+    };
+    Some(Input { sources, base, profile })
+}
+
+/// Parse, decode, overlay and resolve. `None` when any error was found (all are in `diags`).
+pub fn compile(input: &Input, strict: Strictness, diags: &mut Vec<Diag>) -> Option<Model> {
+    let decl = merged(input, diags)?;
+    resolve::resolve(&decl, input.profile.as_ref().map(|(n, _)| n.as_str()), &input.sources, strict, diags)
+}
+
+/// The declaration with the profile applied (for `graph` and tests).
+pub fn merged(input: &Input, diags: &mut Vec<Diag>) -> Option<Decl> {
+    let text = input.sources.get(input.base)?.text.clone();
+    let base_doc = parse::parse(&text, input.base, diags);
+    let profile_doc = input.profile.as_ref().and_then(|(_, id)| {
+        let t = input.sources.get(*id)?.text.clone();
+        parse::parse(&t, *id, diags).map(|d| (d, *id))
+    });
+    let base = decode::decode(&base_doc?, input.base, false, diags);
+    let decl = match (&input.profile, profile_doc) {
+        (Some(_), Some((doc, id))) => {
+            let p = decode::decode(&doc, id, true, diags);
+            overlay::overlay(base, p, diags)
+        }
+        (Some(_), None) => return None,
+        (None, _) => base,
+    };
+    Some(decl)
+}
+
+/// Compile a declaration held in memory (tests, benchmarks, `luciac init` self-check).
+pub fn compile_str(base: &str, profile: Option<(&str, &str)>, strict: Strictness, diags: &mut Vec<Diag>) -> (Sources, Option<Model>) {
+    let mut sources = Sources::default();
+    let b = sources.add("lucia.kdl", base);
+    let p = profile.map(|(name, text)| (name.to_string(), sources.add(format!("profiles/{name}.kdl"), text)));
+    let input = Input { sources, base: b, profile: p };
+    let model = compile(&input, strict, diags);
+    (input.sources, model)
+}

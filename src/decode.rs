@@ -1,0 +1,776 @@
+//! Stage 2: KDL document → typed [`Decl`].
+//!
+//! Hand-written rather than derived so that it can report every problem at once, with the
+//! exact span, a did-you-mean for every name, and a help line. It checks shape only (which
+//! nodes, properties and value types); meaning (references, ranges, cycles) is
+//! [`crate::resolve`]'s job.
+
+use kdl::{KdlDocument, KdlEntry, KdlNode, KdlValue};
+
+use crate::decl::*;
+use crate::diag::{self, Diag};
+use crate::source::{FileId, S, Span};
+
+/// Decode one parsed file. `is_profile` allows `remove` nodes.
+pub fn decode(doc: &KdlDocument, file: FileId, is_profile: bool, diags: &mut Vec<Diag>) -> Decl {
+    let mut d = Decoder { file, diags, is_profile };
+    d.document(doc)
+}
+
+const TOP_NODES: &[&str] = &["app", "image", "param", "secret", "service", "target", "remove"];
+const SERVICE_NODES: &[&str] = &[
+    "image",
+    "command",
+    "singleton",
+    "replicas",
+    "user",
+    "read-only-root",
+    "writable",
+    "port",
+    "env",
+    "health",
+    "volume",
+    "resources",
+    "depends-on",
+    "host-unit",
+    "remove",
+];
+const APP_NODES: &[&str] = &["description", "home", "source", "keyword", "maintainer"];
+const PARAM_NODES: &[&str] = &["description", "one-of"];
+const SECRET_NODES: &[&str] = &["description"];
+/// What `remove` may name at the top level and inside a service.
+pub const TOP_REMOVABLE: &[&str] = &["image", "param", "secret", "service", "target"];
+pub const SERVICE_REMOVABLE: &[&str] = &["port", "env", "volume", "writable", "depends-on", "health", "resources"];
+
+struct Decoder<'a> {
+    file: FileId,
+    diags: &'a mut Vec<Diag>,
+    is_profile: bool,
+}
+
+fn type_name(v: &KdlValue) -> &'static str {
+    match v {
+        KdlValue::String(_) => "a string",
+        KdlValue::Integer(_) => "an integer",
+        KdlValue::Float(_) => "a decimal number",
+        KdlValue::Bool(_) => "a boolean",
+        KdlValue::Null => "#null",
+    }
+}
+
+impl Decoder<'_> {
+    fn span(&self, s: miette::SourceSpan) -> Span {
+        Span::new(self.file, s)
+    }
+
+    fn name_span(&self, node: &KdlNode) -> Span {
+        self.span(node.name().span())
+    }
+
+    fn push(&mut self, d: Diag) {
+        self.diags.push(d);
+    }
+
+    fn args<'n>(&self, node: &'n KdlNode) -> Vec<&'n KdlEntry> {
+        node.entries().iter().filter(|e| e.name().is_none()).collect()
+    }
+
+    /// Report properties that `node` does not take, and properties given twice.
+    fn check_props(&mut self, node: &KdlNode, allowed: &[&str]) {
+        self.check_props_except(node, allowed, &[]);
+    }
+
+    /// Like [`Self::check_props`], but silent about `reported` (already diagnosed by the caller).
+    fn check_props_except(&mut self, node: &KdlNode, allowed: &[&str], reported: &[&str]) {
+        let mut seen: Vec<&str> = Vec::new();
+        for e in node.entries() {
+            let Some(name) = e.name() else { continue };
+            let key = name.value();
+            if reported.contains(&key) {
+                continue;
+            }
+            if !allowed.contains(&key) {
+                let help = if allowed.is_empty() {
+                    format!("`{}` takes no properties", node.name().value())
+                } else {
+                    diag::unknown_help("property", key, allowed.iter().copied())
+                };
+                self.push(
+                    Diag::error(diag::UNKNOWN_PROPERTY, format!("`{}` has no property `{key}`", node.name().value()))
+                        .label(self.span(e.span()), "unknown property")
+                        .help(help),
+                );
+            } else if seen.contains(&key) {
+                self.push(
+                    Diag::error(diag::DUPLICATE, format!("property `{key}` is given twice"))
+                        .label(self.span(e.span()), "given again here")
+                        .help("KDL keeps only the last one; remove one of them"),
+                );
+            } else {
+                seen.push(key);
+            }
+        }
+    }
+
+    fn check_arg_count(&mut self, node: &KdlNode, max: usize, usage: &str) {
+        for e in self.args(node).into_iter().skip(max) {
+            self.push(
+                Diag::error(diag::EXTRA_ARGUMENT, format!("`{}` takes at most {max} argument(s)", node.name().value()))
+                    .label(self.span(e.span()), "unexpected argument")
+                    .help(format!("usage: {usage}")),
+            );
+        }
+    }
+
+    fn no_children(&mut self, node: &KdlNode) {
+        if let Some(children) = node.children()
+            && let Some(first) = children.nodes().first()
+        {
+            self.push(
+                Diag::error(diag::UNKNOWN_NODE, format!("`{}` takes no child nodes", node.name().value()))
+                    .label(self.span(first.span()), "unexpected child node")
+                    .help("remove the `{ … }` block"),
+            );
+        }
+    }
+
+    fn unknown_node(&mut self, node: &KdlNode, known: &[&str], parent: &str) {
+        let name = node.name().value();
+        self.push(
+            Diag::error(diag::UNKNOWN_NODE, format!("unknown node `{name}` in {parent}"))
+                .label(self.name_span(node), "not known here")
+                .help(diag::unknown_help("node", name, known.iter().copied())),
+        );
+    }
+
+    fn wrong_type(&mut self, e: &KdlEntry, want: &str, what: &str) {
+        let mut d = Diag::error(diag::WRONG_TYPE, format!("{what} must be {want}, found {}", type_name(e.value())))
+            .label(self.span(e.span()), format!("expected {want}"));
+        d = match (want, e.value()) {
+            ("a string", KdlValue::Integer(i)) => d.help(format!("quote it: \"{i}\"")),
+            ("an integer", KdlValue::String(s)) if s.parse::<i128>().is_ok() => d.help(format!("remove the quotes: {s}")),
+            ("a boolean", KdlValue::String(s)) if s == "true" || s == "false" => {
+                d.help(format!("KDL v2 writes booleans as `#{s}`"))
+            }
+            _ => d,
+        };
+        self.push(d);
+    }
+
+    fn str_of(&mut self, e: &KdlEntry, what: &str) -> Option<S<String>> {
+        match e.value() {
+            KdlValue::String(s) => Some(S::new(s.clone(), self.span(e.span()))),
+            _ => {
+                self.wrong_type(e, "a string", what);
+                None
+            }
+        }
+    }
+
+    fn int_of(&mut self, e: &KdlEntry, what: &str) -> Option<S<i128>> {
+        match e.value() {
+            KdlValue::Integer(i) => Some(S::new(*i, self.span(e.span()))),
+            _ => {
+                self.wrong_type(e, "an integer", what);
+                None
+            }
+        }
+    }
+
+    fn u32_of(&mut self, e: &KdlEntry, what: &str) -> Option<S<u32>> {
+        let i = self.int_of(e, what)?;
+        match u32::try_from(i.v) {
+            Ok(v) => Some(S::new(v, i.span)),
+            Err(_) => {
+                self.push(
+                    Diag::error(diag::WRONG_TYPE, format!("{what} must be between 0 and {}", u32::MAX))
+                        .label(i.span, "out of range"),
+                );
+                None
+            }
+        }
+    }
+
+    fn bool_of(&mut self, e: &KdlEntry, what: &str) -> Option<S<bool>> {
+        match e.value() {
+            KdlValue::Bool(b) => Some(S::new(*b, self.span(e.span()))),
+            _ => {
+                self.wrong_type(e, "a boolean", what);
+                None
+            }
+        }
+    }
+
+    fn scalar_of(&mut self, e: &KdlEntry, what: &str) -> Option<S<Scalar>> {
+        let v = match e.value() {
+            KdlValue::String(s) => Scalar::Str(s.clone()),
+            KdlValue::Integer(i) => Scalar::Int(*i),
+            KdlValue::Bool(b) => Scalar::Bool(*b),
+            _ => {
+                self.wrong_type(e, "a string, an integer or a boolean", what);
+                return None;
+            }
+        };
+        Some(S::new(v, self.span(e.span())))
+    }
+
+    fn prop<'n>(&self, node: &'n KdlNode, key: &str) -> Option<&'n KdlEntry> {
+        node.entries().iter().rev().find(|e| e.name().map(|n| n.value()) == Some(key))
+    }
+
+    fn prop_str(&mut self, node: &KdlNode, key: &str) -> Option<S<String>> {
+        let e = self.prop(node, key)?;
+        self.str_of(e, &format!("`{key}`"))
+    }
+
+    fn prop_bool(&mut self, node: &KdlNode, key: &str) -> Option<S<bool>> {
+        let e = self.prop(node, key)?;
+        self.bool_of(e, &format!("`{key}`"))
+    }
+
+    fn prop_u32(&mut self, node: &KdlNode, key: &str) -> Option<S<u32>> {
+        let e = self.prop(node, key)?;
+        self.u32_of(e, &format!("`{key}`"))
+    }
+
+    /// The `idx`-th argument as a string; reports it when missing.
+    fn arg_str(&mut self, node: &KdlNode, idx: usize, what: &str, usage: &str) -> Option<S<String>> {
+        match self.args(node).get(idx).copied() {
+            Some(e) => self.str_of(e, what),
+            None => {
+                self.missing(node, what, usage);
+                None
+            }
+        }
+    }
+
+    fn missing(&mut self, node: &KdlNode, what: &str, usage: &str) {
+        self.push(
+            Diag::error(diag::MISSING_VALUE, format!("`{}` needs {what}", node.name().value()))
+                .label(self.name_span(node), format!("{what} missing"))
+                .help(format!("usage: {usage}")),
+        );
+    }
+
+    /// All arguments as strings (for `command`, `exec`, `one-of`…).
+    fn all_str_args(&mut self, node: &KdlNode, what: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for e in self.args(node) {
+            if let Some(s) = self.str_of(e, what) {
+                out.push(s.v);
+            }
+        }
+        out
+    }
+
+    /// A flag node: `singleton` alone means true; `singleton #false` turns it off.
+    fn flag(&mut self, node: &KdlNode) -> Option<S<bool>> {
+        self.check_props(node, &[]);
+        self.check_arg_count(node, 1, &format!("{} [#true|#false]", node.name().value()));
+        self.no_children(node);
+        match self.args(node).first().copied() {
+            None => Some(S::new(true, self.span(node.span()))),
+            Some(e) => self.bool_of(e, &format!("`{}`", node.name().value())),
+        }
+    }
+
+    /// A node holding one string argument, like `description "…"`.
+    fn single_str(&mut self, node: &KdlNode) -> Option<S<String>> {
+        let name = node.name().value().to_string();
+        self.check_props(node, &[]);
+        self.check_arg_count(node, 1, &format!("{name} \"…\""));
+        self.no_children(node);
+        self.arg_str(node, 0, "a string argument", &format!("{name} \"…\""))
+    }
+
+    /// Set a singular field, reporting a second occurrence in the same block.
+    fn set_once<T>(&mut self, slot: &mut Option<T>, value: Option<T>, node: &KdlNode, first: Option<Span>) {
+        if slot.is_some() {
+            let mut d = Diag::error(diag::DUPLICATE, format!("`{}` is given twice in this block", node.name().value()))
+                .label(self.name_span(node), "given again here");
+            if let Some(f) = first {
+                d = d.label(f, "first given here");
+            }
+            self.push(d.help("keep one of them"));
+        } else {
+            *slot = value;
+        }
+    }
+
+    fn remove(&mut self, node: &KdlNode, allowed: &[&str]) -> Option<Removal> {
+        let usage = "remove KIND \"NAME\"";
+        if !self.is_profile {
+            self.push(
+                Diag::error(diag::UNKNOWN_NODE, "`remove` is only allowed in a profile")
+                    .label(self.name_span(node), "in the base declaration")
+                    .help("delete the definition itself instead of removing it"),
+            );
+            return None;
+        }
+        self.check_props(node, &[]);
+        self.check_arg_count(node, 2, usage);
+        self.no_children(node);
+        let kind = self.arg_str(node, 0, "the kind of thing to remove", usage)?;
+        if !allowed.contains(&kind.v.as_str()) {
+            self.push(
+                Diag::error(diag::NOT_ALLOWED, format!("cannot remove a `{}` here", kind.v))
+                    .label(kind.span, "not removable here")
+                    .help(diag::unknown_help("removable kind", &kind.v, allowed.iter().copied())),
+            );
+            return None;
+        }
+        // `health` and `resources` exist once per service, so they need no name.
+        let name = if kind.v == "health" || kind.v == "resources" {
+            kind.clone()
+        } else {
+            self.arg_str(node, 1, "the name of what to remove", usage)?
+        };
+        Some(Removal { kind, name, span: self.span(node.span()) })
+    }
+
+    // ---- top level ---------------------------------------------------------------------
+
+    fn document(&mut self, doc: &KdlDocument) -> Decl {
+        let mut decl = Decl::default();
+        for node in doc.nodes() {
+            match node.name().value() {
+                "app" => {
+                    let first = decl.app.as_ref().map(|a| a.span);
+                    let app = self.app(node);
+                    self.set_once(&mut decl.app, app, node, first);
+                }
+                "image" => decl.images.extend(self.image(node)),
+                "param" => decl.params.extend(self.param(node)),
+                "secret" => decl.secrets.extend(self.secret(node)),
+                "service" => decl.services.extend(self.service(node)),
+                "target" => decl.targets.extend(self.target(node)),
+                "remove" => decl.removals.extend(self.remove(node, TOP_REMOVABLE)),
+                _ => self.unknown_node(node, TOP_NODES, "the declaration"),
+            }
+        }
+        decl
+    }
+
+    fn app(&mut self, node: &KdlNode) -> Option<App> {
+        let usage = "app \"NAME\" version=\"X.Y.Z\" { description \"…\" }";
+        self.check_props(node, &["version"]);
+        self.check_arg_count(node, 1, usage);
+        let name = self.arg_str(node, 0, "a name", usage);
+        let version = self.prop_str(node, "version");
+        let mut app = App {
+            name: name?,
+            version,
+            description: None,
+            home: None,
+            sources: vec![],
+            keywords: vec![],
+            maintainers: vec![],
+            span: self.span(node.span()),
+        };
+        for child in node.iter_children() {
+            match child.name().value() {
+                "description" => {
+                    let v = self.single_str(child);
+                    let first = app.description.as_ref().map(|d| d.span);
+                    self.set_once(&mut app.description, v, child, first);
+                }
+                "home" => {
+                    let v = self.single_str(child);
+                    let first = app.home.as_ref().map(|d| d.span);
+                    self.set_once(&mut app.home, v, child, first);
+                }
+                "source" => app.sources.extend(self.single_str(child)),
+                "keyword" => {
+                    self.check_props(child, &[]);
+                    self.no_children(child);
+                    for e in self.args(child) {
+                        app.keywords.extend(self.str_of(e, "a keyword"));
+                    }
+                }
+                "maintainer" => {
+                    let usage = "maintainer \"NAME\" email=\"…\" url=\"…\"";
+                    self.check_props(child, &["email", "url"]);
+                    self.check_arg_count(child, 1, usage);
+                    self.no_children(child);
+                    let name = self.arg_str(child, 0, "a name", usage);
+                    let email = self.prop_str(child, "email");
+                    let url = self.prop_str(child, "url");
+                    if let Some(name) = name {
+                        app.maintainers.push(Maintainer { name, email, url });
+                    }
+                }
+                _ => self.unknown_node(child, APP_NODES, "`app`"),
+            }
+        }
+        Some(app)
+    }
+
+    fn image(&mut self, node: &KdlNode) -> Option<Image> {
+        let usage = "image \"NAME\" \"REGISTRY/REPOSITORY:TAG\" digest=\"sha256:…\"";
+        self.check_props(node, &["digest"]);
+        self.check_arg_count(node, 2, usage);
+        self.no_children(node);
+        let name = self.arg_str(node, 0, "a name", usage);
+        let reference = self.arg_str(node, 1, "an image reference", usage);
+        let digest = self.prop_str(node, "digest");
+        Some(Image { name: name?, reference: reference?, digest, span: self.span(node.span()) })
+    }
+
+    fn param(&mut self, node: &KdlNode) -> Option<Param> {
+        let usage = "param \"NAME\" type=\"string|url|int|port|bool|enum\" default=… { description \"…\" }";
+        self.check_props(node, &["type", "default", "min", "max"]);
+        self.check_arg_count(node, 1, usage);
+        let name = self.arg_str(node, 0, "a name", usage);
+        let ty = match self.prop_str(node, "type") {
+            Some(t) => match ParamType::parse(&t.v) {
+                Some(pt) => Some(S::new(pt, t.span)),
+                None => {
+                    self.push(
+                        Diag::error(diag::NOT_ALLOWED, format!("unknown param type `{}`", t.v))
+                            .label(t.span, "not a param type")
+                            .help(diag::unknown_help("type", &t.v, ParamType::NAMES.iter().copied())),
+                    );
+                    None
+                }
+            },
+            None => None,
+        };
+        let default = match self.prop(node, "default") {
+            Some(e) => self.scalar_of(e, "`default`"),
+            None => None,
+        };
+        let min = match self.prop(node, "min") {
+            Some(e) => self.int_of(e, "`min`"),
+            None => None,
+        };
+        let max = match self.prop(node, "max") {
+            Some(e) => self.int_of(e, "`max`"),
+            None => None,
+        };
+        let mut p = Param { name: name?, ty, default, description: None, one_of: None, min, max, span: self.span(node.span()) };
+        for child in node.iter_children() {
+            match child.name().value() {
+                "description" => {
+                    let v = self.single_str(child);
+                    let first = p.description.as_ref().map(|d| d.span);
+                    self.set_once(&mut p.description, v, child, first);
+                }
+                "one-of" => {
+                    self.check_props(child, &[]);
+                    self.no_children(child);
+                    let vals = self.all_str_args(child, "a `one-of` value");
+                    let v = Some(S::new(vals, self.span(child.span())));
+                    let first = p.one_of.as_ref().map(|d| d.span);
+                    self.set_once(&mut p.one_of, v, child, first);
+                }
+                _ => self.unknown_node(child, PARAM_NODES, "`param`"),
+            }
+        }
+        Some(p)
+    }
+
+    fn secret(&mut self, node: &KdlNode) -> Option<Secret> {
+        let usage = "secret \"NAME\" min-length=32 prefix=\"…\" optional=#true { description \"…\" }";
+        for key in ["value", "default"] {
+            if let Some(e) = self.prop(node, key) {
+                self.push(
+                    Diag::error(diag::UNKNOWN_PROPERTY, format!("a secret cannot have a `{key}`"))
+                        .label(self.span(e.span()), "secret value in the declaration")
+                        .help("secrets are supplied at deploy time and never stored in the declaration or a bundle; delete this property and see the bundle README for where the value goes"),
+                );
+            }
+        }
+        self.check_props_except(node, &["min-length", "prefix", "optional"], &["value", "default"]);
+        self.check_arg_count(node, 1, usage);
+        let name = self.arg_str(node, 0, "a name", usage);
+        let min_length = self.prop_u32(node, "min-length");
+        let prefix = self.prop_str(node, "prefix");
+        let optional = self.prop_bool(node, "optional");
+        let mut s = Secret { name: name?, description: None, min_length, prefix, optional, span: self.span(node.span()) };
+        for child in node.iter_children() {
+            match child.name().value() {
+                "description" => {
+                    let v = self.single_str(child);
+                    let first = s.description.as_ref().map(|d| d.span);
+                    self.set_once(&mut s.description, v, child, first);
+                }
+                _ => self.unknown_node(child, SECRET_NODES, "`secret`"),
+            }
+        }
+        Some(s)
+    }
+
+    fn target(&mut self, node: &KdlNode) -> Option<Target> {
+        let usage = "target \"compose|helm|kustomize|systemd\" { … }";
+        self.check_props(node, &[]);
+        self.check_arg_count(node, 1, usage);
+        let name = self.arg_str(node, 0, "a target name", usage)?;
+        let mut settings = Vec::new();
+        for child in node.iter_children() {
+            self.no_children(child);
+            let mut args = Vec::new();
+            let mut props = Vec::new();
+            for e in child.entries() {
+                let Some(v) = self.scalar_of(e, "a target setting") else { continue };
+                match e.name() {
+                    Some(n) => props.push((S::new(n.value().to_string(), self.span(n.span())), v)),
+                    None => args.push(v),
+                }
+            }
+            settings.push(Setting {
+                name: S::new(child.name().value().to_string(), self.name_span(child)),
+                args,
+                props,
+                span: self.span(child.span()),
+            });
+        }
+        Some(Target { name, settings, span: self.span(node.span()) })
+    }
+
+    // ---- services ------------------------------------------------------------------------
+
+    fn service(&mut self, node: &KdlNode) -> Option<Service> {
+        let usage = "service \"NAME\" { image \"IMAGE\" … }";
+        self.check_props(node, &[]);
+        self.check_arg_count(node, 1, usage);
+        let name = self.arg_str(node, 0, "a name", usage)?;
+        let mut s = Service {
+            name,
+            image: None,
+            command: None,
+            singleton: None,
+            replicas: None,
+            user: None,
+            read_only_root: None,
+            writable: vec![],
+            ports: vec![],
+            env: vec![],
+            health: None,
+            volumes: vec![],
+            resources: None,
+            depends_on: vec![],
+            host_unit: None,
+            removals: vec![],
+            span: self.span(node.span()),
+        };
+        for child in node.iter_children() {
+            let cspan = self.span(child.span());
+            match child.name().value() {
+                "image" => {
+                    let v = self.single_str(child);
+                    let first = s.image.as_ref().map(|x| x.span);
+                    self.set_once(&mut s.image, v, child, first);
+                }
+                "command" => {
+                    self.check_props(child, &[]);
+                    self.no_children(child);
+                    let args = self.all_str_args(child, "a command argument");
+                    if args.is_empty() {
+                        self.missing(child, "the program to run", "command \"PROGRAM\" \"ARG\"…");
+                    }
+                    let first = s.command.as_ref().map(|x| x.span);
+                    self.set_once(&mut s.command, Some(S::new(args, cspan)), child, first);
+                }
+                "singleton" => {
+                    let v = self.flag(child);
+                    let first = s.singleton.as_ref().map(|x| x.span);
+                    self.set_once(&mut s.singleton, v, child, first);
+                }
+                "read-only-root" => {
+                    let v = self.flag(child);
+                    let first = s.read_only_root.as_ref().map(|x| x.span);
+                    self.set_once(&mut s.read_only_root, v, child, first);
+                }
+                "replicas" => {
+                    self.check_props(child, &[]);
+                    self.check_arg_count(child, 1, "replicas N");
+                    self.no_children(child);
+                    let v = match self.args(child).first().copied() {
+                        Some(e) => self.u32_of(e, "`replicas`"),
+                        None => {
+                            self.missing(child, "a number", "replicas N");
+                            None
+                        }
+                    };
+                    let first = s.replicas.as_ref().map(|x| x.span);
+                    self.set_once(&mut s.replicas, v, child, first);
+                }
+                "user" => {
+                    let usage = "user UID group=GID";
+                    self.check_props(child, &["group"]);
+                    self.check_arg_count(child, 1, usage);
+                    self.no_children(child);
+                    let uid = match self.args(child).first().copied() {
+                        Some(e) => self.u32_of(e, "the user id"),
+                        None => {
+                            self.missing(child, "a numeric user id", usage);
+                            None
+                        }
+                    };
+                    let gid = self.prop_u32(child, "group");
+                    let v = uid.map(|uid| User { uid, gid, span: cspan });
+                    let first = s.user.as_ref().map(|x| x.span);
+                    self.set_once(&mut s.user, v, child, first);
+                }
+                "writable" => {
+                    self.check_props(child, &[]);
+                    self.no_children(child);
+                    for e in self.args(child) {
+                        s.writable.extend(self.str_of(e, "a writable path"));
+                    }
+                }
+                "port" => {
+                    let usage = "port \"NAME\" 8080 publish=7233";
+                    self.check_props(child, &["publish"]);
+                    self.check_arg_count(child, 2, usage);
+                    self.no_children(child);
+                    let name = self.arg_str(child, 0, "a port name", usage);
+                    let number = match self.args(child).get(1).copied() {
+                        Some(e) => self.int_of(e, "the port number"),
+                        None => {
+                            self.missing(child, "a port number", usage);
+                            None
+                        }
+                    };
+                    let publish = match self.prop(child, "publish") {
+                        Some(e) => self.scalar_of(e, "`publish`"),
+                        None => None,
+                    };
+                    if let (Some(name), Some(number)) = (name, number) {
+                        s.ports.push(Port { name, number, publish, span: cspan });
+                    }
+                }
+                "env" => {
+                    let usage = "env \"KEY\" \"VALUE\"  or  env \"KEY\" secret=\"NAME\"";
+                    self.check_props(child, &["secret"]);
+                    self.check_arg_count(child, 2, usage);
+                    self.no_children(child);
+                    let key = self.arg_str(child, 0, "a key", usage);
+                    let secret = self.prop_str(child, "secret");
+                    let text = self.args(child).get(1).copied();
+                    let value = match (text, secret) {
+                        (Some(_), Some(sec)) => {
+                            self.push(
+                                Diag::error(diag::EXTRA_ARGUMENT, "an env entry has either a value or a secret, not both")
+                                    .label(sec.span, "the secret")
+                                    .help("remove the literal value or the `secret=` property"),
+                            );
+                            None
+                        }
+                        (None, Some(sec)) => Some(EnvValue::Secret(sec)),
+                        (Some(e), None) => match e.value() {
+                            KdlValue::String(v) => Some(EnvValue::Text(S::new(v.clone(), self.span(e.span())))),
+                            KdlValue::Integer(_) | KdlValue::Bool(_) | KdlValue::Float(_) => {
+                                // Environment values are strings; accept numbers and booleans as written.
+                                let text = e.value().to_string();
+                                let text = text.trim_start_matches('#').to_string();
+                                Some(EnvValue::Text(S::new(text, self.span(e.span()))))
+                            }
+                            KdlValue::Null => {
+                                self.wrong_type(e, "a string", "an env value");
+                                None
+                            }
+                        },
+                        (None, None) => {
+                            if key.is_some() {
+                                self.missing(child, "a value or `secret=`", usage);
+                            }
+                            None
+                        }
+                    };
+                    if let (Some(key), Some(value)) = (key, value) {
+                        s.env.push(Env { key, value, span: cspan });
+                    }
+                }
+                "health" => {
+                    let h = self.health(child);
+                    let first = s.health.as_ref().and_then(|x| x.span);
+                    self.set_once(&mut s.health, Some(h), child, first);
+                }
+                "volume" => {
+                    let usage = "volume \"NAME\" \"/container/path\" size=\"1Gi\"";
+                    self.check_props(child, &["size"]);
+                    self.check_arg_count(child, 2, usage);
+                    self.no_children(child);
+                    let name = self.arg_str(child, 0, "a volume name", usage);
+                    let path = self.arg_str(child, 1, "a container path", usage);
+                    let size = self.prop_str(child, "size");
+                    if let (Some(name), Some(path)) = (name, path) {
+                        s.volumes.push(Volume { name, path, size, span: cspan });
+                    }
+                }
+                "resources" => {
+                    self.check_props(child, &["cpu", "memory", "cpu-limit", "memory-limit"]);
+                    self.check_arg_count(child, 0, "resources cpu=\"250m\" memory=\"512Mi\" cpu-limit=\"1\" memory-limit=\"1Gi\"");
+                    self.no_children(child);
+                    let r = Resources {
+                        cpu: self.prop_str(child, "cpu"),
+                        memory: self.prop_str(child, "memory"),
+                        cpu_limit: self.prop_str(child, "cpu-limit"),
+                        memory_limit: self.prop_str(child, "memory-limit"),
+                        span: Some(cspan),
+                    };
+                    let first = s.resources.as_ref().and_then(|x| x.span);
+                    self.set_once(&mut s.resources, Some(r), child, first);
+                }
+                "depends-on" => {
+                    self.check_props(child, &[]);
+                    self.no_children(child);
+                    let args = self.args(child);
+                    if args.is_empty() {
+                        self.missing(child, "a service name", "depends-on \"SERVICE\"…");
+                    }
+                    for e in args {
+                        s.depends_on.extend(self.str_of(e, "a service name"));
+                    }
+                }
+                "host-unit" => {
+                    self.check_props(child, &[]);
+                    self.no_children(child);
+                    let units = self.all_str_args(child, "a systemd unit name");
+                    if units.is_empty() {
+                        self.missing(child, "a unit name", "host-unit \"redis-server.service\" \"redis.service\"");
+                    }
+                    let first = s.host_unit.as_ref().map(|x| x.span);
+                    self.set_once(&mut s.host_unit, Some(S::new(units, cspan)), child, first);
+                }
+                "remove" => s.removals.extend(self.remove(child, SERVICE_REMOVABLE)),
+                _ => self.unknown_node(child, SERVICE_NODES, "`service`"),
+            }
+        }
+        Some(s)
+    }
+
+    fn health(&mut self, node: &KdlNode) -> Health {
+        self.check_props(node, &["liveness", "readiness", "port", "start-period", "interval", "timeout", "retries"]);
+        self.check_arg_count(node, 0, "health liveness=\"/alive\" readiness=\"/health\" port=\"http\" { exec \"CMD\" … }");
+        let mut h = Health {
+            liveness: self.prop_str(node, "liveness"),
+            readiness: self.prop_str(node, "readiness"),
+            port: self.prop_str(node, "port"),
+            exec: None,
+            start_period: self.prop_str(node, "start-period"),
+            interval: self.prop_str(node, "interval"),
+            timeout: self.prop_str(node, "timeout"),
+            retries: self.prop_u32(node, "retries"),
+            span: Some(self.span(node.span())),
+        };
+        for child in node.iter_children() {
+            match child.name().value() {
+                "exec" => {
+                    self.check_props(child, &[]);
+                    self.no_children(child);
+                    let args = self.all_str_args(child, "a command argument");
+                    if args.is_empty() {
+                        self.missing(child, "a command", "exec \"PROGRAM\" \"ARG\"…");
+                    }
+                    let first = h.exec.as_ref().map(|x| x.span);
+                    let v = Some(S::new(args, self.span(child.span())));
+                    self.set_once(&mut h.exec, v, child, first);
+                }
+                _ => self.unknown_node(child, &["exec"], "`health`"),
+            }
+        }
+        h
+    }
+}

@@ -1,0 +1,401 @@
+//! Diagnostics as data.
+//!
+//! Every stage pushes [`Diag`] values into one list instead of returning early, so a run
+//! reports all of its problems at once. They are rendered only at the edge: by miette for
+//! people, or as JSON lines for editors and CI. Codes are stable: tests, docs and
+//! `luciac explain` refer to them, so a code is never reused for another meaning.
+
+use std::fmt;
+
+use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource};
+
+use crate::source::{Sources, Span};
+
+/// A stable diagnostic code with its one-line title and long explanation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Code {
+    pub id: &'static str,
+    pub title: &'static str,
+    pub explain: &'static str,
+}
+
+macro_rules! codes {
+    ($($name:ident = $id:literal, $title:literal, $explain:literal;)*) => {
+        $(pub const $name: Code = Code { id: $id, title: $title, explain: $explain };)*
+        /// Every code, in order, for `luciac explain` and the docs.
+        pub const ALL_CODES: &[Code] = &[$($name),*];
+    };
+}
+
+codes! {
+    SYNTAX = "E0001", "the file is not valid KDL v2",
+        "The declaration must be KDL v2. Common mistakes: KDL v1 keywords (`true`, `false`, `null`) \
+         must be written `#true`, `#false`, `#null`; strings with spaces need quotes; a node ends at \
+         a newline or `;`.";
+    READ_FILE = "E0002", "an input file cannot be read",
+        "luciac reads `lucia.kdl` (or the file given with `-f`) and `profiles/<name>.kdl` next to it. \
+         Check the path and its permissions.";
+    UNKNOWN_PROFILE = "E0003", "the profile does not exist",
+        "`--profile NAME` reads `profiles/NAME.kdl` next to the declaration. The message lists the \
+         profiles that exist.";
+    UNKNOWN_NODE = "E0010", "unknown node",
+        "A node name that luciac does not know in this place. `docs/language.md` lists every node; \
+         the help line suggests the closest known name.";
+    UNKNOWN_PROPERTY = "E0011", "unknown property",
+        "A `key=value` property that this node does not take. The help line lists the properties it \
+         takes.";
+    MISSING_VALUE = "E0012", "a required value is missing",
+        "The node needs an argument or property that is not there, for example `port \"http\"` \
+         without a number, or a service without an `image`.";
+    WRONG_TYPE = "E0013", "a value has the wrong type",
+        "KDL values are typed: `8080` is a number, `\"8080\"` a string, `#true` a boolean. The \
+         message says which type this place takes.";
+    DUPLICATE = "E0014", "defined twice",
+        "Names of images, params, secrets, services, ports, volumes and env keys must be unique in \
+         their scope. Profiles change a definition by repeating it in the profile file, not in the \
+         base file.";
+    EXTRA_ARGUMENT = "E0015", "too many arguments",
+        "The node takes fewer arguments than were given.";
+    MISSING_NODE = "E0016", "a required node is missing",
+        "The declaration needs an `app` node and at least one `service`.";
+    BAD_PORT = "E0020", "invalid port",
+        "Ports are whole numbers from 1 to 65535. Host ports below 1024 need root or extra setup under \
+         rootless Docker, so luciac warns about them.";
+    BAD_QUANTITY = "E0021", "invalid resource quantity",
+        "CPU is written like Kubernetes: `500m` (millicores), `1`, `1.5`. Memory and sizes use \
+         `Ki`, `Mi`, `Gi` (powers of two) or `k`, `M`, `G` (powers of ten), e.g. `512Mi`.";
+    BAD_DURATION = "E0022", "invalid duration",
+        "Durations are a whole number with a unit: `500ms`, `30s`, `2m`, `1h`.";
+    BAD_URL = "E0023", "invalid URL",
+        "A `url` param needs an absolute http(s) URL such as `http://homeassistant.local:8123`.";
+    BAD_NAME = "E0024", "invalid name",
+        "Names of services, ports, volumes, params, secrets and images become Kubernetes object \
+         names, Compose service names and environment variable names: lowercase letters, digits \
+         and `-`, starting with a letter, at most 63 characters (15 for ports).";
+    BAD_IMAGE = "E0025", "invalid image reference or digest",
+        "An image is `registry/repository:tag`, optionally with `digest=\"sha256:<64 hex>\"`. Put \
+         the digest in the `digest` property, not in the reference.";
+    NOT_ALLOWED = "E0026", "value not allowed here",
+        "The value is not one of those this place accepts; the help line lists them.";
+    BAD_DEFAULT = "E0027", "a param's default does not fit its type",
+        "A param's `default` must be a valid value of its `type` (and of `one-of`, `min`, `max`).";
+    UNKNOWN_REFERENCE = "E0030", "unknown name in a reference",
+        "Strings may refer to `{param.NAME}`, `{SERVICE.host}` and `{SERVICE.port.PORT}`. The name \
+         must be defined. Write `{{` and `}}` for literal braces.";
+    BAD_REFERENCE = "E0031", "malformed reference",
+        "A `{` starts a reference that must end with `}` on the same string. Write `{{` for a \
+         literal `{` and `}}` for a literal `}`.";
+    SECRET_IN_STRING = "E0032", "a secret cannot be part of a string",
+        "A secret never enters a bundle, so it cannot be spliced into a longer string at build \
+         time. Give the whole value as a secret: `env \"KEY\" secret=\"NAME\"`.";
+    UNKNOWN_IMAGE = "E0033", "unknown image",
+        "A service's `image` names an `image` node declared at the top level.";
+    UNKNOWN_SERVICE = "E0034", "unknown service",
+        "`depends-on` and references name services declared in the declaration.";
+    CYCLE = "E0035", "dependency cycle",
+        "Services start in dependency order, so `depends-on` and references must not form a cycle. \
+         Remove one edge of the cycle.";
+    HOST_PORT_CONFLICT = "E0036", "two ports publish the same host port",
+        "A host port can be published once. Change `publish=` on one of them.";
+    SINGLETON_REPLICAS = "E0037", "a singleton cannot have more than one replica",
+        "`singleton` means the service must run as exactly one instance (Lucia's AgentHost keeps \
+         schedulers in memory). Remove `replicas` or `singleton`.";
+    NOTHING_TO_REMOVE = "E0038", "`remove` names something that does not exist",
+        "A profile's `remove KIND NAME` must name something the base declaration defines.";
+    UNKNOWN_TARGET = "E0039", "unknown target",
+        "`target` blocks exist for `compose`, `helm`, `kustomize` and `systemd`.";
+    UNKNOWN_PORT = "E0040", "unknown port",
+        "A health check or reference names a port that the service does not declare.";
+    UNUSED = "E0041", "declared but never used",
+        "A param or secret that no env entry uses reaches no program. Use it or remove it.";
+    BAD_ENV_KEY = "E0043", "invalid environment key",
+        "Environment keys are non-empty and contain no `=`, whitespace or NUL.";
+    BAD_PATH = "E0044", "invalid path",
+        "Container paths (volumes, writable paths) must be absolute and must not contain `..`.";
+    HEALTH_CONFLICT = "E0045", "conflicting health checks",
+        "A health check is either HTTP (`liveness`/`readiness` paths) or a command (`exec`), not both.";
+    REQUEST_OVER_LIMIT = "E0046", "a resource request is larger than its limit",
+        "Requests are what a service is guaranteed, limits the most it may use: a request above its \
+         limit cannot be scheduled.";
+    DUPLICATE_CONTAINER_PORT = "E0048", "a container port is declared twice",
+        "Each container port number may be declared once per service.";
+    UNPINNED_IMAGE = "W0050", "image is not pinned by digest",
+        "An image without `digest=` may change under the same tag, so the bundle is not \
+         reproducible at deploy time. Add `digest=\"sha256:…\"` (`docker buildx imagetools inspect \
+         IMAGE` prints it). `--locked` turns this warning into an error.";
+    LOW_HOST_PORT = "W0051", "host port below 1024",
+        "Publishing a port below 1024 needs root, or `net.ipv4.ip_unprivileged_port_start` lowered \
+         under rootless Docker and Podman.";
+    WRITE_FAILED = "E0060", "cannot write the output",
+        "The bundle directory could not be written. Previous bundles are left as they were.";
+    STALE = "E0061", "committed bundles are stale",
+        "`luciac build --check` rebuilt the bundles in memory and they differ from the files on \
+         disk. Run `luciac build` for the profile and commit the result.";
+}
+
+/// Look a code up by its id (`E0035`), case-insensitively, with or without the `luciac::` prefix.
+pub fn find_code(id: &str) -> Option<Code> {
+    let id = id.trim().trim_start_matches("luciac::");
+    ALL_CODES.iter().copied().find(|c| c.id.eq_ignore_ascii_case(id))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// A labelled span. The first label of a [`Diag`] is its primary one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Label {
+    pub span: Span,
+    pub text: String,
+}
+
+/// One problem found in the declaration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Diag {
+    pub code: Code,
+    pub severity: Severity,
+    pub message: String,
+    pub labels: Vec<Label>,
+    pub help: Option<String>,
+}
+
+impl Diag {
+    pub fn error(code: Code, message: impl Into<String>) -> Diag {
+        Diag { code, severity: Severity::Error, message: message.into(), labels: vec![], help: None }
+    }
+
+    pub fn warning(code: Code, message: impl Into<String>) -> Diag {
+        Diag { severity: Severity::Warning, ..Diag::error(code, message) }
+    }
+
+    pub fn label(mut self, span: Span, text: impl Into<String>) -> Diag {
+        self.labels.push(Label { span, text: text.into() });
+        self
+    }
+
+    pub fn help(mut self, help: impl Into<String>) -> Diag {
+        self.help = Some(help.into());
+        self
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+/// The closest candidate to `name`, if it is close enough to be a plausible typo.
+pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::jaro_winkler(name, c), c))
+        .filter(|(score, _)| *score >= 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0).then_with(|| b.1.cmp(a.1)))
+        .map(|(_, c)| c)
+}
+
+/// Help text for an unknown name: a suggestion if one is close, else the list of known names.
+pub fn unknown_help<'a>(what: &str, name: &str, known: impl IntoIterator<Item = &'a str> + Clone) -> String {
+    match did_you_mean(name, known.clone()) {
+        Some(s) => format!("did you mean `{s}`?"),
+        None => {
+            let list: Vec<String> = known.into_iter().map(|k| format!("`{k}`")).collect();
+            if list.is_empty() {
+                format!("no {what} is defined")
+            } else {
+                format!("known {what}s: {}", list.join(", "))
+            }
+        }
+    }
+}
+
+// ---- rendering ---------------------------------------------------------------------------
+
+/// How human diagnostics are drawn.
+#[derive(Debug, Clone, Copy)]
+pub struct Style {
+    pub color: bool,
+    pub unicode: bool,
+    pub width: usize,
+}
+
+impl Style {
+    /// Plain ASCII without colour: for snapshots, logs and pipes.
+    pub const PLAIN: Style = Style { color: false, unicode: false, width: 100 };
+}
+
+struct MietteView<'a> {
+    diag: &'a Diag,
+    message: String,
+    severity: miette::Severity,
+    code: Option<&'static str>,
+    source: Option<NamedSource<std::sync::Arc<String>>>,
+    labels: Vec<LabeledSpan>,
+    help: Option<&'a str>,
+    related: Vec<MietteView<'a>>,
+}
+
+impl<'a> MietteView<'a> {
+    fn new(diag: &'a Diag, sources: &Sources) -> MietteView<'a> {
+        let primary_file = diag.labels.first().map(|l| l.span.file);
+        let mut labels = Vec::new();
+        let mut related = Vec::new();
+        for (i, l) in diag.labels.iter().enumerate() {
+            if Some(l.span.file) == primary_file {
+                let text = if l.text.is_empty() { None } else { Some(l.text.clone()) };
+                let span = (l.span.offset, l.span.len);
+                labels.push(if i == 0 {
+                    LabeledSpan::new_primary_with_span(text, span)
+                } else {
+                    LabeledSpan::new_with_span(text, span)
+                });
+            } else if let Some(file) = sources.get(l.span.file) {
+                // A label in another file (e.g. "first defined here" in the base file while the
+                // error is in a profile) becomes a related note with its own source.
+                related.push(MietteView {
+                    diag,
+                    message: l.text.clone(),
+                    severity: miette::Severity::Advice,
+                    code: None,
+                    source: Some(NamedSource::new(file.name.clone(), file.text.clone())),
+                    labels: vec![LabeledSpan::new_primary_with_span(None, (l.span.offset, l.span.len))],
+                    help: None,
+                    related: vec![],
+                });
+            }
+        }
+        let source = primary_file
+            .and_then(|f| sources.get(f))
+            .map(|f| NamedSource::new(f.name.clone(), f.text.clone()));
+        MietteView {
+            diag,
+            message: diag.message.clone(),
+            severity: match diag.severity {
+                Severity::Error => miette::Severity::Error,
+                Severity::Warning => miette::Severity::Warning,
+            },
+            code: Some(diag.code.id),
+            source,
+            labels,
+            help: diag.help.as_deref(),
+            related,
+        }
+    }
+}
+
+impl fmt::Debug for MietteView<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.diag, f)
+    }
+}
+
+impl fmt::Display for MietteView<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for MietteView<'_> {}
+
+impl Diagnostic for MietteView<'_> {
+    fn code<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
+        self.code.map(|c| Box::new(format!("luciac::{c}")) as Box<dyn fmt::Display>)
+    }
+    fn severity(&self) -> Option<miette::Severity> {
+        Some(self.severity)
+    }
+    fn help<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
+        self.help.map(|h| Box::new(h) as Box<dyn fmt::Display>)
+    }
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        self.source.as_ref().map(|s| s as &dyn miette::SourceCode)
+    }
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        if self.labels.is_empty() {
+            None
+        } else {
+            Some(Box::new(self.labels.iter().cloned()))
+        }
+    }
+    fn related<'b>(&'b self) -> Option<Box<dyn Iterator<Item = &'b dyn Diagnostic> + 'b>> {
+        if self.related.is_empty() {
+            None
+        } else {
+            Some(Box::new(self.related.iter().map(|r| r as &dyn Diagnostic)))
+        }
+    }
+}
+
+/// Render diagnostics for people, followed by a one-line summary.
+pub fn render_human(diags: &[Diag], sources: &Sources, style: Style) -> String {
+    let theme = match (style.unicode, style.color) {
+        (true, true) => GraphicalTheme::unicode(),
+        (true, false) => GraphicalTheme::unicode_nocolor(),
+        (false, true) => GraphicalTheme::ascii(),
+        (false, false) => GraphicalTheme::none(),
+    };
+    let handler = GraphicalReportHandler::new_themed(theme).with_width(style.width).with_links(false);
+    let mut out = String::new();
+    for d in diags {
+        let view = MietteView::new(d, sources);
+        if handler.render_report(&mut out, &view).is_err() {
+            out.push_str(&format!("{}: {}\n", d.code.id, d.message));
+        }
+        out.push('\n');
+    }
+    let errors = diags.iter().filter(|d| d.is_error()).count();
+    let warnings = diags.len() - errors;
+    if errors > 0 || warnings > 0 {
+        out.push_str(&summary_line(errors, warnings));
+        out.push('\n');
+    }
+    out
+}
+
+fn summary_line(errors: usize, warnings: usize) -> String {
+    let plural = |n: usize, w: &str| if n == 1 { format!("{n} {w}") } else { format!("{n} {w}s") };
+    match (errors, warnings) {
+        (0, w) => format!("luciac: {}", plural(w, "warning")),
+        (e, 0) => format!("luciac: {}", plural(e, "error")),
+        (e, w) => format!("luciac: {}, {}", plural(e, "error"), plural(w, "warning")),
+    }
+}
+
+/// Render diagnostics as JSON lines: one object per diagnostic, with file, line and column
+/// computed from the span (editors and CI annotations need lines, not byte offsets).
+pub fn render_json(diags: &[Diag], sources: &Sources) -> String {
+    let mut out = String::new();
+    for d in diags {
+        let labels: Vec<serde_json::Value> = d
+            .labels
+            .iter()
+            .map(|l| {
+                let (line, column) = sources.line_col(l.span);
+                serde_json::json!({
+                    "file": sources.get(l.span.file).map(|f| f.name.as_str()).unwrap_or(""),
+                    "offset": l.span.offset,
+                    "length": l.span.len,
+                    "line": line,
+                    "column": column,
+                    "label": l.text,
+                })
+            })
+            .collect();
+        let primary = labels.first().cloned().unwrap_or(serde_json::Value::Null);
+        let obj = serde_json::json!({
+            "code": format!("luciac::{}", d.code.id),
+            "severity": match d.severity { Severity::Error => "error", Severity::Warning => "warning" },
+            "message": d.message,
+            "help": d.help,
+            "file": primary.get("file").cloned().unwrap_or(serde_json::Value::Null),
+            "line": primary.get("line").cloned().unwrap_or(serde_json::Value::Null),
+            "column": primary.get("column").cloned().unwrap_or(serde_json::Value::Null),
+            "labels": labels,
+        });
+        out.push_str(&obj.to_string());
+        out.push('\n');
+    }
+    out
+}

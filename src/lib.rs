@@ -1,0 +1,20 @@
+//! luciac: compiles one `lucia.kdl` declaration (plus profile overlays) into reproducible,
+//! hash-pinned deployment bundles. See `ARCHITECTURE.md` for the map of the stages.
+
+pub mod bundle;
+pub mod compile;
+pub mod decl;
+pub mod decode;
+pub mod defaults;
+pub mod diag;
+pub mod graph;
+pub mod model;
+pub mod overlay;
+pub mod pack;
+pub mod output;
+pub mod parse;
+pub mod resolve;
+pub mod source;
+pub mod targets;
+pub mod values;
+pub mod yaml;

@@ -1,0 +1,290 @@
+//! The `luciac` command line. Exit codes: 0 success, 1 errors in the declaration or stale
+//! bundles, 2 usage errors (clap's own code). A panic is a bug.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use luciac::diag::{self, Diag, Style};
+use luciac::resolve::Strictness;
+use luciac::source::Sources;
+use luciac::{bundle, compile, output, targets};
+
+#[derive(Parser)]
+#[command(
+    name = "luciac",
+    version,
+    about = "Compile lucia.kdl into reproducible Compose, Helm, Kustomize and systemd bundles",
+    long_about = "luciac reads one declaration (lucia.kdl) plus an optional profile overlay \
+(profiles/<name>.kdl) and writes hash-pinned, byte-reproducible deployment bundles to \
+bundles/<profile>/, with a lock (lucia.lock) and SHA256SUMS.\n\n\
+Examples:\n  luciac build --profile prod\n  luciac build --all --check     # CI drift check\n  luciac check --profile dev\n  luciac explain E0035"
+)]
+struct Cli {
+    /// The declaration to read.
+    #[arg(short = 'f', long = "file", global = true, default_value = "lucia.kdl", value_name = "FILE")]
+    file: PathBuf,
+    /// How to print diagnostics.
+    #[arg(long, global = true, value_enum, default_value_t = MessageFormat::Human)]
+    message_format: MessageFormat,
+    /// Colour in diagnostics.
+    #[arg(long, global = true, value_enum, default_value_t = Color::Auto)]
+    color: Color,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum MessageFormat {
+    Human,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(clap::Args, Clone)]
+struct ProfileArgs {
+    /// Overlay profiles/<P>.kdl on the declaration (repeatable). Without it, the base alone.
+    #[arg(short, long = "profile", value_name = "P")]
+    profile: Vec<String>,
+    /// Every profile in profiles/.
+    #[arg(long, conflicts_with = "profile")]
+    all: bool,
+    /// Treat every image without a digest as an error (CI of a GitOps repository).
+    #[arg(long)]
+    locked: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build bundles into bundles/<profile>/ (or check that the committed ones are current).
+    ///
+    /// Example: luciac build --profile prod
+    Build {
+        #[command(flatten)]
+        profiles: ProfileArgs,
+        /// Rebuild in memory and fail with a per-file diff if the bundles on disk differ.
+        #[arg(long)]
+        check: bool,
+        /// Output directory (default: bundles/ next to the declaration).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
+    /// Report problems in the declaration without writing anything.
+    ///
+    /// Example: luciac check --profile dev
+    Check {
+        #[command(flatten)]
+        profiles: ProfileArgs,
+    },
+    /// Print the service dependency graph as Graphviz DOT.
+    ///
+    /// Example: luciac graph --profile prod | dot -Tsvg > graph.svg
+    Graph {
+        /// Overlay profiles/<P>.kdl first.
+        #[arg(short, long, value_name = "P")]
+        profile: Option<String>,
+    },
+    /// Write the default declaration (lucia.kdl and profiles/) into DIR; never overwrites.
+    ///
+    /// Example: luciac init my-lucia
+    Init {
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Print the long explanation of a diagnostic code.
+    ///
+    /// Example: luciac explain E0035
+    Explain { code: String },
+}
+
+struct Reporter {
+    format: MessageFormat,
+    style: Style,
+}
+
+impl Reporter {
+    fn report(&self, diags: &[Diag], sources: &Sources) {
+        if diags.is_empty() {
+            return;
+        }
+        match self.format {
+            MessageFormat::Human => eprint!("{}", diag::render_human(diags, sources, self.style)),
+            MessageFormat::Json => print!("{}", diag::render_json(diags, sources)),
+        }
+    }
+
+    fn note(&self, msg: &str) {
+        if let MessageFormat::Human = self.format {
+            eprintln!("{msg}");
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let color = match cli.color {
+        Color::Always => true,
+        Color::Never => false,
+        Color::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    };
+    let unicode = std::io::stderr().is_terminal() || color;
+    let reporter = Reporter { format: cli.message_format, style: Style { color, unicode, width: 100 } };
+    match cli.command {
+        Command::Build { profiles, check, out } => build(&cli.file, &profiles, check, out.as_deref(), &reporter),
+        Command::Check { profiles } => check_only(&cli.file, &profiles, &reporter),
+        Command::Graph { profile } => graph(&cli.file, profile.as_deref(), &reporter),
+        Command::Init { dir } => init(&dir),
+        Command::Explain { code } => match diag::find_code(&code) {
+            Some(c) => {
+                println!("{}: {}\n\n{}", c.id, c.title, c.explain);
+                ExitCode::SUCCESS
+            }
+            None => {
+                eprintln!("luciac: no diagnostic code `{code}`; codes run from E0001 (see docs/language.md)");
+                ExitCode::from(2)
+            }
+        },
+    }
+}
+
+fn selected(file: &Path, p: &ProfileArgs) -> Vec<Option<String>> {
+    if p.all {
+        compile::list_profiles(file).into_iter().map(Some).collect()
+    } else if p.profile.is_empty() {
+        vec![None]
+    } else {
+        p.profile.iter().cloned().map(Some).collect()
+    }
+}
+
+fn check_only(file: &Path, p: &ProfileArgs, r: &Reporter) -> ExitCode {
+    let mut failed = false;
+    for profile in selected(file, p) {
+        let mut diags = Vec::new();
+        let sources = match compile::load(file, profile.as_deref(), &mut diags) {
+            Some(input) => {
+                compile::compile(&input, Strictness { locked: p.locked }, &mut diags);
+                input.sources
+            }
+            None => Sources::default(),
+        };
+        r.report(&diags, &sources);
+        failed |= diags.iter().any(Diag::is_error);
+    }
+    if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+}
+
+fn build(file: &Path, p: &ProfileArgs, check: bool, out: Option<&Path>, r: &Reporter) -> ExitCode {
+    let out_dir = out.map(Path::to_path_buf).unwrap_or_else(|| file.parent().unwrap_or(Path::new(".")).join("bundles"));
+    let mut failed = false;
+    for profile in selected(file, p) {
+        let mut diags = Vec::new();
+        let Some(input) = compile::load(file, profile.as_deref(), &mut diags) else {
+            r.report(&diags, &Sources::default());
+            failed = true;
+            continue;
+        };
+        let model = compile::compile(&input, Strictness { locked: p.locked }, &mut diags);
+        let artifacts = model.as_ref().map(|m| targets::lower_all(m, &mut diags));
+        r.report(&diags, &input.sources);
+        let (Some(model), Some(artifacts)) = (model, artifacts) else {
+            failed = true;
+            continue;
+        };
+        if diags.iter().any(Diag::is_error) {
+            failed = true;
+            continue;
+        }
+        let files = match bundle::assemble(&model, &input.sources, &artifacts) {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!("luciac: error[{}]: cannot pack the bundle: {e}", diag::WRITE_FAILED.id);
+                failed = true;
+                continue;
+            }
+        };
+        let dir = out_dir.join(model.profile_or_base());
+        if check {
+            let stale = output::check_bundle(&dir, &files);
+            if stale.is_empty() {
+                r.note(&format!("{}: up to date", dir.display()));
+            } else {
+                failed = true;
+                eprintln!("luciac: error[{}]: bundles in {} are stale ({} file(s)):", diag::STALE.id, dir.display(), stale.len());
+                for (path, diff) in stale {
+                    eprintln!("--- {path}\n{diff}");
+                }
+                eprintln!("help: run `luciac build --profile {}` and commit the result", model.profile_or_base());
+            }
+            continue;
+        }
+        match output::write_bundle(&dir, &files) {
+            Ok(rep) => {
+                for w in &rep.written {
+                    r.note(&format!("  wrote {}", dir.join(w).display()));
+                }
+                for w in &rep.removed {
+                    r.note(&format!("  removed {}", dir.join(w).display()));
+                }
+                r.note(&format!("{}: {} written, {} unchanged", dir.display(), rep.written.len(), rep.unchanged.len()));
+            }
+            Err(e) => {
+                eprintln!(
+                    "luciac: error[{}]: cannot write {}: {e}\nhelp: check that the directory is writable; bundles already there were left as they were",
+                    diag::WRITE_FAILED.id,
+                    dir.display()
+                );
+                failed = true;
+            }
+        }
+    }
+    if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+}
+
+fn graph(file: &Path, profile: Option<&str>, r: &Reporter) -> ExitCode {
+    let mut diags = Vec::new();
+    let Some(input) = compile::load(file, profile, &mut diags) else {
+        r.report(&diags, &Sources::default());
+        return ExitCode::FAILURE;
+    };
+    let model = compile::compile(&input, Strictness::default(), &mut diags);
+    r.report(&diags, &input.sources);
+    let Some(model) = model else { return ExitCode::FAILURE };
+    print!("{}", luciac::graph::dot(&model));
+    ExitCode::SUCCESS
+}
+
+fn init(dir: &Path) -> ExitCode {
+    let mut failed = false;
+    for (rel, text) in luciac::defaults::FILES {
+        let path = dir.join(rel);
+        if path.exists() {
+            eprintln!("  kept {} (exists; luciac init never overwrites)", path.display());
+            continue;
+        }
+        let res = path.parent().map(std::fs::create_dir_all).unwrap_or(Ok(())).and_then(|_| {
+            std::fs::OpenOptions::new().write(true).create_new(true).open(&path).and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()))
+        });
+        match res {
+            Ok(()) => eprintln!("  wrote {}", path.display()),
+            Err(e) => {
+                eprintln!("luciac: error[{}]: cannot write {}: {e}", diag::WRITE_FAILED.id, path.display());
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        eprintln!("next: edit {}, then `luciac build --profile prod`", dir.join("lucia.kdl").display());
+        ExitCode::SUCCESS
+    }
+}

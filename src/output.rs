@@ -1,0 +1,150 @@
+//! Stage 7: write a bundle directory atomically, or compare it with what is on disk.
+//!
+//! Everything is computed in memory before the first write, so a build that fails leaves the
+//! previous bundles as they were. Each file is written to a temporary name in the same
+//! directory, synced and renamed over the old one; unchanged files are not touched; the lock
+//! and `SHA256SUMS` go last. Files that an earlier build wrote (they are in the old
+//! `SHA256SUMS`) and this build does not are removed.
+
+use std::io::Write;
+use std::path::Path;
+
+use similar::TextDiff;
+
+use crate::bundle::{LOCK_FILE, SUMS_FILE};
+use crate::pack::{self, FileTree};
+
+#[derive(Debug, Default)]
+pub struct WriteReport {
+    pub written: Vec<String>,
+    pub unchanged: Vec<String>,
+    pub removed: Vec<String>,
+}
+
+fn previous_files(dir: &Path) -> Vec<String> {
+    std::fs::read_to_string(dir.join(SUMS_FILE))
+        .map(|s| s.lines().filter_map(|l| l.split_once("  ").map(|(_, p)| p.to_string())).collect())
+        .unwrap_or_default()
+}
+
+fn safe_rel(path: &str) -> bool {
+    !path.is_empty() && !path.starts_with('/') && path.split('/').all(|seg| !seg.is_empty() && seg != "..")
+}
+
+pub fn write_bundle(dir: &Path, files: &FileTree) -> std::io::Result<WriteReport> {
+    std::fs::create_dir_all(dir)?;
+    let mut report = WriteReport::default();
+    let lock = LOCK_FILE.to_string();
+    let sums = SUMS_FILE.to_string();
+    let mut paths: Vec<&String> = files.keys().filter(|p| **p != lock && **p != sums).collect();
+    if files.contains_key(&lock) {
+        paths.push(&lock);
+    }
+    if files.contains_key(&sums) {
+        paths.push(&sums);
+    }
+    for path in paths {
+        let Some(file) = files.get(path) else { continue };
+        if !safe_rel(path) {
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("refusing unsafe path {path}")));
+        }
+        let target = dir.join(path);
+        if let Ok(existing) = std::fs::read(&target)
+            && existing == file.bytes
+            && mode_ok(&target, file.executable)
+        {
+            report.unchanged.push(path.clone());
+            continue;
+        }
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let name = target.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        let tmp = target.with_file_name(format!(".{name}.luciac-tmp"));
+        {
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&file.bytes)?;
+            f.sync_all()?;
+        }
+        set_mode(&tmp, file.executable)?;
+        std::fs::rename(&tmp, &target)?;
+        report.written.push(path.clone());
+    }
+    for old in previous_files(dir) {
+        if !files.contains_key(&old) && safe_rel(&old) && std::fs::remove_file(dir.join(&old)).is_ok() {
+            report.removed.push(old);
+        }
+    }
+    Ok(report)
+}
+
+#[cfg(unix)]
+fn set_mode(path: &Path, executable: bool) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(if executable { 0o755 } else { 0o644 }))
+}
+
+#[cfg(not(unix))]
+fn set_mode(_: &Path, _: bool) -> std::io::Result<()> {
+    Ok(())
+}
+
+#[cfg(unix)]
+fn mode_ok(path: &Path, executable: bool) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).map(|m| (m.permissions().mode() & 0o111 != 0) == executable).unwrap_or(false)
+}
+
+#[cfg(not(unix))]
+fn mode_ok(_: &Path, _: bool) -> bool {
+    true
+}
+
+/// Compare the bundle on disk with the one just built. Returns one entry per stale file with
+/// a readable diff (archives are opened and compared member by member).
+pub fn check_bundle(dir: &Path, files: &FileTree) -> Vec<(String, String)> {
+    let mut stale = Vec::new();
+    for (path, file) in files {
+        match std::fs::read(dir.join(path)) {
+            Err(_) => stale.push((path.clone(), "missing on disk; run `luciac build` and commit it".to_string())),
+            Ok(existing) if existing != file.bytes => stale.push((path.clone(), diff_file(path, &existing, &file.bytes))),
+            Ok(_) => {}
+        }
+    }
+    for old in previous_files(dir) {
+        if !files.contains_key(&old) {
+            stale.push((old, "no longer produced by this build; run `luciac build` to remove it".to_string()));
+        }
+    }
+    stale
+}
+
+fn diff_text(name: &str, old: &[u8], new: &[u8]) -> String {
+    match (std::str::from_utf8(old), std::str::from_utf8(new)) {
+        (Ok(a), Ok(b)) => TextDiff::from_lines(a, b).unified_diff().context_radius(2).header(&format!("a/{name}"), &format!("b/{name}")).to_string(),
+        _ => format!("binary content differs (sha256 {} on disk, {} built)\n", pack::sha256_hex(old), pack::sha256_hex(new)),
+    }
+}
+
+fn diff_file(path: &str, old: &[u8], new: &[u8]) -> String {
+    if path.ends_with(".tar.gz") || path.ends_with(".tgz") {
+        if let (Ok((_, a)), Ok((_, b))) = (pack::untar_gz(old), pack::untar_gz(new)) {
+            let mut out = String::new();
+            let names: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+            for n in names {
+                match (a.get(n), b.get(n)) {
+                    (Some(x), Some(y)) if x == y => {}
+                    (Some(x), Some(y)) => out.push_str(&diff_text(&format!("{path}/{n}"), &x.bytes, &y.bytes)),
+                    (Some(_), None) => out.push_str(&format!("{path}/{n}: no longer built\n")),
+                    (None, Some(_)) => out.push_str(&format!("{path}/{n}: new in this build\n")),
+                    (None, None) => {}
+                }
+            }
+            if out.is_empty() {
+                out = "archive members are identical; the archive bytes differ (different compressor or metadata)\n".into();
+            }
+            return out;
+        }
+    }
+    diff_text(path, old, new)
+}

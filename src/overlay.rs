@@ -1,0 +1,180 @@
+//! Stage 3: apply a profile onto the base declaration.
+//!
+//! Things merge by identity: an image, param, secret, service or target by name; inside a
+//! service a port by name, an env entry by key, a volume by name, a writable path by path.
+//! Single-valued fields in the profile replace the base's; `health` and `resources` merge
+//! property by property so a profile can change one limit. `remove KIND NAME` deletes.
+
+use crate::decl::*;
+use crate::diag::{self, Diag};
+use crate::source::S;
+
+pub fn overlay(mut base: Decl, profile: Decl, diags: &mut Vec<Diag>) -> Decl {
+    if let Some(p) = profile.app {
+        match &mut base.app {
+            Some(b) => {
+                b.name = p.name;
+                set(&mut b.version, p.version);
+                set(&mut b.description, p.description);
+                set(&mut b.home, p.home);
+                if !p.sources.is_empty() {
+                    b.sources = p.sources;
+                }
+                if !p.keywords.is_empty() {
+                    b.keywords = p.keywords;
+                }
+                if !p.maintainers.is_empty() {
+                    b.maintainers = p.maintainers;
+                }
+            }
+            None => base.app = Some(p),
+        }
+    }
+    for img in profile.images {
+        upsert(&mut base.images, img, |i| &i.name.v, |b, p| *b = p);
+    }
+    for param in profile.params {
+        upsert(&mut base.params, param, |p| &p.name.v, |b, p| {
+            set(&mut b.ty, p.ty);
+            set(&mut b.default, p.default);
+            set(&mut b.description, p.description);
+            set(&mut b.one_of, p.one_of);
+            set(&mut b.min, p.min);
+            set(&mut b.max, p.max);
+        });
+    }
+    for secret in profile.secrets {
+        upsert(&mut base.secrets, secret, |s| &s.name.v, |b, p| {
+            set(&mut b.description, p.description);
+            set(&mut b.min_length, p.min_length);
+            set(&mut b.prefix, p.prefix);
+            set(&mut b.optional, p.optional);
+        });
+    }
+    for svc in profile.services {
+        let mut removals = Vec::new();
+        upsert(&mut base.services, svc, |s| &s.name.v, |b, p| {
+            merge_service(b, p, &mut removals);
+        });
+        for (svc_name, r) in removals {
+            if let Some(b) = base.services.iter_mut().find(|s| s.name.v == svc_name) {
+                remove_in_service(b, &r, diags);
+            }
+        }
+    }
+    for t in profile.targets {
+        upsert(&mut base.targets, t, |t| &t.name.v, |b, p| b.settings.extend(p.settings));
+    }
+    for r in profile.removals {
+        let removed = match r.kind.v.as_str() {
+            "image" => remove_by(&mut base.images, |i| i.name.v == r.name.v),
+            "param" => remove_by(&mut base.params, |i| i.name.v == r.name.v),
+            "secret" => remove_by(&mut base.secrets, |i| i.name.v == r.name.v),
+            "service" => remove_by(&mut base.services, |i| i.name.v == r.name.v),
+            "target" => remove_by(&mut base.targets, |i| i.name.v == r.name.v),
+            _ => true,
+        };
+        if !removed {
+            nothing_to_remove(&r, diags);
+        }
+    }
+    base
+}
+
+fn set<T>(slot: &mut Option<T>, value: Option<T>) {
+    if value.is_some() {
+        *slot = value;
+    }
+}
+
+/// Merge `item` into the entry of `list` with the same key, or append it.
+fn upsert<T>(list: &mut Vec<T>, item: T, key: impl Fn(&T) -> &String, merge: impl FnOnce(&mut T, T)) {
+    let k = key(&item).clone();
+    match list.iter_mut().find(|x| *key(x) == k) {
+        Some(existing) => merge(existing, item),
+        None => list.push(item),
+    }
+}
+
+fn remove_by<T>(list: &mut Vec<T>, pred: impl Fn(&T) -> bool) -> bool {
+    let before = list.len();
+    list.retain(|x| !pred(x));
+    list.len() != before
+}
+
+fn nothing_to_remove(r: &Removal, diags: &mut Vec<Diag>) {
+    diags.push(
+        Diag::error(diag::NOTHING_TO_REMOVE, format!("there is no {} `{}` to remove", r.kind.v, r.name.v))
+            .label(r.name.span, "not defined in the base declaration")
+            .help("check the name against lucia.kdl, or delete this `remove`"),
+    );
+}
+
+fn merge_service(b: &mut Service, p: Service, removals: &mut Vec<(String, Removal)>) {
+    set(&mut b.image, p.image);
+    set(&mut b.command, p.command);
+    set(&mut b.singleton, p.singleton);
+    set(&mut b.replicas, p.replicas);
+    set(&mut b.user, p.user);
+    set(&mut b.read_only_root, p.read_only_root);
+    set(&mut b.host_unit, p.host_unit);
+    for w in p.writable {
+        if !b.writable.iter().any(|x| x.v == w.v) {
+            b.writable.push(w);
+        }
+    }
+    for port in p.ports {
+        upsert(&mut b.ports, port, |x| &x.name.v, |b, p| *b = p);
+    }
+    for env in p.env {
+        upsert(&mut b.env, env, |x| &x.key.v, |b, p| *b = p);
+    }
+    for vol in p.volumes {
+        upsert(&mut b.volumes, vol, |x| &x.name.v, |b, p| *b = p);
+    }
+    for dep in p.depends_on {
+        if !b.depends_on.iter().any(|x| x.v == dep.v) {
+            b.depends_on.push(dep);
+        }
+    }
+    if let Some(ph) = p.health {
+        let h = b.health.get_or_insert_with(Health::default);
+        set(&mut h.liveness, ph.liveness);
+        set(&mut h.readiness, ph.readiness);
+        set(&mut h.port, ph.port);
+        set(&mut h.exec, ph.exec);
+        set(&mut h.start_period, ph.start_period);
+        set(&mut h.interval, ph.interval);
+        set(&mut h.timeout, ph.timeout);
+        set(&mut h.retries, ph.retries);
+        set(&mut h.span, ph.span);
+    }
+    if let Some(pr) = p.resources {
+        let r = b.resources.get_or_insert_with(Resources::default);
+        set(&mut r.cpu, pr.cpu);
+        set(&mut r.memory, pr.memory);
+        set(&mut r.cpu_limit, pr.cpu_limit);
+        set(&mut r.memory_limit, pr.memory_limit);
+        set(&mut r.span, pr.span);
+    }
+    for r in p.removals {
+        removals.push((b.name.v.clone(), r));
+    }
+}
+
+fn remove_in_service(b: &mut Service, r: &Removal, diags: &mut Vec<Diag>) {
+    let n = &r.name.v;
+    let removed = match r.kind.v.as_str() {
+        "port" => remove_by(&mut b.ports, |x| &x.name.v == n),
+        "env" => remove_by(&mut b.env, |x| &x.key.v == n),
+        "volume" => remove_by(&mut b.volumes, |x| &x.name.v == n),
+        "writable" => remove_by(&mut b.writable, |x: &S<String>| &x.v == n),
+        "depends-on" => remove_by(&mut b.depends_on, |x: &S<String>| &x.v == n),
+        "health" => b.health.take().is_some(),
+        "resources" => b.resources.take().is_some(),
+        _ => true,
+    };
+    if !removed {
+        nothing_to_remove(r, diags);
+    }
+}

@@ -1,0 +1,428 @@
+//! Docker Compose target: `compose.yaml` (Compose Specification), `.env.example`, the secret
+//! file layout and a README, in one reproducible tarball.
+//!
+//! Choices a reviewer should know:
+//! - Every literal string has `$` doubled, because Compose interpolates every value; params
+//!   become `${NAME:-default}` so a missing `.env` still gives the declared default.
+//! - Secrets are Compose file secrets under `./secrets/`, mounted at `/run/secrets/`. Lucia
+//!   reads configuration only from the environment, so an entrypoint wrapper (POSIX sh, from
+//!   the image) exports each file as the key the app reads and then `exec`s the declared
+//!   command. Values never appear in `compose.yaml`, `docker inspect` or the bundle.
+//! - HTTP health checks use bash's `/dev/tcp` because the AgentHost image has no curl or wget.
+//! - Services that publish nothing and are only used by others (Redis, Mongo) live on an
+//!   `internal` network with no route out; no fixed subnet and no `container_name`, so
+//!   several profiles can run side by side.
+
+use crate::diag::{self, Diag};
+use crate::model::*;
+use crate::pack::{self, FileTree, Order};
+use crate::targets::{Artifact, Layout, bytes_text, cores_text};
+use crate::yaml::{self, Yaml};
+
+const BACKEND: &str = "backend";
+
+pub fn lower(model: &Model, diags: &mut Vec<Diag>) -> Option<Artifact> {
+    let stem = format!("{}-compose-{}", model.instance_name(), model.app.version);
+    let mut tree = FileTree::new();
+    let compose = compose_file(model, diags)?;
+    tree.insert("compose.yaml".into(), pack::text(compose));
+    tree.insert(".env.example".into(), pack::text(env_example(model)));
+    tree.insert("README.md".into(), pack::text(readme(model, &stem)));
+    tree.insert("secrets/README.md".into(), pack::text(secrets_readme(model)));
+    tree.insert(".gitignore".into(), pack::text(".env\nsecrets/*\n!secrets/README.md\n"));
+    Some(Artifact { target: "compose", path: format!("{stem}.tar.gz"), layout: Layout::TarGz { top: stem, order: Order::Sorted }, tree })
+}
+
+/// Escape a literal for Compose interpolation.
+fn lit(s: &str) -> String {
+    s.replace('$', "$$")
+}
+
+/// `${NAME:-default}` for a param, with the default escaped for interpolation.
+fn param_ref(p: &ParamInfo) -> String {
+    format!("${{{}:-{}}}", p.env_name, lit(&p.default))
+}
+
+fn render(model: &Model, parts: &[Part]) -> String {
+    let mut out = String::new();
+    for p in parts {
+        match p {
+            Part::Lit(s) => out.push_str(&lit(s)),
+            Part::Param(name) => match model.param(name) {
+                Some(p) => out.push_str(&param_ref(p)),
+                None => out.push_str(&lit(name)),
+            },
+            Part::Host(svc) => out.push_str(svc),
+            Part::Port { number, .. } => out.push_str(&number.to_string()),
+        }
+    }
+    out
+}
+
+/// Services used by others that publish nothing: they need no route out.
+fn is_internal(model: &Model, s: &ServiceInfo) -> bool {
+    let published = s.ports.iter().any(|p| p.publish.is_some());
+    let used = model.services.iter().any(|o| o.depends_on.contains(&s.name));
+    used && !published
+}
+
+fn duration(secs: u64) -> String {
+    if secs > 0 && secs % 60 == 0 { format!("{}m", secs / 60) } else { format!("{secs}s") }
+}
+
+fn check_test(check: &Check) -> Yaml {
+    match check {
+        Check::Exec(args) => {
+            let mut v = vec![Yaml::from("CMD")];
+            v.extend(args.iter().map(|a| Yaml::from(lit(a))));
+            Yaml::Seq(v)
+        }
+        Check::Http { path, number, .. } => {
+            // No curl/wget in the image: speak HTTP/1.0 over bash's /dev/tcp and accept 200.
+            let script = format!(
+                "exec 3<>/dev/tcp/127.0.0.1/{number} && printf 'GET {path} HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n' >&3 && read -r status <&3 && case \"$status\" in *' 200 '*) exit 0;; esac; exit 1"
+            );
+            Yaml::from(vec!["CMD".to_string(), "bash".into(), "-c".into(), lit(&script)])
+        }
+    }
+}
+
+/// The entrypoint wrapper that turns secret files into the environment keys the app reads.
+fn secret_wrapper(model: &Model, s: &ServiceInfo) -> String {
+    let mut sh = String::from("set -eu\n");
+    for (key, name) in s.secrets() {
+        let Some(info) = model.secret(name) else { continue };
+        let file = format!("/run/secrets/{name}");
+        if !info.optional {
+            sh.push_str(&format!(
+                "[ -s {file} ] || {{ echo \"{svc}: secret file secrets/{name} is missing or empty (see README.md)\" >&2; exit 1; }}\n",
+                svc = s.name
+            ));
+        }
+        sh.push_str(&format!("if [ -s {file} ]; then\n"));
+        sh.push_str(&format!("  v=\"$(cat {file})\"\n"));
+        if let Some(min) = info.min_length {
+            sh.push_str(&format!(
+                "  if [ \"${{#v}}\" -lt {min} ]; then echo \"{svc}: secret {name} is shorter than {min} characters\" >&2; exit 1; fi\n",
+                svc = s.name
+            ));
+        }
+        if let Some(prefix) = &info.prefix {
+            sh.push_str(&format!(
+                "  case \"$v\" in {p}*) ;; *) echo \"{svc}: secret {name} must start with {prefix}\" >&2; exit 1;; esac\n",
+                p = crate::targets::sh_quote(prefix),
+                svc = s.name
+            ));
+        }
+        sh.push_str(&format!("  set -- {}=\"$v\" \"$@\"\nfi\n", crate::targets::sh_quote(key)));
+    }
+    sh.push_str("exec env \"$@\"\n");
+    sh
+}
+
+fn compose_file(model: &Model, diags: &mut Vec<Diag>) -> Option<String> {
+    let mut services = Yaml::map();
+    let mut volumes = Yaml::map();
+    let mut secrets = Yaml::map();
+    let any_internal = model.services.iter().any(|s| is_internal(model, s));
+    let settings = &model.targets.compose;
+    let mut ok = true;
+    for s in &model.services {
+        let mut svc = Yaml::map().with("image", s.image.pinned()).with("pull_policy", "missing");
+        let has_secrets = s.secrets().next().is_some();
+        if has_secrets {
+            if s.command.is_empty() {
+                diags.push(
+                    Diag::error(diag::MISSING_VALUE, format!("service `{}` receives secrets but declares no `command`", s.name))
+                        .label(s.span, "secrets need a wrapper that then runs the command")
+                        .help("add `command \"PROGRAM\" \"ARG\"…` with the image's own start command (Lucia: `command \"dotnet\" \"lucia.AgentHost.dll\"`)"),
+                );
+                ok = false;
+                continue;
+            }
+            svc.insert("entrypoint", vec!["/bin/sh".to_string(), "-c".into(), lit(&secret_wrapper(model, s)), "luciac-secrets".into()]);
+        }
+        if !s.command.is_empty() {
+            svc.insert("command", Yaml::Seq(s.command.iter().map(|c| Yaml::from(lit(c))).collect()));
+        }
+        if let Some(uid) = s.uid {
+            let user = match s.gid {
+                Some(g) => format!("{uid}:{g}"),
+                None => uid.to_string(),
+            };
+            svc.insert("user", user);
+        }
+        svc.insert("restart", "unless-stopped");
+        if s.read_only_root {
+            svc.insert("read_only", true);
+        }
+        if !s.writable.is_empty() {
+            svc.insert("tmpfs", s.writable.clone());
+        }
+        svc.insert("cap_drop", vec!["ALL"]);
+        svc.insert("security_opt", vec!["no-new-privileges:true"]);
+        let ports: Vec<Yaml> = s
+            .ports
+            .iter()
+            .filter_map(|p| {
+                let published = match p.publish.as_ref()? {
+                    Publish::Fixed(n) => n.to_string(),
+                    Publish::Param { name, .. } => model.param(name).map(param_ref).unwrap_or_default(),
+                };
+                let mut m = Yaml::map().with("name", p.name.as_str()).with("target", p.number).with("published", published).with("protocol", "tcp");
+                if let Some(addr) = &settings.bind_address {
+                    m.insert("host_ip", lit(addr));
+                }
+                Some(m)
+            })
+            .collect();
+        if !ports.is_empty() {
+            svc.insert("ports", Yaml::Seq(ports));
+        }
+        let env: Vec<(String, Yaml)> = s
+            .env
+            .iter()
+            .filter_map(|e| match &e.source {
+                EnvSource::Template(parts) => Some((e.key.clone(), Yaml::Str(render(model, parts)))),
+                EnvSource::Secret(_) => None,
+            })
+            .collect();
+        if !env.is_empty() {
+            svc.insert("environment", Yaml::Map(env));
+        }
+        if has_secrets {
+            let mut names: Vec<&str> = s.secrets().map(|(_, n)| n).collect();
+            names.sort();
+            names.dedup();
+            for n in &names {
+                secrets.insert(n, Yaml::map().with("file", format!("./secrets/{n}")));
+            }
+            svc.insert("secrets", names.iter().map(|n| n.to_string()).collect::<Vec<_>>());
+        }
+        if !s.volumes.is_empty() {
+            let mut list = Vec::new();
+            for v in &s.volumes {
+                let vname = format!("{}-{}", s.name, v.name);
+                list.push(Yaml::map().with("type", "volume").with("source", vname.as_str()).with("target", v.path.as_str()));
+                volumes.insert(&vname, Yaml::map());
+            }
+            svc.insert("volumes", Yaml::Seq(list));
+        }
+        if let Some(h) = &s.health {
+            let mut hc = Yaml::map()
+                .with("test", check_test(&h.readiness))
+                .with("interval", duration(h.interval))
+                .with("timeout", duration(h.timeout))
+                .with("retries", h.retries);
+            if h.start_period > 0 {
+                hc.insert("start_period", duration(h.start_period));
+            }
+            svc.insert("healthcheck", hc);
+        }
+        if !s.depends_on.is_empty() {
+            let mut deps = Yaml::map();
+            for d in &s.depends_on {
+                let healthy = model.service(d).map(|x| x.health.is_some()).unwrap_or(false);
+                let cond = if healthy { "service_healthy" } else { "service_started" };
+                deps.insert(d, Yaml::map().with("condition", cond).with("restart", true));
+            }
+            svc.insert("depends_on", deps);
+        }
+        let r = &s.resources;
+        let mut limits = Yaml::map();
+        // CPU requests have no Compose equivalent worth having; only an explicit limit caps CPU.
+        if let Some(c) = &r.cpu_limit {
+            limits.insert("cpus", cores_text(c.value));
+        }
+        if let Some(m) = r.memory_limit.as_ref().or(r.memory.as_ref()) {
+            limits.insert("memory", bytes_text(m.value, ["k", "m", "g"]));
+        }
+        let mut reservations = Yaml::map();
+        if let Some(m) = &r.memory {
+            reservations.insert("memory", bytes_text(m.value, ["k", "m", "g"]));
+        }
+        if !limits.is_empty() || !reservations.is_empty() {
+            let mut res = Yaml::map();
+            if !limits.is_empty() {
+                res.insert("limits", limits);
+            }
+            if !reservations.is_empty() {
+                res.insert("reservations", reservations);
+            }
+            svc.insert("deploy", Yaml::map().with("resources", res));
+        }
+        svc.insert(
+            "logging",
+            Yaml::map()
+                .with("driver", "json-file")
+                .with("options", Yaml::map().with("max-size", lit(&settings.log_max_size)).with("max-file", settings.log_max_files.to_string())),
+        );
+        svc.insert("stop_grace_period", "30s");
+        if any_internal {
+            let nets = if is_internal(model, s) { vec![BACKEND] } else { vec!["default", BACKEND] };
+            svc.insert("networks", nets);
+        }
+        services.insert(&s.name, svc);
+    }
+    if !ok {
+        return None;
+    }
+    let mut doc = Yaml::map().with("name", model.instance_name()).with("services", services);
+    if any_internal {
+        doc.insert("networks", Yaml::map().with("default", Yaml::map()).with(BACKEND, Yaml::map().with("internal", true)));
+    }
+    if !volumes.is_empty() {
+        doc.insert("volumes", volumes);
+    }
+    if !secrets.is_empty() {
+        doc.insert("secrets", secrets);
+    }
+    let header = format!(
+        "# Generated by luciac from lucia.kdl (profile: {}). Do not edit: change the declaration and rebuild.\n",
+        model.profile_or_base()
+    );
+    Some(header + &yaml::to_string(&doc))
+}
+
+/// A `.env` value: bare when safe, single-quoted otherwise (no interpolation inside `'…'`).
+fn env_value(v: &str) -> Option<String> {
+    if v.contains('\'') || v.contains('\n') || v.contains('\r') {
+        return None;
+    }
+    if v.chars().all(|c| c.is_ascii_alphanumeric() || "_-./:@+,".contains(c)) {
+        Some(v.to_string())
+    } else {
+        Some(format!("'{v}'"))
+    }
+}
+
+fn env_example(model: &Model) -> String {
+    let mut out = String::from(
+        "# Copy to .env next to compose.yaml and edit. Every variable is optional: compose.yaml\n# falls back to the default shown here. Secrets do not go here: see secrets/README.md.\n",
+    );
+    for p in &model.params {
+        out.push('\n');
+        for line in p.description.lines() {
+            out.push_str(&format!("# {line}\n"));
+        }
+        let mut kind = kind_text(p);
+        if !p.one_of.is_empty() {
+            kind.push_str(&format!("; one of: {}", p.one_of.join(", ")));
+        }
+        out.push_str(&format!("# Type: {kind}. Default: {}\n", p.default.replace('\n', "\\n")));
+        match env_value(&p.default) {
+            Some(v) => out.push_str(&format!("{}={v}\n", p.env_name)),
+            None => out.push_str(&format!("# {}=  (the default cannot be written in a .env file; see compose.yaml)\n", p.env_name)),
+        }
+    }
+    out
+}
+
+pub fn kind_text(p: &ParamInfo) -> String {
+    match p.kind {
+        ParamKind::String => "string".into(),
+        ParamKind::Url => "URL".into(),
+        ParamKind::Int { min, max } => match (min, max) {
+            (Some(a), Some(b)) => format!("integer {a}..{b}"),
+            (Some(a), None) => format!("integer >= {a}"),
+            (None, Some(b)) => format!("integer <= {b}"),
+            (None, None) => "integer".into(),
+        },
+        ParamKind::Port => "port".into(),
+        ParamKind::Bool => "true or false".into(),
+        ParamKind::Enum => "enum".into(),
+    }
+}
+
+fn secrets_readme(model: &Model) -> String {
+    let mut out = String::from(
+        "# Secrets\n\nEach secret is a file in this directory, named exactly as below. Compose mounts it at\n`/run/secrets/<name>`; the service's entrypoint exports it as the configuration key the app\nreads, so the value never appears in `compose.yaml` or in `docker inspect`. A trailing newline\nis removed.\n\nCreate them like this (the directory stays private; the files must be readable by the\ncontainer user, which is not you):\n\n```sh\nchmod 700 secrets\nprintf '%s' 'the-value' > secrets/NAME\nchmod 644 secrets/NAME\n```\n\nUnder rootless Docker the same works: the files are read through the bind mount.\nNever commit these files; `.gitignore` excludes them.\n\n| File | Required | Becomes | Constraints | What it is |\n|---|---|---|---|---|\n",
+    );
+    for s in &model.secrets {
+        let mut cons = Vec::new();
+        if let Some(m) = s.min_length {
+            cons.push(format!("at least {m} characters"));
+        }
+        if let Some(p) = &s.prefix {
+            cons.push(format!("starts with `{p}`"));
+        }
+        out.push_str(&format!(
+            "| `secrets/{}` | {} | {} | {} | {} |\n",
+            s.name,
+            if s.optional { "no (leave the file empty)" } else { "yes" },
+            s.keys.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", "),
+            if cons.is_empty() { "-".into() } else { cons.join(", ") },
+            md_cell(&s.description)
+        ));
+    }
+    out
+}
+
+pub fn md_cell(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
+}
+
+fn readme(model: &Model, stem: &str) -> String {
+    let app = &model.app;
+    let mut out = format!(
+        "# {} {} — Docker Compose bundle (profile: {})\n\n{}\n\nGenerated by luciac from `lucia.kdl`. Do not edit these files; change the declaration and rebuild.\n\n",
+        app.name,
+        app.version,
+        model.profile_or_base(),
+        app.description
+    );
+    out.push_str("## Quick start\n\n```sh\n");
+    out.push_str(&format!("tar xzf {stem}.tar.gz\ncd {stem}\ncp .env.example .env        # then edit .env\n"));
+    out.push_str("chmod 700 secrets\n");
+    for s in model.secrets.iter().filter(|s| !s.optional) {
+        out.push_str(&format!("printf '%s' '…' > secrets/{}\n", s.name));
+    }
+    for s in model.secrets.iter().filter(|s| s.optional) {
+        out.push_str(&format!(": > secrets/{}           # optional: leave empty or fill in\n", s.name));
+    }
+    out.push_str("chmod 644 secrets/*\ndocker compose up -d\ndocker compose ps          # wait for \"healthy\"\n```\n\n");
+    out.push_str("Every secret file must exist (Compose refuses to start without it); an optional one may be empty.\n\n");
+    out.push_str("## Services\n\n| Service | Image | Published | Health | Depends on |\n|---|---|---|---|---|\n");
+    for s in &model.services {
+        let published: Vec<String> = s
+            .ports
+            .iter()
+            .filter_map(|p| {
+                p.publish.as_ref().map(|pb| match pb {
+                    Publish::Fixed(n) => format!("{n} → {} ({})", p.number, p.name),
+                    Publish::Param { name, default } => format!("${{{}:-{default}}} → {} ({})", model.param(name).map(|x| x.env_name.as_str()).unwrap_or(""), p.number, p.name),
+                })
+            })
+            .collect();
+        let health = match &s.health {
+            Some(h) => match &h.readiness {
+                Check::Http { path, number, .. } => format!("HTTP `{path}` on {number}"),
+                Check::Exec(a) => format!("`{}`", a.join(" ")),
+            },
+            None => "-".into(),
+        };
+        out.push_str(&format!(
+            "| {} | `{}` | {} | {} | {} |\n",
+            s.name,
+            s.image.pinned(),
+            if published.is_empty() { "no (internal)".into() } else { published.join(", ") },
+            health,
+            if s.depends_on.is_empty() { "-".into() } else { s.depends_on.join(", ") }
+        ));
+    }
+    out.push_str("\n## Configuration (`.env`)\n\n| Variable | Default | Description |\n|---|---|---|\n");
+    for p in &model.params {
+        out.push_str(&format!("| `{}` | `{}` | {} |\n", p.env_name, md_cell(&p.default), md_cell(&p.description)));
+    }
+    out.push_str("\n## Secrets\n\nSee `secrets/README.md`: one file per secret, exported by the entrypoint as the key the app reads.\n");
+    out.push_str(
+        "\n## How this bundle is built\n\n\
+- Health checks need no curl or wget (the Lucia image has neither): HTTP checks open a TCP\n  connection with bash's `/dev/tcp`, send `GET` and require status 200. The readiness path is\n  used, so `depends_on: service_healthy` and `docker compose ps` mean \"ready to serve\".\n\
+- Services that only serve other services sit on the `backend` network, which is `internal`\n  (no route out) and never published on the host.\n\
+- Every container drops all capabilities, sets `no-new-privileges`, and most run with a\n  read-only root filesystem and a tmpfs for the paths the program writes.\n\
+- No `container_name` and no fixed subnet: two profiles can run side by side (their project\n  names differ); give them different published ports in `.env`.\n\
+- Ports above 1024 only, so rootless Docker and Podman work without extra setup.\n\
+- Settings that Lucia seeds into its store on first start (the `HomeAssistant` section and\n  similar) are read from the environment only on the first start; later changes go through\n  the dashboard. Connection strings, `DataProvider`, `Logging` and `ASPNETCORE_*` always follow\n  the environment.\n",
+    );
+    out
+}

@@ -1,0 +1,71 @@
+//! Stage 5: one pure function per target, model → artifacts (virtual file trees).
+//!
+//! A target never touches the disk and never sees KDL; a construct it cannot express is a
+//! diagnostic that points at the model's source span.
+
+pub mod compose;
+
+use crate::diag::Diag;
+use crate::model::Model;
+use crate::pack::{FileTree, Order};
+
+/// How an artifact lands in the bundle directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Layout {
+    /// One reproducible `.tar.gz` whose entries sit under `top/`.
+    TarGz { top: String, order: Order },
+    /// Plain files under `path/` in the bundle directory (GitOps controllers read directories).
+    Files,
+}
+
+/// One output of a target: a tarball or a set of plain files.
+#[derive(Debug, Clone)]
+pub struct Artifact {
+    pub target: &'static str,
+    /// File name of the archive, or the directory the files go in ("" = the bundle root).
+    pub path: String,
+    pub layout: Layout,
+    pub tree: FileTree,
+}
+
+/// Lower the model to every enabled target.
+pub fn lower_all(model: &Model, diags: &mut Vec<Diag>) -> Vec<Artifact> {
+    let mut out = Vec::new();
+    if model.targets.compose.enabled {
+        out.extend(compose::lower(model, diags));
+    }
+    out
+}
+
+/// Shell-quote for POSIX sh: single quotes, with `'` written as `'\''`.
+pub fn sh_quote(s: &str) -> String {
+    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "_-./:=@%+,".contains(c)) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// Human size: `512Mi` style, exact, for READMEs and Compose.
+pub fn bytes_text(b: u64, units: [&str; 3]) -> String {
+    if b % (1 << 30) == 0 {
+        format!("{}{}", b >> 30, units[2])
+    } else if b % (1 << 20) == 0 {
+        format!("{}{}", b >> 20, units[1])
+    } else if b % (1 << 10) == 0 {
+        format!("{}{}", b >> 10, units[0])
+    } else {
+        format!("{b}")
+    }
+}
+
+/// Millicores as decimal cores: 250 → "0.25", 1000 → "1".
+pub fn cores_text(millis: u64) -> String {
+    let whole = millis / 1000;
+    let frac = millis % 1000;
+    if frac == 0 {
+        whole.to_string()
+    } else {
+        format!("{whole}.{}", format!("{frac:03}").trim_end_matches('0'))
+    }
+}
