@@ -4,6 +4,8 @@
 //! diagnostic that points at the model's source span.
 
 pub mod compose;
+pub mod helm;
+pub mod systemd;
 
 use crate::diag::Diag;
 use crate::model::Model;
@@ -33,6 +35,12 @@ pub fn lower_all(model: &Model, diags: &mut Vec<Diag>) -> Vec<Artifact> {
     let mut out = Vec::new();
     if model.targets.compose.enabled {
         out.extend(compose::lower(model, diags));
+    }
+    if model.targets.helm.enabled {
+        out.extend(helm::lower(model, diags));
+    }
+    if model.targets.systemd.enabled {
+        out.extend(systemd::lower(model, diags));
     }
     out
 }

@@ -1,0 +1,95 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use luciac::compile;
+use luciac::diag::Diag;
+use luciac::model::Model;
+use luciac::resolve::Strictness;
+use luciac::targets::{self, Artifact};
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A validator the test suite needs. Missing is a failure, never a skip: the README's test
+/// command (scripts/test.sh) installs every one of them.
+pub fn tool(name: &str) -> PathBuf {
+    if let Some(paths) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&paths) {
+            let p = dir.join(name);
+            if p.is_file() {
+                return p;
+            }
+        }
+    }
+    panic!("validator `{name}` is not on PATH: run ./scripts/test.sh (it installs every validator) or put the cache's bin/ on PATH");
+}
+
+/// Run a command and capture its output.
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
+}
+
+/// Assert success and an empty stderr (several validators exit 0 and only warn on stderr).
+pub fn assert_clean(what: &str, out: &Output) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{what} failed ({}):\nstdout:\n{stdout}\nstderr:\n{stderr}", out.status);
+    assert!(stderr.trim().is_empty(), "{what} printed on stderr:\n{stderr}");
+}
+
+/// Compile the repository's own declaration with a profile (or the base alone).
+pub fn repo_model(profile: Option<&str>) -> Model {
+    let mut diags: Vec<Diag> = Vec::new();
+    let input = compile::load(&repo().join("lucia.kdl"), profile, &mut diags).unwrap_or_else(|| panic!("load failed: {diags:?}"));
+    let model = compile::compile(&input, Strictness::default(), &mut diags);
+    assert!(!diags.iter().any(Diag::is_error), "{diags:?}");
+    model.unwrap_or_else(|| panic!("no model"))
+}
+
+/// Compile a declaration held in a string (and an optional profile).
+pub fn model_from(base: &str, profile: Option<(&str, &str)>) -> (Model, Vec<Diag>) {
+    let mut diags = Vec::new();
+    let (_, model) = compile::compile_str(base, profile, Strictness::default(), &mut diags);
+    let model = model.unwrap_or_else(|| panic!("declaration has errors: {diags:#?}"));
+    (model, diags)
+}
+
+/// Lower a model and return the artifact of one target.
+pub fn artifact(model: &Model, target: &str) -> Artifact {
+    let mut diags = Vec::new();
+    let all = targets::lower_all(model, &mut diags);
+    assert!(!diags.iter().any(Diag::is_error), "{diags:?}");
+    all.into_iter().find(|a| a.target == target).unwrap_or_else(|| panic!("no {target} artifact"))
+}
+
+/// Write an artifact's file tree into a fresh directory and return it.
+pub fn materialize(a: &Artifact) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    write_tree(dir.path(), &a.tree);
+    dir
+}
+
+pub fn write_tree(dir: &Path, tree: &luciac::pack::FileTree) {
+    for (path, f) in tree {
+        let p = dir.join(path);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).unwrap_or_else(|e| panic!("{e}"));
+        }
+        std::fs::write(&p, &f.bytes).unwrap_or_else(|e| panic!("{e}"));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = if f.executable { 0o755 } else { 0o644 };
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+}
+
+/// The luciac binary built for this test run.
+pub fn luciac() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_luciac"))
+}
