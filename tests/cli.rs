@@ -1,0 +1,296 @@
+//! The command line end to end: build, drift check, --locked, profiles, init, graph, and the
+//! reproducibility of bundles across working directories, umask, TZ, locale and mtimes.
+
+mod common;
+
+use std::path::Path;
+
+use common::{luciac, repo, run};
+
+/// A copy of the repository's declaration and profiles in a fresh directory.
+fn project() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    for (rel, text) in luciac::defaults::FILES {
+        let p = dir.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap_or(dir.path())).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(p, text).unwrap_or_else(|e| panic!("{e}"));
+    }
+    dir
+}
+
+fn read_tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .flatten()
+        {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p
+                    .strip_prefix(dir)
+                    .map(|r| r.to_string_lossy().to_string())
+                    .unwrap_or_default();
+                out.push((rel, std::fs::read(&p).unwrap_or_default()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn committed_bundles_are_current() {
+    let out = run(luciac()
+        .current_dir(repo())
+        .args(["build", "--all", "--check"]));
+    assert!(
+        out.status.success(),
+        "bundles/ is stale: run `cargo run -- build --all`\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn build_writes_bundle_lock_and_sums_and_check_detects_drift() {
+    let p = project();
+    let out = run(luciac()
+        .current_dir(p.path())
+        .args(["build", "--profile", "prod"]));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dir = p.path().join("bundles/prod");
+    assert!(dir.join("lucia.lock").is_file() && dir.join("SHA256SUMS").is_file());
+    // sha256sum accepts the sums file.
+    let sums = run(std::process::Command::new("sha256sum")
+        .current_dir(&dir)
+        .args(["-c", "--strict", "SHA256SUMS"]));
+    assert!(
+        sums.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sums.stdout)
+    );
+    // The lock: sorted keys, no timestamps, images marked unpinned.
+    let lock: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("lucia.lock")).unwrap_or_default())
+            .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(lock["profile"], "prod");
+    assert_eq!(lock["images"]["agenthost"]["digest"], "unpinned");
+    assert!(lock["inputs"]["files"]["profiles/prod.kdl"].is_string());
+    let art = lock["artifacts"]
+        .as_object()
+        .and_then(|m| m.values().next())
+        .unwrap_or_else(|| panic!("no artifact"));
+    assert!(
+        art["files"]["compose.yaml"]["sha256"]
+            .as_str()
+            .is_some_and(|s| s.len() == 64)
+    );
+    let keys: Vec<&String> = lock
+        .as_object()
+        .map(|m| m.keys().collect())
+        .unwrap_or_default();
+    let mut sorted = keys.clone();
+    sorted.sort();
+    assert_eq!(keys, sorted);
+    // A second build changes nothing.
+    let out = run(luciac()
+        .current_dir(p.path())
+        .args(["build", "--profile", "prod"]));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("0 written"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Up to date, then stale after an edit, with a diff that names the file and the change.
+    assert!(
+        run(luciac()
+            .current_dir(p.path())
+            .args(["build", "--profile", "prod", "--check"]))
+        .status
+        .success()
+    );
+    let prod = p.path().join("profiles/prod.kdl");
+    let text = std::fs::read_to_string(&prod)
+        .unwrap_or_default()
+        .replace("default=\"Information\"", "default=\"Warning\"");
+    std::fs::write(&prod, text).unwrap_or_else(|e| panic!("{e}"));
+    let out = run(luciac()
+        .current_dir(p.path())
+        .args(["build", "--profile", "prod", "--check"]));
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("compose.yaml")
+            && err.contains("+      Logging__LogLevel__Default: ${LOG_LEVEL:-Warning}"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_failed_build_leaves_previous_bundles_intact() {
+    let p = project();
+    assert!(
+        run(luciac()
+            .current_dir(p.path())
+            .args(["build", "--profile", "dev"]))
+        .status
+        .success()
+    );
+    let before = read_tree(&p.path().join("bundles"));
+    std::fs::write(
+        p.path().join("profiles/dev.kdl"),
+        "service \"agenthost\" { replicas 2 }\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let out = run(luciac()
+        .current_dir(p.path())
+        .args(["build", "--profile", "dev"]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("E0037"));
+    assert_eq!(before, read_tree(&p.path().join("bundles")));
+}
+
+#[test]
+fn unwritable_output_is_a_diagnostic_not_a_panic() {
+    let p = project();
+    std::fs::write(
+        p.path().join("blocker"),
+        "a file where a directory should be",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let out = run(luciac()
+        .current_dir(p.path())
+        .args(["build", "--out", "blocker/x"]));
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("E0060") && !err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn locked_turns_unpinned_images_into_errors() {
+    let p = project();
+    let out = run(luciac()
+        .current_dir(p.path())
+        .args(["check", "--profile", "prod"]));
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("W0050"));
+    let out = run(luciac()
+        .current_dir(p.path())
+        .args(["build", "--profile", "prod", "--locked"]));
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for img in ["agenthost", "redis", "mongo"] {
+        assert!(err.contains(&format!("image `{img}`")), "{err}");
+    }
+    assert!(!p.path().join("bundles").exists());
+}
+
+#[test]
+fn usage_errors_exit_2_and_missing_files_exit_1() {
+    let out = run(luciac().args(["build", "--no-such-flag"]));
+    assert_eq!(out.status.code(), Some(2));
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let out = run(luciac().current_dir(dir.path()).arg("check"));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("luciac init"));
+    let out = run(luciac().arg("--help"));
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for cmd in ["build", "check", "graph", "init", "explain"] {
+        assert!(help.contains(cmd), "{help}");
+    }
+    let out = run(luciac().args(["build", "--help"]));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Example: luciac build --profile prod"));
+    assert!(run(luciac().arg("--version")).status.success());
+}
+
+#[test]
+fn init_writes_a_working_declaration_and_never_overwrites() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    std::fs::create_dir_all(dir.path().join("profiles")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(dir.path().join("profiles/dev.kdl"), "// mine\n")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let out = run(luciac().arg("init").arg(dir.path()));
+    assert!(out.status.success());
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("profiles/dev.kdl")).unwrap_or_default(),
+        "// mine\n"
+    );
+    assert!(
+        dir.path().join("lucia.kdl").is_file() && dir.path().join("profiles/prod.kdl").is_file()
+    );
+    let out = run(luciac()
+        .current_dir(dir.path())
+        .args(["check", "--profile", "prod"]));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn graph_is_dot_in_dependency_order() {
+    let out = run(luciac()
+        .current_dir(repo())
+        .args(["graph", "--profile", "prod"]));
+    assert!(out.status.success());
+    let dot = String::from_utf8_lossy(&out.stdout);
+    assert!(dot.starts_with("digraph \"lucia-prod\""));
+    assert!(
+        dot.contains("\"agenthost\" -> \"mongo\";") && dot.contains("\"agenthost\" -> \"redis\";"),
+        "{dot}"
+    );
+}
+
+/// Same inputs, byte-identical bundles: different working directory, umask, TZ, locale and
+/// input file mtimes.
+#[test]
+fn bundles_are_reproducible_across_environments() {
+    let a = project();
+    let b = project();
+    // Different mtimes on the inputs of b.
+    for rel in ["lucia.kdl", "profiles/prod.kdl"] {
+        let f = std::fs::File::options()
+            .append(true)
+            .open(b.path().join(rel))
+            .unwrap_or_else(|e| panic!("{e}"));
+        f.set_modified(
+            std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let bin = env!("CARGO_BIN_EXE_luciac");
+    let build = |dir: &Path, umask: &str, tz: &str, lang: &str| {
+        let out = run(std::process::Command::new("sh")
+            .current_dir(dir)
+            .env("TZ", tz)
+            .env("LANG", lang)
+            .env("LC_ALL", lang)
+            .args([
+                "-c",
+                &format!("umask {umask} && exec \"$0\" build --all"),
+                bin,
+            ]));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    build(a.path(), "022", "UTC", "C");
+    build(b.path(), "077", "Asia/Tokyo", "C.UTF-8");
+    let ta = read_tree(&a.path().join("bundles"));
+    let tb = read_tree(&b.path().join("bundles"));
+    assert!(!ta.is_empty());
+    assert_eq!(ta, tb);
+    // And identical to the committed bundles.
+    assert_eq!(ta, read_tree(&repo().join("bundles")));
+}

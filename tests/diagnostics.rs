@@ -1,0 +1,172 @@
+//! The corpus of broken declarations under `tests/corpus/`: each file is compiled with the
+//! real binary, its rendered report is snapshot-tested, and the code in its file name must be
+//! reported. A line `// === profile NAME ===` splits a file into the base declaration and a
+//! profile (`(does not exist)` in that line asks for a profile that is not there).
+
+mod common;
+
+use std::path::Path;
+
+use common::{luciac, run};
+
+struct Case {
+    name: String,
+    base: String,
+    profile: Option<(String, Option<String>)>,
+}
+
+fn load(path: &Path) -> Case {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{e}"));
+    let name = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_default();
+    match text.find("// === profile ") {
+        None => Case {
+            name,
+            base: text,
+            profile: None,
+        },
+        Some(i) => {
+            let (base, rest) = text.split_at(i);
+            let (header, body) = rest.split_once('\n').unwrap_or((rest, ""));
+            let pname = header
+                .trim_start_matches("// === profile ")
+                .split_whitespace()
+                .next()
+                .unwrap_or("x")
+                .to_string();
+            let body = if header.contains("(does not exist)") {
+                None
+            } else {
+                Some(body.to_string())
+            };
+            Case {
+                name,
+                base: base.to_string(),
+                profile: Some((pname, body)),
+            }
+        }
+    }
+}
+
+fn check(case: &Case, json: bool) -> std::process::Output {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(dir.path().join("lucia.kdl"), &case.base).unwrap_or_else(|e| panic!("{e}"));
+    let mut cmd = luciac();
+    cmd.current_dir(dir.path())
+        .arg("check")
+        .arg("--color")
+        .arg("never");
+    if json {
+        cmd.args(["--message-format", "json"]);
+    }
+    if let Some((name, body)) = &case.profile {
+        std::fs::create_dir_all(dir.path().join("profiles")).unwrap_or_else(|e| panic!("{e}"));
+        match body {
+            Some(b) => std::fs::write(dir.path().join(format!("profiles/{name}.kdl")), b)
+                .unwrap_or_else(|e| panic!("{e}")),
+            None => {
+                for existing in ["dev", "prod"] {
+                    std::fs::write(dir.path().join(format!("profiles/{existing}.kdl")), "")
+                        .unwrap_or_else(|e| panic!("{e}"));
+                }
+            }
+        }
+        cmd.args(["--profile", name]);
+    }
+    run(&mut cmd)
+}
+
+#[test]
+fn corpus() {
+    let dir = common::repo().join("tests/corpus");
+    let mut paths: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "kdl"))
+        .collect();
+    paths.sort();
+    assert!(
+        paths.len() >= 30,
+        "the corpus must hold at least 30 broken declarations, found {}",
+        paths.len()
+    );
+    for path in paths {
+        let case = load(&path);
+        let code = case.name.split('-').next().unwrap_or("").to_uppercase();
+        let out = check(&case, false);
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        let expect_error = code.starts_with('E');
+        assert_eq!(
+            out.status.code(),
+            Some(if expect_error { 1 } else { 0 }),
+            "{}: wrong exit code\n{stderr}",
+            case.name
+        );
+        assert!(
+            stderr.contains(&format!("luciac::{code}")),
+            "{}: expected {code}\n{stderr}",
+            case.name
+        );
+        assert!(
+            !stderr.contains("panicked"),
+            "{}: panic\n{stderr}",
+            case.name
+        );
+        // A secret value written into the declaration by mistake is never echoed back.
+        assert!(
+            !stderr.contains("hunter2"),
+            "{}: secret value echoed\n{stderr}",
+            case.name
+        );
+        insta::assert_snapshot!(case.name.clone(), stderr);
+
+        // The same diagnostics as JSON lines: one object per line, with file, line and column.
+        let out = check(&case, true);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let mut codes = Vec::new();
+        for line in stdout.lines() {
+            let v: serde_json::Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("{}: bad JSON line {line}: {e}", case.name));
+            codes.push(v["code"].as_str().unwrap_or("").to_string());
+            if v["file"].is_string() {
+                assert!(
+                    v["line"].as_u64().unwrap_or(0) >= 1,
+                    "{}: {line}",
+                    case.name
+                );
+            }
+        }
+        assert!(
+            codes.contains(&format!("luciac::{code}")),
+            "{}: JSON lacks {code}: {stdout}",
+            case.name
+        );
+    }
+}
+
+#[test]
+fn all_errors_of_a_run_are_reported_together() {
+    let case = load(&common::repo().join("tests/corpus/e0041-unused-param-and-many-errors.kdl"));
+    let out = check(&case, true);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for code in ["E0033", "E0020", "E0021", "E0034", "E0041"] {
+        assert!(
+            stdout.contains(&format!("luciac::{code}")),
+            "missing {code} in {stdout}"
+        );
+    }
+}
+
+#[test]
+fn every_code_is_explained() {
+    for c in luciac::diag::ALL_CODES {
+        let out = run(luciac().args(["explain", c.id]));
+        assert!(out.status.success());
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.starts_with(c.id) && text.len() > 40, "{text}");
+    }
+    let out = run(luciac().args(["explain", "E9999"]));
+    assert_eq!(out.status.code(), Some(2));
+}
