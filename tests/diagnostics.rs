@@ -170,3 +170,11 @@ fn every_code_is_explained() {
     let out = run(luciac().args(["explain", "E9999"]));
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn every_code_is_documented() {
+    let doc = std::fs::read_to_string(common::repo().join("docs/language.md")).unwrap_or_default();
+    for c in luciac::diag::ALL_CODES {
+        assert!(doc.contains(&format!("| {} | {} |", c.id, c.title.replace('|', "\\|"))), "docs/language.md lacks {}", c.id);
+    }
+}
