@@ -19,7 +19,11 @@ fn generated(n: usize) -> String {
         }
         s.push_str("\n    env \"LOG\" \"{param.log-level}\"\n    env \"TOKEN\" secret=\"token\"\n");
         if i > 0 && i % 10 != 0 {
-            s.push_str(&format!("    env \"UPSTREAM\" \"http://{{svc-{}.host}}:{{svc-{}.port.http}}\"\n", i - 1, i - 1));
+            s.push_str(&format!(
+                "    env \"UPSTREAM\" \"http://{{svc-{}.host}}:{{svc-{}.port.http}}\"\n",
+                i - 1,
+                i - 1
+            ));
         }
         s.push_str("    health liveness=\"/alive\" readiness=\"/health\" start-period=\"60s\"\n");
         s.push_str("    volume \"data\" \"/data\" size=\"1Gi\"\n    resources cpu=\"100m\" memory=\"128Mi\" memory-limit=\"256Mi\"\n}\n");
@@ -31,9 +35,12 @@ fn generated(n: usize) -> String {
 fn build(base: &str, profile: Option<(&str, &str)>) -> usize {
     let mut diags = Vec::new();
     let (sources, model) = compile_str(base, profile, Strictness::default(), &mut diags);
-    let Some(model) = model else { panic!("declaration has errors: {diags:?}") };
+    let Some(model) = model else {
+        panic!("declaration has errors: {diags:?}")
+    };
     let artifacts = luciac::targets::lower_all(&model, &mut diags);
-    let files = luciac::bundle::assemble(&model, &sources, &artifacts).unwrap_or_else(|e| panic!("{e}"));
+    let files =
+        luciac::bundle::assemble(&model, &sources, &artifacts).unwrap_or_else(|e| panic!("{e}"));
     files.values().map(|f| f.bytes.len()).sum()
 }
 
@@ -42,14 +49,27 @@ fn main() {
     let lucia = luciac::defaults::FILES[0].1;
     let prod = luciac::defaults::FILES[2].1;
     let cases: Vec<(String, String, Option<&str>)> = vec![
-        ("lucia.kdl --profile prod".into(), lucia.to_string(), Some(prod)),
+        (
+            "lucia.kdl --profile prod".into(),
+            lucia.to_string(),
+            Some(prod),
+        ),
         ("10 services".into(), generated(10), None),
         ("100 services".into(), generated(100), None),
         ("1000 services".into(), generated(1000), None),
     ];
-    println!("{:<26} {:>8} {:>12} {:>12} {:>12}", "case", "runs", "median", "min", "bundle");
+    println!(
+        "{:<26} {:>8} {:>12} {:>12} {:>12}",
+        "case", "runs", "median", "min", "bundle"
+    );
     for (name, text, profile) in cases {
-        let runs = if !bench { 1 } else if text.len() > 200_000 { 5 } else { 20 };
+        let runs = if !bench {
+            1
+        } else if text.len() > 200_000 {
+            5
+        } else {
+            20
+        };
         let mut times: Vec<Duration> = Vec::new();
         let mut size = 0;
         for _ in 0..runs {
@@ -59,6 +79,11 @@ fn main() {
         }
         times.sort();
         let median = times[times.len() / 2];
-        println!("{name:<26} {runs:>8} {:>10.2}ms {:>10.2}ms {:>10} B", median.as_secs_f64() * 1e3, times[0].as_secs_f64() * 1e3, size);
+        println!(
+            "{name:<26} {runs:>8} {:>10.2}ms {:>10.2}ms {:>10} B",
+            median.as_secs_f64() * 1e3,
+            times[0].as_secs_f64() * 1e3,
+            size
+        );
     }
 }

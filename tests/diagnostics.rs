@@ -175,6 +175,10 @@ fn every_code_is_explained() {
 fn every_code_is_documented() {
     let doc = std::fs::read_to_string(common::repo().join("docs/language.md")).unwrap_or_default();
     for c in luciac::diag::ALL_CODES {
-        assert!(doc.contains(&format!("| {} | {} |", c.id, c.title.replace('|', "\\|"))), "docs/language.md lacks {}", c.id);
+        assert!(
+            doc.contains(&format!("| {} | {} |", c.id, c.title.replace('|', "\\|"))),
+            "docs/language.md lacks {}",
+            c.id
+        );
     }
 }

@@ -1,0 +1,173 @@
+//! Typed `target` settings with their defaults.
+
+use super::*;
+
+impl Resolver<'_> {
+    pub(super) fn targets(&mut self, decl: &Decl) -> TargetSettings {
+        let mut t = TargetSettings {
+            compose: ComposeSettings {
+                enabled: true,
+                bind_address: None,
+                log_max_size: "10m".into(),
+                log_max_files: 3,
+            },
+            helm: HelmSettings {
+                enabled: true,
+                network_policy: false,
+                ..Default::default()
+            },
+            kustomize: KustomizeSettings {
+                enabled: true,
+                namespace: None,
+            },
+            systemd: SystemdSettings {
+                enabled: true,
+                prefix: "/opt/lucia".into(),
+                user: "lucia".into(),
+            },
+        };
+        const NAMES: &[&str] = &["compose", "helm", "kustomize", "systemd"];
+        for target in &decl.targets {
+            let known: &[&str] = match target.name.v.as_str() {
+                "compose" => &["enabled", "bind-address", "log-max-size", "log-max-files"],
+                "helm" => &[
+                    "enabled",
+                    "ingress",
+                    "storage-class",
+                    "network-policy",
+                    "namespace",
+                ],
+                "kustomize" => &["enabled", "namespace"],
+                "systemd" => &["enabled", "prefix", "user"],
+                other => {
+                    self.err(
+                        Diag::error(diag::UNKNOWN_TARGET, format!("unknown target `{other}`"))
+                            .label(target.name.span, "no such target")
+                            .help(diag::unknown_help("target", other, NAMES.iter().copied())),
+                    );
+                    continue;
+                }
+            };
+            for s in &target.settings {
+                if !known.contains(&s.name.v.as_str()) {
+                    self.err(
+                        Diag::error(
+                            diag::UNKNOWN_NODE,
+                            format!("target `{}` has no setting `{}`", target.name.v, s.name.v),
+                        )
+                        .label(s.name.span, "unknown setting")
+                        .help(diag::unknown_help(
+                            "setting",
+                            &s.name.v,
+                            known.iter().copied(),
+                        )),
+                    );
+                    continue;
+                }
+                self.setting(&mut t, &target.name.v, s);
+            }
+        }
+        t
+    }
+
+    fn setting(&mut self, t: &mut TargetSettings, target: &str, s: &decl::Setting) {
+        let key = s.name.v.as_str();
+        if key == "ingress" {
+            for (k, v) in &s.props {
+                match (k.v.as_str(), &v.v) {
+                    ("host", Scalar::Str(h)) => t.helm.ingress_host = Some(h.clone()),
+                    ("class", Scalar::Str(c)) => t.helm.ingress_class = Some(c.clone()),
+                    ("tls", Scalar::Bool(b)) => t.helm.ingress_tls = *b,
+                    ("tls-secret", Scalar::Str(c)) => t.helm.ingress_tls_secret = Some(c.clone()),
+                    ("host" | "class" | "tls-secret", _) => self.err(
+                        Diag::error(diag::WRONG_TYPE, format!("`{}` must be a string", k.v))
+                            .label(v.span, "expected a string"),
+                    ),
+                    ("tls", _) => self.err(
+                        Diag::error(diag::WRONG_TYPE, "`tls` must be #true or #false")
+                            .label(v.span, "expected a boolean"),
+                    ),
+                    (other, _) => self.err(
+                        Diag::error(
+                            diag::UNKNOWN_PROPERTY,
+                            format!("`ingress` has no property `{other}`"),
+                        )
+                        .label(k.span, "unknown property")
+                        .help(diag::unknown_help(
+                            "property",
+                            other,
+                            ["host", "class", "tls", "tls-secret"],
+                        )),
+                    ),
+                }
+            }
+            return;
+        }
+        if !s.props.is_empty() || s.args.len() != 1 {
+            self.err(
+                Diag::error(
+                    diag::MISSING_VALUE,
+                    format!("`{key}` takes exactly one value"),
+                )
+                .label(s.span, "expected one value")
+                .help(format!("write `{key} VALUE`")),
+            );
+            return;
+        }
+        let v = &s.args[0];
+        let want_bool = matches!(key, "enabled" | "network-policy");
+        let want_int = key == "log-max-files";
+        match (&v.v, want_bool, want_int) {
+            (Scalar::Bool(b), true, _) => match (target, key) {
+                (_, "enabled") => match target {
+                    "compose" => t.compose.enabled = *b,
+                    "helm" => t.helm.enabled = *b,
+                    "kustomize" => t.kustomize.enabled = *b,
+                    _ => t.systemd.enabled = *b,
+                },
+                _ => t.helm.network_policy = *b,
+            },
+            (Scalar::Int(n), _, true) if *n >= 1 && *n <= 100 => {
+                t.compose.log_max_files = *n as u32
+            }
+            (Scalar::Str(text), false, false) => {
+                let text = text.clone();
+                match (target, key) {
+                    ("compose", "bind-address") => t.compose.bind_address = Some(text),
+                    ("compose", "log-max-size") => t.compose.log_max_size = text,
+                    ("helm", "storage-class") => t.helm.storage_class = Some(text),
+                    ("helm", "namespace") => t.helm.namespace = Some(text),
+                    ("kustomize", "namespace") => t.kustomize.namespace = Some(text),
+                    ("systemd", "prefix") => {
+                        if !text.starts_with('/') || text.contains(char::is_whitespace) {
+                            self.err(
+                                Diag::error(
+                                    diag::BAD_PATH,
+                                    format!("`{text}` is not an absolute path"),
+                                )
+                                .label(v.span, "invalid prefix")
+                                .help("use an absolute path such as `/opt/lucia`"),
+                            );
+                        }
+                        t.systemd.prefix = text;
+                    }
+                    ("systemd", "user") => t.systemd.user = text,
+                    _ => {}
+                }
+            }
+            _ => {
+                let want = if want_bool {
+                    "#true or #false"
+                } else if want_int {
+                    "a number from 1 to 100"
+                } else {
+                    "a string"
+                };
+                self.err(
+                    Diag::error(diag::WRONG_TYPE, format!("`{key}` must be {want}"))
+                        .label(v.span, format!("expected {want}")),
+                );
+            }
+        }
+    }
+}
