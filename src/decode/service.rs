@@ -1,0 +1,294 @@
+//! Decoding `service` blocks and their children.
+
+use kdl::{KdlNode, KdlValue};
+
+use super::*;
+
+impl Decoder<'_> {
+    pub(super) fn service(&mut self, node: &KdlNode) -> Option<Service> {
+        let usage = "service \"NAME\" { image \"IMAGE\" … }";
+        self.check_props(node, &[]);
+        self.check_arg_count(node, 1, usage);
+        let name = self.arg_str(node, 0, "a name", usage)?;
+        let mut s = Service {
+            name,
+            image: None,
+            command: None,
+            singleton: None,
+            replicas: None,
+            user: None,
+            read_only_root: None,
+            writable: vec![],
+            ports: vec![],
+            env: vec![],
+            health: None,
+            volumes: vec![],
+            resources: None,
+            depends_on: vec![],
+            host_unit: None,
+            removals: vec![],
+            span: self.span(node.span()),
+        };
+        for child in node.iter_children() {
+            let cspan = self.span(child.span());
+            match child.name().value() {
+                "image" => {
+                    let v = self.single_str(child);
+                    let first = s.image.as_ref().map(|x| x.span);
+                    self.set_once(&mut s.image, v, child, first);
+                }
+                "command" => {
+                    self.check_props(child, &[]);
+                    self.no_children(child);
+                    let args = self.all_str_args(child, "a command argument");
+                    if args.is_empty() {
+                        self.missing(child, "the program to run", "command \"PROGRAM\" \"ARG\"…");
+                    }
+                    let first = s.command.as_ref().map(|x| x.span);
+                    self.set_once(&mut s.command, Some(S::new(args, cspan)), child, first);
+                }
+                "singleton" => {
+                    let v = self.flag(child);
+                    let first = s.singleton.as_ref().map(|x| x.span);
+                    self.set_once(&mut s.singleton, v, child, first);
+                }
+                "read-only-root" => {
+                    let v = self.flag(child);
+                    let first = s.read_only_root.as_ref().map(|x| x.span);
+                    self.set_once(&mut s.read_only_root, v, child, first);
+                }
+                "replicas" => {
+                    self.check_props(child, &[]);
+                    self.check_arg_count(child, 1, "replicas N");
+                    self.no_children(child);
+                    let v = match self.args(child).first().copied() {
+                        Some(e) => self.u32_of(e, "`replicas`"),
+                        None => {
+                            self.missing(child, "a number", "replicas N");
+                            None
+                        }
+                    };
+                    let first = s.replicas.as_ref().map(|x| x.span);
+                    self.set_once(&mut s.replicas, v, child, first);
+                }
+                "user" => {
+                    let usage = "user UID group=GID";
+                    self.check_props(child, &["group"]);
+                    self.check_arg_count(child, 1, usage);
+                    self.no_children(child);
+                    let uid = match self.args(child).first().copied() {
+                        Some(e) => self.u32_of(e, "the user id"),
+                        None => {
+                            self.missing(child, "a numeric user id", usage);
+                            None
+                        }
+                    };
+                    let gid = self.prop_u32(child, "group");
+                    let v = uid.map(|uid| User {
+                        uid,
+                        gid,
+                        span: cspan,
+                    });
+                    let first = s.user.as_ref().map(|x| x.span);
+                    self.set_once(&mut s.user, v, child, first);
+                }
+                "writable" => {
+                    self.check_props(child, &[]);
+                    self.no_children(child);
+                    for e in self.args(child) {
+                        s.writable.extend(self.str_of(e, "a writable path"));
+                    }
+                }
+                "port" => {
+                    let usage = "port \"NAME\" 8080 publish=7233";
+                    self.check_props(child, &["publish"]);
+                    self.check_arg_count(child, 2, usage);
+                    self.no_children(child);
+                    let name = self.arg_str(child, 0, "a port name", usage);
+                    let number = match self.args(child).get(1).copied() {
+                        Some(e) => self.int_of(e, "the port number"),
+                        None => {
+                            self.missing(child, "a port number", usage);
+                            None
+                        }
+                    };
+                    let publish = match self.prop(child, "publish") {
+                        Some(e) => self.scalar_of(e, "`publish`"),
+                        None => None,
+                    };
+                    if let (Some(name), Some(number)) = (name, number) {
+                        s.ports.push(Port {
+                            name,
+                            number,
+                            publish,
+                            span: cspan,
+                        });
+                    }
+                }
+                "env" => {
+                    let usage = "env \"KEY\" \"VALUE\"  or  env \"KEY\" secret=\"NAME\"";
+                    self.check_props(child, &["secret"]);
+                    self.check_arg_count(child, 2, usage);
+                    self.no_children(child);
+                    let key = self.arg_str(child, 0, "a key", usage);
+                    let secret = self.prop_str(child, "secret");
+                    let text = self.args(child).get(1).copied();
+                    let value = match (text, secret) {
+                        (Some(_), Some(sec)) => {
+                            self.push(
+                                Diag::error(
+                                    diag::EXTRA_ARGUMENT,
+                                    "an env entry has either a value or a secret, not both",
+                                )
+                                .label(sec.span, "the secret")
+                                .help("remove the literal value or the `secret=` property"),
+                            );
+                            None
+                        }
+                        (None, Some(sec)) => Some(EnvValue::Secret(sec)),
+                        (Some(e), None) => match e.value() {
+                            KdlValue::String(v) => {
+                                Some(EnvValue::Text(S::new(v.clone(), self.span(e.span()))))
+                            }
+                            KdlValue::Integer(_) | KdlValue::Bool(_) | KdlValue::Float(_) => {
+                                // Environment values are strings; accept numbers and booleans as written.
+                                let text = e.value().to_string();
+                                let text = text.trim_start_matches('#').to_string();
+                                Some(EnvValue::Text(S::new(text, self.span(e.span()))))
+                            }
+                            KdlValue::Null => {
+                                self.wrong_type(e, "a string", "an env value");
+                                None
+                            }
+                        },
+                        (None, None) => {
+                            if key.is_some() {
+                                self.missing(child, "a value or `secret=`", usage);
+                            }
+                            None
+                        }
+                    };
+                    if let (Some(key), Some(value)) = (key, value) {
+                        s.env.push(Env {
+                            key,
+                            value,
+                            span: cspan,
+                        });
+                    }
+                }
+                "health" => {
+                    let h = self.health(child);
+                    let first = s.health.as_ref().and_then(|x| x.span);
+                    self.set_once(&mut s.health, Some(h), child, first);
+                }
+                "volume" => {
+                    let usage = "volume \"NAME\" \"/container/path\" size=\"1Gi\"";
+                    self.check_props(child, &["size"]);
+                    self.check_arg_count(child, 2, usage);
+                    self.no_children(child);
+                    let name = self.arg_str(child, 0, "a volume name", usage);
+                    let path = self.arg_str(child, 1, "a container path", usage);
+                    let size = self.prop_str(child, "size");
+                    if let (Some(name), Some(path)) = (name, path) {
+                        s.volumes.push(Volume {
+                            name,
+                            path,
+                            size,
+                            span: cspan,
+                        });
+                    }
+                }
+                "resources" => {
+                    self.check_props(child, &["cpu", "memory", "cpu-limit", "memory-limit"]);
+                    self.check_arg_count(child, 0, "resources cpu=\"250m\" memory=\"512Mi\" cpu-limit=\"1\" memory-limit=\"1Gi\"");
+                    self.no_children(child);
+                    let r = Resources {
+                        cpu: self.prop_str(child, "cpu"),
+                        memory: self.prop_str(child, "memory"),
+                        cpu_limit: self.prop_str(child, "cpu-limit"),
+                        memory_limit: self.prop_str(child, "memory-limit"),
+                        span: Some(cspan),
+                    };
+                    let first = s.resources.as_ref().and_then(|x| x.span);
+                    self.set_once(&mut s.resources, Some(r), child, first);
+                }
+                "depends-on" => {
+                    self.check_props(child, &[]);
+                    self.no_children(child);
+                    let args = self.args(child);
+                    if args.is_empty() {
+                        self.missing(child, "a service name", "depends-on \"SERVICE\"…");
+                    }
+                    for e in args {
+                        s.depends_on.extend(self.str_of(e, "a service name"));
+                    }
+                }
+                "host-unit" => {
+                    self.check_props(child, &[]);
+                    self.no_children(child);
+                    let units = self.all_str_args(child, "a systemd unit name");
+                    if units.is_empty() {
+                        self.missing(
+                            child,
+                            "a unit name",
+                            "host-unit \"redis-server.service\" \"redis.service\"",
+                        );
+                    }
+                    let first = s.host_unit.as_ref().map(|x| x.span);
+                    self.set_once(&mut s.host_unit, Some(S::new(units, cspan)), child, first);
+                }
+                "remove" => s.removals.extend(self.remove(child, SERVICE_REMOVABLE)),
+                _ => self.unknown_node(child, SERVICE_NODES, "`service`"),
+            }
+        }
+        Some(s)
+    }
+
+    fn health(&mut self, node: &KdlNode) -> Health {
+        self.check_props(
+            node,
+            &[
+                "liveness",
+                "readiness",
+                "port",
+                "start-period",
+                "interval",
+                "timeout",
+                "retries",
+            ],
+        );
+        self.check_arg_count(
+            node,
+            0,
+            "health liveness=\"/alive\" readiness=\"/health\" port=\"http\" { exec \"CMD\" … }",
+        );
+        let mut h = Health {
+            liveness: self.prop_str(node, "liveness"),
+            readiness: self.prop_str(node, "readiness"),
+            port: self.prop_str(node, "port"),
+            exec: None,
+            start_period: self.prop_str(node, "start-period"),
+            interval: self.prop_str(node, "interval"),
+            timeout: self.prop_str(node, "timeout"),
+            retries: self.prop_u32(node, "retries"),
+            span: Some(self.span(node.span())),
+        };
+        for child in node.iter_children() {
+            match child.name().value() {
+                "exec" => {
+                    self.check_props(child, &[]);
+                    self.no_children(child);
+                    let args = self.all_str_args(child, "a command argument");
+                    if args.is_empty() {
+                        self.missing(child, "a command", "exec \"PROGRAM\" \"ARG\"…");
+                    }
+                    let first = h.exec.as_ref().map(|x| x.span);
+                    let v = Some(S::new(args, self.span(child.span())));
+                    self.set_once(&mut h.exec, v, child, first);
+                }
+                _ => self.unknown_node(child, &["exec"], "`health`"),
+            }
+        }
+        h
+    }
+}
