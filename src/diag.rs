@@ -128,6 +128,19 @@ codes! {
          under rootless Docker and Podman.";
     WRITE_FAILED = "E0060", "cannot write the output",
         "The bundle directory could not be written. Previous bundles are left as they were.";
+    VERIFY_MISMATCH = "E0070", "a bundle file does not match its recorded hash",
+        "`luciac verify` compares every file with `SHA256SUMS` and `lucia.lock`, and every member of \
+         every archive with the lock. A mismatch means the file was changed after the build (or the \
+         download is corrupt). Rebuild it, or download it again.";
+    VERIFY_UNSAFE = "E0071", "an archive holds an unsafe entry",
+        "Bundle archives hold only regular files under one top directory: no absolute paths, no \
+         `..`, no links, no devices, no duplicate names, and sizes that match. Such an entry could \
+         write outside the extraction directory; do not extract the archive.";
+    VERIFY_MISSING = "E0072", "a bundle file is missing or not recorded",
+        "Every file of a bundle directory is listed in `SHA256SUMS` and every artifact in \
+         `lucia.lock`; a file that is listed but absent, or present but not listed, is reported.";
+    VERIFY_MALFORMED = "E0073", "`SHA256SUMS` or `lucia.lock` cannot be read",
+        "The sums file must be `sha256sum` output and the lock the JSON luciac writes.";
     STALE = "E0061", "committed bundles are stale",
         "`luciac build --check` rebuilt the bundles in memory and they differ from the files on \
          disk. Run `luciac build` for the profile and commit the result.";
@@ -163,6 +176,9 @@ pub struct Diag {
     pub message: String,
     pub labels: Vec<Label>,
     pub help: Option<String>,
+    /// The file a diagnostic is about when it has no span in the declaration (a bundle file
+    /// checked by `luciac verify`).
+    pub path: Option<String>,
 }
 
 impl Diag {
@@ -173,6 +189,7 @@ impl Diag {
             message: message.into(),
             labels: vec![],
             help: None,
+            path: None,
         }
     }
 
@@ -193,6 +210,11 @@ impl Diag {
 
     pub fn help(mut self, help: impl Into<String>) -> Diag {
         self.help = Some(help.into());
+        self
+    }
+
+    pub fn path(mut self, path: impl Into<String>) -> Diag {
+        self.path = Some(path.into());
         self
     }
 
@@ -431,7 +453,7 @@ pub fn render_json(diags: &[Diag], sources: &Sources) -> String {
             "severity": match d.severity { Severity::Error => "error", Severity::Warning => "warning" },
             "message": d.message,
             "help": d.help,
-            "file": primary.get("file").cloned().unwrap_or(serde_json::Value::Null),
+            "file": primary.get("file").cloned().or_else(|| d.path.clone().map(serde_json::Value::String)).unwrap_or(serde_json::Value::Null),
             "line": primary.get("line").cloned().unwrap_or(serde_json::Value::Null),
             "column": primary.get("column").cloned().unwrap_or(serde_json::Value::Null),
             "labels": labels,

@@ -17,4 +17,5 @@ pub mod resolve;
 pub mod source;
 pub mod targets;
 pub mod values;
+pub mod verify;
 pub mod yaml;

@@ -20,7 +20,7 @@ use luciac::{bundle, compile, output, targets};
     long_about = "luciac reads one declaration (lucia.kdl) plus an optional profile overlay \
 (profiles/<name>.kdl) and writes hash-pinned, byte-reproducible deployment bundles to \
 bundles/<profile>/, with a lock (lucia.lock) and SHA256SUMS.\n\n\
-Examples:\n  luciac build --profile prod\n  luciac build --all --check     # CI drift check\n  luciac check --profile dev\n  luciac explain E0035"
+Examples:\n  luciac build --profile prod\n  luciac verify bundles/\n  luciac build --all --check     # CI drift check\n  luciac check --profile dev\n  luciac explain E0035"
 )]
 struct Cli {
     /// The declaration to read.
@@ -105,6 +105,13 @@ enum Command {
         #[arg(default_value = ".")]
         dir: PathBuf,
     },
+    /// Check bundles offline against SHA256SUMS and lucia.lock, archives entry by entry.
+    ///
+    /// Example: luciac verify bundles/
+    Verify {
+        /// A bundle file, a bundle directory, or bundles/.
+        path: PathBuf,
+    },
     /// Print the long explanation of a diagnostic code.
     ///
     /// Example: luciac explain E0035
@@ -159,6 +166,22 @@ fn main() -> ExitCode {
         Command::Check { profiles } => check_only(&cli.file, &profiles, &reporter),
         Command::Graph { profile } => graph(&cli.file, profile.as_deref(), &reporter),
         Command::Init { dir } => init(&dir),
+        Command::Verify { path } => {
+            let mut diags = Vec::new();
+            let rep = luciac::verify::verify(&path, &mut diags);
+            reporter.report(&diags, &Sources::default());
+            if diags.iter().any(Diag::is_error) {
+                ExitCode::FAILURE
+            } else {
+                reporter.note(&format!(
+                    "{}: {} bundle(s), {} file(s) verified",
+                    path.display(),
+                    rep.bundles,
+                    rep.files
+                ));
+                ExitCode::SUCCESS
+            }
+        }
         Command::Explain { code } => match diag::find_code(&code) {
             Some(c) => {
                 println!("{}: {}\n\n{}", c.id, c.title, c.explain);

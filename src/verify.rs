@@ -1,0 +1,426 @@
+//! `luciac verify PATH`: check bundles offline against their `SHA256SUMS` and `lucia.lock`.
+//!
+//! PATH is one bundle file, a bundle directory (holding `lucia.lock`), or a directory of
+//! bundle directories (`bundles/`). Every file is hashed and compared with both records;
+//! every archive is opened and each entry checked for what could harm an extraction
+//! (absolute paths, `..`, links, devices, duplicates, sizes that do not match) and compared
+//! with the lock member by member. Each problem is one diagnostic naming the file.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::bundle::{LOCK_FILE, SUMS_FILE};
+use crate::diag::{self, Diag};
+use crate::pack::sha256_hex;
+
+/// What was verified, for the summary line.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub bundles: usize,
+    pub files: usize,
+}
+
+/// Verify PATH; problems are pushed to `diags`.
+pub fn verify(path: &Path, diags: &mut Vec<Diag>) -> Report {
+    let mut report = Report::default();
+    if path.is_file() {
+        let dir = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        verify_dir(&dir, Some(&name), diags, &mut report);
+    } else if path.join(LOCK_FILE).is_file() || path.join(SUMS_FILE).is_file() {
+        verify_dir(path, None, diags, &mut report);
+    } else if path.is_dir() {
+        let mut subdirs: Vec<PathBuf> = std::fs::read_dir(path)
+            .map(|rd| {
+                rd.filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.join(LOCK_FILE).is_file())
+                    .collect()
+            })
+            .unwrap_or_default();
+        subdirs.sort();
+        if subdirs.is_empty() {
+            diags.push(
+                Diag::error(
+                    diag::VERIFY_MISSING,
+                    format!(
+                        "{}: no bundle found (no {LOCK_FILE} here or in a subdirectory)",
+                        path.display()
+                    ),
+                )
+                .path(path.display().to_string())
+                .help("point luciac verify at a bundle file, a bundle directory or bundles/"),
+            );
+        }
+        for d in subdirs {
+            verify_dir(&d, None, diags, &mut report);
+        }
+    } else {
+        diags.push(
+            Diag::error(
+                diag::VERIFY_MISSING,
+                format!("{}: no such file or directory", path.display()),
+            )
+            .path(path.display().to_string()),
+        );
+    }
+    report
+}
+
+fn problem(code: diag::Code, file: &Path, msg: impl std::fmt::Display) -> Diag {
+    Diag::error(code, format!("{}: {msg}", file.display())).path(file.display().to_string())
+}
+
+/// Parse `SHA256SUMS` into path → hash.
+fn read_sums(dir: &Path, diags: &mut Vec<Diag>) -> Option<BTreeMap<String, String>> {
+    let file = dir.join(SUMS_FILE);
+    let text = match std::fs::read_to_string(&file) {
+        Ok(t) => t,
+        Err(e) => {
+            diags.push(problem(
+                diag::VERIFY_MISSING,
+                &file,
+                format!("cannot read: {}", e.kind()),
+            ));
+            return None;
+        }
+    };
+    let mut out = BTreeMap::new();
+    for (i, line) in text.lines().enumerate() {
+        match line.split_once("  ") {
+            Some((h, p)) if h.len() == 64 && h.chars().all(|c| c.is_ascii_hexdigit()) => {
+                if out.insert(p.to_string(), h.to_ascii_lowercase()).is_some() {
+                    diags.push(problem(
+                        diag::VERIFY_MALFORMED,
+                        &file,
+                        format!("line {}: `{p}` is listed twice", i + 1),
+                    ));
+                }
+            }
+            _ => diags.push(problem(
+                diag::VERIFY_MALFORMED,
+                &file,
+                format!("line {} is not `<sha256>  <path>`", i + 1),
+            )),
+        }
+    }
+    Some(out)
+}
+
+fn safe_rel(p: &str) -> bool {
+    !p.is_empty()
+        && !p.starts_with('/')
+        && !p.contains('\\')
+        && p.split('/').all(|s| !s.is_empty() && s != ".." && s != ".")
+}
+
+fn verify_dir(dir: &Path, only: Option<&str>, diags: &mut Vec<Diag>, report: &mut Report) {
+    report.bundles += 1;
+    let sums = read_sums(dir, diags).unwrap_or_default();
+    let lock_path = dir.join(LOCK_FILE);
+    let lock: Option<Value> = match std::fs::read(&lock_path) {
+        Ok(b) => match serde_json::from_slice(&b) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                diags.push(problem(
+                    diag::VERIFY_MALFORMED,
+                    &lock_path,
+                    format!("not valid JSON: {e}"),
+                ));
+                None
+            }
+        },
+        Err(e) => {
+            diags.push(problem(
+                diag::VERIFY_MISSING,
+                &lock_path,
+                format!("cannot read: {}", e.kind()),
+            ));
+            None
+        }
+    };
+    // 1. SHA256SUMS against the files on disk.
+    for (rel, want) in &sums {
+        if only.is_some_and(|o| o != rel && rel != LOCK_FILE) {
+            continue;
+        }
+        let file = dir.join(rel);
+        if !safe_rel(rel) {
+            diags.push(problem(
+                diag::VERIFY_UNSAFE,
+                &dir.join(SUMS_FILE),
+                format!("lists an unsafe path `{rel}`"),
+            ));
+            continue;
+        }
+        match std::fs::read(&file) {
+            Ok(bytes) => {
+                report.files += 1;
+                let got = sha256_hex(&bytes);
+                if &got != want {
+                    diags.push(problem(
+                        diag::VERIFY_MISMATCH,
+                        &file,
+                        format!("SHA-256 is {got}, {SUMS_FILE} says {want}"),
+                    ));
+                }
+            }
+            Err(_) => diags.push(problem(
+                diag::VERIFY_MISSING,
+                &file,
+                format!("listed in {SUMS_FILE} but missing"),
+            )),
+        }
+    }
+    if only.is_none() {
+        for rel in files_under(dir) {
+            if rel != SUMS_FILE && !sums.contains_key(&rel) {
+                diags.push(problem(
+                    diag::VERIFY_MISSING,
+                    &dir.join(&rel),
+                    format!("not listed in {SUMS_FILE}"),
+                ));
+            }
+        }
+    } else if let Some(o) = only
+        && !sums.contains_key(o)
+        && o != SUMS_FILE
+    {
+        diags.push(problem(
+            diag::VERIFY_MISSING,
+            &dir.join(o),
+            format!("not listed in {SUMS_FILE}"),
+        ));
+    }
+    // 2. The lock's artifacts, archives opened member by member.
+    let Some(lock) = lock else { return };
+    let Some(artifacts) = lock.get("artifacts").and_then(Value::as_object) else {
+        diags.push(problem(
+            diag::VERIFY_MALFORMED,
+            &lock_path,
+            "has no `artifacts` object",
+        ));
+        return;
+    };
+    for (name, art) in artifacts {
+        let files = art
+            .get("files")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        if let Some(top) = art.get("top").and_then(Value::as_str) {
+            if only.is_some_and(|o| o != name) {
+                continue;
+            }
+            let file = dir.join(name);
+            let Ok(bytes) = std::fs::read(&file) else {
+                diags.push(problem(
+                    diag::VERIFY_MISSING,
+                    &file,
+                    format!("recorded in {LOCK_FILE} but missing"),
+                ));
+                continue;
+            };
+            if art.get("sha256").and_then(Value::as_str) != Some(sha256_hex(&bytes).as_str()) {
+                diags.push(problem(
+                    diag::VERIFY_MISMATCH,
+                    &file,
+                    format!("SHA-256 differs from {LOCK_FILE}"),
+                ));
+            }
+            if art.get("size").and_then(Value::as_u64) != Some(bytes.len() as u64) {
+                diags.push(problem(
+                    diag::VERIFY_MISMATCH,
+                    &file,
+                    format!("size {} differs from {LOCK_FILE}", bytes.len()),
+                ));
+            }
+            check_archive(&file, &bytes, top, &files, diags);
+        } else {
+            for (rel, entry) in &files {
+                let full = if name.is_empty() {
+                    rel.clone()
+                } else {
+                    format!("{name}/{rel}")
+                };
+                if only.is_some_and(|o| o != full) {
+                    continue;
+                }
+                let file = dir.join(&full);
+                match std::fs::read(&file) {
+                    Ok(b)
+                        if entry.get("sha256").and_then(Value::as_str)
+                            == Some(sha256_hex(&b).as_str()) => {}
+                    Ok(_) => diags.push(problem(
+                        diag::VERIFY_MISMATCH,
+                        &file,
+                        format!("SHA-256 differs from {LOCK_FILE}"),
+                    )),
+                    Err(_) => diags.push(problem(
+                        diag::VERIFY_MISSING,
+                        &file,
+                        format!("recorded in {LOCK_FILE} but missing"),
+                    )),
+                }
+            }
+        }
+    }
+}
+
+fn files_under(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Ok(rel) = p.strip_prefix(dir) {
+                out.push(rel.to_string_lossy().replace('\\', "/"));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Open an archive and check every entry; compare members with the lock.
+fn check_archive(
+    file: &Path,
+    bytes: &[u8],
+    top: &str,
+    files: &serde_json::Map<String, Value>,
+    diags: &mut Vec<Diag>,
+) {
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(bytes));
+    let entries = match archive.entries() {
+        Ok(e) => e,
+        Err(e) => {
+            diags.push(problem(
+                diag::VERIFY_MALFORMED,
+                file,
+                format!("not a readable tar.gz: {e}"),
+            ));
+            return;
+        }
+    };
+    let mut seen = BTreeSet::new();
+    for entry in entries {
+        let mut entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                diags.push(problem(
+                    diag::VERIFY_UNSAFE,
+                    file,
+                    format!("truncated or corrupt entry: {e}"),
+                ));
+                return;
+            }
+        };
+        let raw = String::from_utf8_lossy(&entry.path_bytes()).to_string();
+        let kind = entry.header().entry_type();
+        if !kind.is_file() {
+            let what = if kind.is_symlink() || kind.is_hard_link() {
+                "a link"
+            } else if kind.is_character_special() || kind.is_block_special() || kind.is_fifo() {
+                "a device or FIFO"
+            } else if kind.is_dir() {
+                "a directory entry"
+            } else {
+                "not a regular file"
+            };
+            diags.push(problem(
+                diag::VERIFY_UNSAFE,
+                file,
+                format!("entry `{raw}` is {what}"),
+            ));
+            continue;
+        }
+        if !safe_rel(&raw) {
+            diags.push(problem(
+                diag::VERIFY_UNSAFE,
+                file,
+                format!("entry `{raw}` has an absolute path or `..`"),
+            ));
+            continue;
+        }
+        let Some(rel) = raw.strip_prefix(&format!("{top}/")) else {
+            diags.push(problem(
+                diag::VERIFY_UNSAFE,
+                file,
+                format!("entry `{raw}` is outside the top directory `{top}/`"),
+            ));
+            continue;
+        };
+        if !seen.insert(rel.to_string()) {
+            diags.push(problem(
+                diag::VERIFY_UNSAFE,
+                file,
+                format!("entry `{raw}` appears twice"),
+            ));
+            continue;
+        }
+        let declared = entry.header().size().unwrap_or(u64::MAX);
+        let mut content = Vec::new();
+        if entry.read_to_end(&mut content).is_err() || content.len() as u64 != declared {
+            diags.push(problem(
+                diag::VERIFY_UNSAFE,
+                file,
+                format!("entry `{raw}`: size in the header does not match its data"),
+            ));
+            continue;
+        }
+        match files.get(rel) {
+            None => diags.push(problem(
+                diag::VERIFY_MISMATCH,
+                file,
+                format!("entry `{rel}` is not recorded in {LOCK_FILE}"),
+            )),
+            Some(want) => {
+                if want.get("sha256").and_then(Value::as_str) != Some(sha256_hex(&content).as_str())
+                {
+                    diags.push(problem(
+                        diag::VERIFY_MISMATCH,
+                        file,
+                        format!("member `{rel}` differs from {LOCK_FILE}"),
+                    ));
+                }
+                let mode = entry.header().mode().unwrap_or(0) & 0o7777;
+                let want_mode = want
+                    .get("mode")
+                    .and_then(Value::as_str)
+                    .and_then(|m| u32::from_str_radix(m, 8).ok());
+                if want_mode != Some(mode) {
+                    diags.push(problem(
+                        diag::VERIFY_MISMATCH,
+                        file,
+                        format!(
+                            "member `{rel}` has mode {mode:04o}, {LOCK_FILE} says {}",
+                            want.get("mode").and_then(Value::as_str).unwrap_or("?")
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    for rel in files.keys() {
+        if !seen.contains(rel) {
+            diags.push(problem(
+                diag::VERIFY_MISSING,
+                file,
+                format!("member `{rel}` recorded in {LOCK_FILE} is missing"),
+            ));
+        }
+    }
+}
