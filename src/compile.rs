@@ -94,12 +94,13 @@ fn read(path: &Path, shown: &str, diags: &mut Vec<Diag>, sources: &mut Sources) 
 /// Read the declaration and, if asked, `profiles/<profile>.kdl` next to it.
 pub fn load(decl_path: &Path, profile: Option<&str>, diags: &mut Vec<Diag>) -> Option<Input> {
     let mut sources = Sources::default();
-    let shown = decl_path
+    let name = decl_path
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_else(|| "lucia.kdl".into());
+    let shown = decl_path.display().to_string();
     let text = read(decl_path, &shown, diags, &mut sources)?;
-    let base = sources.add(shown, text);
+    let base = sources.add_shown(name, shown, text);
     let profile = match profile {
         None => None,
         Some(name) => {
@@ -128,9 +129,10 @@ pub fn load(decl_path: &Path, profile: Option<&str>, diags: &mut Vec<Diag>) -> O
                 .unwrap_or(Path::new("."))
                 .join("profiles")
                 .join(format!("{name}.kdl"));
-            let shown = format!("profiles/{name}.kdl");
+            let logical = format!("profiles/{name}.kdl");
+            let shown = path.display().to_string();
             let text = read(&path, &shown, diags, &mut sources)?;
-            Some((name.to_string(), sources.add(shown, text)))
+            Some((name.to_string(), sources.add_shown(logical, shown, text)))
         }
     };
     Some(Input {

@@ -311,7 +311,7 @@ impl<'a> MietteView<'a> {
                     message: l.text.clone(),
                     severity: miette::Severity::Advice,
                     code: None,
-                    source: Some(NamedSource::new(file.name.clone(), file.text.clone())),
+                    source: Some(NamedSource::new(file.display.clone(), file.text.clone())),
                     labels: vec![LabeledSpan::new_primary_with_span(
                         None,
                         (l.span.offset, l.span.len),
@@ -323,7 +323,7 @@ impl<'a> MietteView<'a> {
         }
         let source = primary_file
             .and_then(|f| sources.get(f))
-            .map(|f| NamedSource::new(f.name.clone(), f.text.clone()));
+            .map(|f| NamedSource::new(f.display.clone(), f.text.clone()));
         MietteView {
             diag,
             message: diag.message.clone(),
@@ -438,7 +438,7 @@ pub fn render_json(diags: &[Diag], sources: &Sources) -> String {
             .map(|l| {
                 let (line, column) = sources.line_col(l.span);
                 serde_json::json!({
-                    "file": sources.get(l.span.file).map(|f| f.name.as_str()).unwrap_or(""),
+                    "file": sources.get(l.span.file).map(|f| f.display.as_str()).unwrap_or(""),
                     "offset": l.span.offset,
                     "length": l.span.len,
                     "line": line,

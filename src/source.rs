@@ -40,11 +40,13 @@ impl<T> S<T> {
     }
 }
 
-/// One input file: the name shown to users (relative to the declaration's directory, so it
-/// is the same on every machine) and its text.
+/// One input file and its text, with two names: `name` is relative to the declaration's
+/// directory (`profiles/prod.kdl`), the same on every machine, and is what the lock records;
+/// `display` is the path as the user gave it, which diagnostics show.
 #[derive(Debug, Clone)]
 pub struct SourceFile {
     pub name: String,
+    pub display: String,
     pub text: Arc<String>,
 }
 
@@ -56,8 +58,20 @@ pub struct Sources {
 
 impl Sources {
     pub fn add(&mut self, name: impl Into<String>, text: impl Into<String>) -> FileId {
+        let name = name.into();
+        self.add_shown(name.clone(), name, text)
+    }
+
+    /// Add a file whose displayed path differs from its logical name.
+    pub fn add_shown(
+        &mut self,
+        name: impl Into<String>,
+        display: impl Into<String>,
+        text: impl Into<String>,
+    ) -> FileId {
         self.files.push(SourceFile {
             name: name.into(),
+            display: display.into(),
             text: Arc::new(text.into()),
         });
         self.files.len() - 1

@@ -294,3 +294,39 @@ fn bundles_are_reproducible_across_environments() {
     // And identical to the committed bundles.
     assert_eq!(ta, read_tree(&repo().join("bundles")));
 }
+
+#[test]
+fn diagnostics_show_the_path_given_and_the_lock_a_relative_name() {
+    let p = project();
+    std::fs::create_dir_all(p.path().join("deploy/profiles")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(
+        p.path().join("deploy/lucia.kdl"),
+        luciac::defaults::FILES[0]
+            .1
+            .replace("    singleton\n", "    singleton\n    replicas 2\n"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let out = run(luciac()
+        .current_dir(p.path())
+        .args(["check", "-f", "deploy/lucia.kdl"]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("[deploy/lucia.kdl:"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out =
+        run(luciac()
+            .current_dir(p.path())
+            .args(["build", "-f", "lucia.kdl", "--profile", "dev"]));
+    assert!(out.status.success());
+    let lock = std::fs::read_to_string(p.path().join("bundles/dev/lucia.lock")).unwrap_or_default();
+    assert!(
+        lock.contains("\"lucia.kdl\"") && lock.contains("\"profiles/dev.kdl\""),
+        "{lock}"
+    );
+    assert!(
+        !lock.contains(&p.path().display().to_string()),
+        "the lock must not hold machine paths"
+    );
+}
