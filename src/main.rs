@@ -8,8 +8,10 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use luciac::diag::{self, Diag, Style};
+use luciac::model::Model;
 use luciac::resolve::Strictness;
 use luciac::source::Sources;
+use luciac::targets::Artifact;
 use luciac::{bundle, compile, output, targets};
 
 #[derive(Parser)]
@@ -207,25 +209,43 @@ fn selected(file: &Path, p: &ProfileArgs) -> Vec<Option<String>> {
     }
 }
 
-fn check_only(file: &Path, p: &ProfileArgs, r: &Reporter) -> ExitCode {
-    let mut failed = false;
-    for profile in selected(file, p) {
-        let mut diags = Vec::new();
-        let sources = match compile::load(file, profile.as_deref(), &mut diags) {
-            Some(input) => {
-                compile::compile(&input, Strictness { locked: p.locked }, &mut diags);
-                input.sources
-            }
-            None => Sources::default(),
-        };
-        r.report(&diags, &sources);
-        failed |= diags.iter().any(Diag::is_error);
-    }
+/// Exit status for a run that may have failed somewhere.
+fn exit(failed: bool) -> ExitCode {
     if failed {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// Load, compile and lower one profile, reporting every diagnostic of the run at once.
+/// `None` when there was any error.
+fn pipeline(
+    file: &Path,
+    profile: Option<&str>,
+    strict: Strictness,
+    r: &Reporter,
+) -> Option<(compile::Input, Model, Vec<Artifact>)> {
+    let mut diags = Vec::new();
+    let Some(input) = compile::load(file, profile, &mut diags) else {
+        r.report(&diags, &Sources::default());
+        return None;
+    };
+    let model = compile::compile(&input, strict, &mut diags);
+    let artifacts = model.as_ref().map(|m| targets::lower_all(m, &mut diags));
+    r.report(&diags, &input.sources);
+    if diags.iter().any(Diag::is_error) {
+        return None;
+    }
+    Some((input, model?, artifacts?))
+}
+
+fn check_only(file: &Path, p: &ProfileArgs, r: &Reporter) -> ExitCode {
+    let mut failed = false;
+    for profile in selected(file, p) {
+        failed |= pipeline(file, profile.as_deref(), Strictness { locked: p.locked }, r).is_none();
+    }
+    exit(failed)
 }
 
 fn build(file: &Path, p: &ProfileArgs, check: bool, out: Option<&Path>, r: &Reporter) -> ExitCode {
@@ -234,23 +254,12 @@ fn build(file: &Path, p: &ProfileArgs, check: bool, out: Option<&Path>, r: &Repo
         .unwrap_or_else(|| file.parent().unwrap_or(Path::new(".")).join("bundles"));
     let mut failed = false;
     for profile in selected(file, p) {
-        let mut diags = Vec::new();
-        let Some(input) = compile::load(file, profile.as_deref(), &mut diags) else {
-            r.report(&diags, &Sources::default());
+        let Some((input, model, artifacts)) =
+            pipeline(file, profile.as_deref(), Strictness { locked: p.locked }, r)
+        else {
             failed = true;
             continue;
         };
-        let model = compile::compile(&input, Strictness { locked: p.locked }, &mut diags);
-        let artifacts = model.as_ref().map(|m| targets::lower_all(m, &mut diags));
-        r.report(&diags, &input.sources);
-        let (Some(model), Some(artifacts)) = (model, artifacts) else {
-            failed = true;
-            continue;
-        };
-        if diags.iter().any(Diag::is_error) {
-            failed = true;
-            continue;
-        }
         let files = match bundle::assemble(&model, &input.sources, &artifacts) {
             Ok(f) => f,
             Err(e) => {
@@ -263,69 +272,67 @@ fn build(file: &Path, p: &ProfileArgs, check: bool, out: Option<&Path>, r: &Repo
             }
         };
         let dir = out_dir.join(model.profile_or_base());
-        if check {
-            let stale = output::check_bundle(&dir, &files);
-            if stale.is_empty() {
-                r.note(&format!("{}: up to date", dir.display()));
-            } else {
-                failed = true;
-                eprintln!(
-                    "luciac: error[{}]: bundles in {} are stale ({} file(s)):",
-                    diag::STALE.id,
-                    dir.display(),
-                    stale.len()
-                );
-                for (path, diff) in stale {
-                    eprintln!("--- {path}\n{diff}");
-                }
-                eprintln!(
-                    "help: run `luciac build --profile {}` and commit the result",
-                    model.profile_or_base()
-                );
-            }
-            continue;
-        }
-        match output::write_bundle(&dir, &files) {
-            Ok(rep) => {
-                for w in &rep.written {
-                    r.note(&format!("  wrote {}", dir.join(w).display()));
-                }
-                for w in &rep.removed {
-                    r.note(&format!("  removed {}", dir.join(w).display()));
-                }
-                r.note(&format!(
-                    "{}: {} written, {} unchanged",
-                    dir.display(),
-                    rep.written.len(),
-                    rep.unchanged.len()
-                ));
-            }
-            Err(e) => {
-                eprintln!(
-                    "luciac: error[{}]: cannot write {}: {e}\nhelp: check that the directory is writable; bundles already there were left as they were",
-                    diag::WRITE_FAILED.id,
-                    dir.display()
-                );
-                failed = true;
-            }
-        }
+        failed |= if check {
+            !check_dir(&dir, &files, &model, r)
+        } else {
+            !write_dir(&dir, &files, r)
+        };
     }
-    if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
+    exit(failed)
+}
+
+fn check_dir(dir: &Path, files: &luciac::pack::FileTree, model: &Model, r: &Reporter) -> bool {
+    let stale = output::check_bundle(dir, files);
+    if stale.is_empty() {
+        r.note(&format!("{}: up to date", dir.display()));
+        return true;
+    }
+    eprintln!(
+        "luciac: error[{}]: bundles in {} are stale ({} file(s)):",
+        diag::STALE.id,
+        dir.display(),
+        stale.len()
+    );
+    for (path, diff) in stale {
+        eprintln!("--- {path}\n{diff}");
+    }
+    eprintln!(
+        "help: run `luciac build --profile {}` and commit the result",
+        model.profile_or_base()
+    );
+    false
+}
+
+fn write_dir(dir: &Path, files: &luciac::pack::FileTree, r: &Reporter) -> bool {
+    match output::write_bundle(dir, files) {
+        Ok(rep) => {
+            for w in &rep.written {
+                r.note(&format!("  wrote {}", dir.join(w).display()));
+            }
+            for w in &rep.removed {
+                r.note(&format!("  removed {}", dir.join(w).display()));
+            }
+            r.note(&format!(
+                "{}: {} written, {} unchanged",
+                dir.display(),
+                rep.written.len(),
+                rep.unchanged.len()
+            ));
+            true
+        }
+        Err(e) => {
+            eprintln!(
+                "luciac: error[{}]: cannot write {}: {e}\nhelp: check that the directory is writable; bundles already there were left as they were",
+                diag::WRITE_FAILED.id,
+                dir.display()
+            );
+            false
+        }
     }
 }
 
 fn graph(file: &Path, profile: Option<&str>, r: &Reporter) -> ExitCode {
-    let mut diags = Vec::new();
-    let Some(input) = compile::load(file, profile, &mut diags) else {
-        r.report(&diags, &Sources::default());
-        return ExitCode::FAILURE;
-    };
-    let model = compile::compile(&input, Strictness::default(), &mut diags);
-    r.report(&diags, &input.sources);
-    let Some(model) = model else {
+    let Some((_, model, _)) = pipeline(file, profile, Strictness::default(), r) else {
         return ExitCode::FAILURE;
     };
     print!("{}", luciac::graph::dot(&model));
@@ -366,13 +373,11 @@ fn init(dir: &Path) -> ExitCode {
             }
         }
     }
-    if failed {
-        ExitCode::FAILURE
-    } else {
+    if !failed {
         eprintln!(
             "next: edit {}, then `luciac build --profile prod`",
             dir.join("lucia.kdl").display()
         );
-        ExitCode::SUCCESS
     }
+    exit(failed)
 }

@@ -5,18 +5,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{luciac, repo, run};
-
-/// A copy of the repository's declaration and profiles in a fresh directory.
-fn project() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    for (rel, text) in luciac::defaults::FILES {
-        let p = dir.path().join(rel);
-        std::fs::create_dir_all(p.parent().unwrap_or(dir.path())).unwrap_or_else(|e| panic!("{e}"));
-        std::fs::write(p, text).unwrap_or_else(|e| panic!("{e}"));
-    }
-    dir
-}
+use common::{luciac, project, repo, run};
 
 fn read_tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();

@@ -10,12 +10,7 @@ use tar::{EntryType, Header};
 
 /// A freshly built prod bundle in a temporary project.
 fn bundle() -> (tempfile::TempDir, PathBuf, String) {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    for (rel, text) in luciac::defaults::FILES {
-        let p = dir.path().join(rel);
-        std::fs::create_dir_all(p.parent().unwrap_or(dir.path())).unwrap_or_else(|e| panic!("{e}"));
-        std::fs::write(p, text).unwrap_or_else(|e| panic!("{e}"));
-    }
+    let dir = common::project();
     assert!(
         run(luciac()
             .current_dir(dir.path())

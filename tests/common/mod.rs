@@ -107,3 +107,14 @@ pub fn write_tree(dir: &Path, tree: &luciac::pack::FileTree) {
 pub fn luciac() -> Command {
     Command::new(env!("CARGO_BIN_EXE_luciac"))
 }
+
+/// A copy of the repository's declaration and profiles in a fresh directory.
+pub fn project() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    for (rel, text) in luciac::defaults::FILES {
+        let p = dir.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap_or(dir.path())).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(p, text).unwrap_or_else(|e| panic!("{e}"));
+    }
+    dir
+}
