@@ -159,3 +159,73 @@ proptest! {
         compile_any(base, Some(&mutated));
     }
 }
+
+#[test]
+fn profiles_overlay_by_identity_and_remove_explicitly() {
+    let base = r#"app "t" version="1.0.0"
+image "i" "docker.io/library/busybox:1" digest="sha256:0000000000000000000000000000000000000000000000000000000000000000"
+param "level" default="info"
+service "db" {
+    image "i"
+    port "db" 5432
+}
+service "web" {
+    image "i"
+    port "http" 8080 publish=8080
+    env "A" "1"
+    env "B" "{param.level}"
+    env "DB" "{db.host}:{db.port.db}"
+    health liveness="/alive" readiness="/ready" start-period="10s"
+    resources cpu="100m" memory="64Mi"
+}
+"#;
+    let profile = r#"param "level" default="debug"
+service "web" {
+    env "A" "2"
+    env "C" "3"
+    remove "env" "B"
+    health start-period="90s"
+    resources memory="128Mi"
+}
+service "cache" {
+    image "i"
+}
+"#;
+    let (model, diags) = common::model_from(base, Some(("p", profile)));
+    assert!(diags.iter().all(|d| !d.is_error()));
+    let web = model.service("web").unwrap_or_else(|| panic!("no web"));
+    let env: Vec<(String, String)> = web
+        .env
+        .iter()
+        .map(|e| (e.key.clone(), format!("{:?}", e.source)))
+        .collect();
+    assert_eq!(
+        env.iter().map(|e| e.0.as_str()).collect::<Vec<_>>(),
+        ["A", "DB", "C"],
+        "keys keep base order, new ones last"
+    );
+    assert!(env[0].1.contains("\"2\""));
+    assert_eq!(web.ports.len(), 1);
+    let h = web.health.as_ref().unwrap_or_else(|| panic!("no health"));
+    assert_eq!(h.start_period, 90);
+    assert_eq!(
+        h.readiness,
+        luciac::model::Check::Http {
+            path: "/ready".into(),
+            port: "http".into(),
+            number: 8080
+        }
+    );
+    assert_eq!(web.resources.cpu.as_ref().map(|q| q.value), Some(100));
+    assert_eq!(
+        web.resources.memory.as_ref().map(|q| q.value),
+        Some(128 << 20)
+    );
+    assert_eq!(
+        model.param("level").map(|p| p.default.as_str()),
+        Some("debug")
+    );
+    // Dependencies first, then by name: db before web; cache anywhere by name.
+    let order: Vec<&str> = model.services.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(order, ["cache", "db", "web"]);
+}
