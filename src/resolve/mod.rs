@@ -72,8 +72,9 @@ pub fn resolve(
     Some(Model {
         app: app?,
         profile: profile.map(str::to_string),
-        images: images.into_values().collect(),
-        params: params.into_values().collect(),
+        // Declaration order (base first, then what a profile adds): the order users wrote.
+        images: in_decl_order(images, decl.images.iter().map(|i| &i.name.v)),
+        params: in_decl_order(params, decl.params.iter().map(|p| &p.name.v)),
         secrets,
         services,
         targets,
@@ -138,4 +139,8 @@ fn kind_name(k: ParamKind) -> &'static str {
         ParamKind::Bool => "bool",
         ParamKind::Enum => "enum",
     }
+}
+
+fn in_decl_order<'a, T>(mut map: BTreeMap<String, T>, order: impl Iterator<Item = &'a String>) -> Vec<T> {
+    order.filter_map(|name| map.remove(name)).collect()
 }

@@ -493,7 +493,7 @@ fn readme(model: &Model, stem: &str) -> String {
     }
     for s in model.secrets.iter().filter(|s| s.optional) {
         out.push_str(&format!(
-            ": > secrets/{}           # optional: leave empty or fill in\n",
+            ": > secrets/{}    # optional: empty means not set\n",
             s.name
         ));
     }
@@ -559,7 +559,8 @@ fn readme(model: &Model, stem: &str) -> String {
 - Every container drops all capabilities, sets `no-new-privileges`, and most run with a\n  read-only root filesystem and a tmpfs for the paths the program writes.\n\
 - No `container_name` and no fixed subnet: two profiles can run side by side (their project\n  names differ); give them different published ports in `.env`.\n\
 - Ports above 1024 only, so rootless Docker and Podman work without extra setup.\n\
-- Settings that Lucia seeds into its store on first start (the `HomeAssistant` section and\n  similar) are read from the environment only on the first start; later changes go through\n  the dashboard. Connection strings, `DataProvider`, `Logging` and `ASPNETCORE_*` always follow\n  the environment.\n",
+- Settings that Lucia seeds into its store on first start (the `HomeAssistant` section and\n  similar) are read from the environment only on the first start; later changes go through\n  the dashboard. Connection strings, `DataProvider`, `Logging` and `ASPNETCORE_*` always follow\n  the environment.\n\
+- Known limit: ASP.NET Core keeps its DataProtection keys under `$HOME`, which is not on a\n  volume here, so dashboard logins end when the container is recreated.\n",
     );
     out
 }
