@@ -19,7 +19,11 @@ pub const LOCK_VERSION: u64 = 1;
 /// SHA-256 over the input files (name, length, bytes; in name order). Names are relative to
 /// the declaration's directory, so the hash does not depend on where the checkout lives.
 pub fn input_hash(sources: &Sources) -> (String, Map<String, Value>) {
-    let mut files: Vec<(&str, &str)> = sources.files.iter().map(|f| (f.name.as_str(), f.text.as_str())).collect();
+    let mut files: Vec<(&str, &str)> = sources
+        .files
+        .iter()
+        .map(|f| (f.name.as_str(), f.text.as_str()))
+        .collect();
     files.sort();
     let mut all = Vec::new();
     let mut per = Map::new();
@@ -29,7 +33,10 @@ pub fn input_hash(sources: &Sources) -> (String, Map<String, Value>) {
         all.extend_from_slice(text.len().to_string().as_bytes());
         all.push(0);
         all.extend_from_slice(text.as_bytes());
-        per.insert(name.to_string(), Value::String(pack::sha256_hex(text.as_bytes())));
+        per.insert(
+            name.to_string(),
+            Value::String(pack::sha256_hex(text.as_bytes())),
+        );
     }
     (pack::sha256_hex(&all), per)
 }
@@ -43,7 +50,11 @@ fn file_entry(f: &pack::File) -> Value {
 }
 
 /// Pack the artifacts and produce every file of `bundles/<profile>/`.
-pub fn assemble(model: &Model, sources: &Sources, artifacts: &[Artifact]) -> std::io::Result<FileTree> {
+pub fn assemble(
+    model: &Model,
+    sources: &Sources,
+    artifacts: &[Artifact],
+) -> std::io::Result<FileTree> {
     let mut out = FileTree::new();
     let mut lock_artifacts = Map::new();
     for a in artifacts {
@@ -65,12 +76,25 @@ pub fn assemble(model: &Model, sources: &Sources, artifacts: &[Artifact]) -> std
                         "top": top,
                     }),
                 );
-                out.insert(a.path.clone(), pack::File { bytes: archive.bytes, executable: false });
+                out.insert(
+                    a.path.clone(),
+                    pack::File {
+                        bytes: archive.bytes,
+                        executable: false,
+                    },
+                );
             }
             Layout::Files => {
-                lock_artifacts.insert(a.path.clone(), json!({ "files": files, "target": a.target }));
+                lock_artifacts.insert(
+                    a.path.clone(),
+                    json!({ "files": files, "target": a.target }),
+                );
                 for (path, f) in &a.tree {
-                    let full = if a.path.is_empty() { path.clone() } else { format!("{}/{path}", a.path) };
+                    let full = if a.path.is_empty() {
+                        path.clone()
+                    } else {
+                        format!("{}/{path}", a.path)
+                    };
                     out.insert(full, f.clone());
                 }
             }

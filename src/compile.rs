@@ -23,11 +23,19 @@ pub struct Input {
 
 /// Profiles that exist next to the declaration, sorted.
 pub fn list_profiles(decl_path: &Path) -> Vec<String> {
-    let dir = decl_path.parent().map(|p| p.join("profiles")).unwrap_or_else(|| PathBuf::from("profiles"));
+    let dir = decl_path
+        .parent()
+        .map(|p| p.join("profiles"))
+        .unwrap_or_else(|| PathBuf::from("profiles"));
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .map(|rd| {
             rd.filter_map(|e| e.ok())
-                .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".kdl")).map(str::to_string))
+                .filter_map(|e| {
+                    e.file_name()
+                        .to_str()
+                        .and_then(|n| n.strip_suffix(".kdl"))
+                        .map(str::to_string)
+                })
                 .collect()
         })
         .unwrap_or_default();
@@ -41,20 +49,42 @@ fn read(path: &Path, shown: &str, diags: &mut Vec<Diag>, sources: &mut Sources) 
             Ok(s) => Some(s),
             Err(_) => {
                 let id = sources.add(shown, "");
-                diags.push(Diag::error(diag::READ_FILE, format!("`{shown}` is not UTF-8 text")).label(Span { file: id, offset: 0, len: 0 }, "here").help("save the file as UTF-8"));
+                diags.push(
+                    Diag::error(diag::READ_FILE, format!("`{shown}` is not UTF-8 text"))
+                        .label(
+                            Span {
+                                file: id,
+                                offset: 0,
+                                len: 0,
+                            },
+                            "here",
+                        )
+                        .help("save the file as UTF-8"),
+                );
                 None
             }
         },
         Err(e) => {
             let id = sources.add(shown, "");
             diags.push(
-                Diag::error(diag::READ_FILE, format!("cannot read `{shown}`: {}", e.kind()))
-                    .label(Span { file: id, offset: 0, len: 0 }, "")
-                    .help(if e.kind() == std::io::ErrorKind::NotFound {
-                        "run `luciac init` to start from the default declaration, or pass `-f FILE`".to_string()
-                    } else {
-                        "check the file's permissions".to_string()
-                    }),
+                Diag::error(
+                    diag::READ_FILE,
+                    format!("cannot read `{shown}`: {}", e.kind()),
+                )
+                .label(
+                    Span {
+                        file: id,
+                        offset: 0,
+                        len: 0,
+                    },
+                    "",
+                )
+                .help(if e.kind() == std::io::ErrorKind::NotFound {
+                    "run `luciac init` to start from the default declaration, or pass `-f FILE`"
+                        .to_string()
+                } else {
+                    "check the file's permissions".to_string()
+                }),
             );
             None
         }
@@ -64,7 +94,10 @@ fn read(path: &Path, shown: &str, diags: &mut Vec<Diag>, sources: &mut Sources) 
 /// Read the declaration and, if asked, `profiles/<profile>.kdl` next to it.
 pub fn load(decl_path: &Path, profile: Option<&str>, diags: &mut Vec<Diag>) -> Option<Input> {
     let mut sources = Sources::default();
-    let shown = decl_path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "lucia.kdl".into());
+    let shown = decl_path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "lucia.kdl".into());
     let text = read(decl_path, &shown, diags, &mut sources)?;
     let base = sources.add(shown, text);
     let profile = match profile {
@@ -81,22 +114,42 @@ pub fn load(decl_path: &Path, profile: Option<&str>, diags: &mut Vec<Diag>) -> O
                     }
                     h
                 };
-                diags.push(Diag::error(diag::UNKNOWN_PROFILE, format!("there is no profile `{name}`")).help(help));
+                diags.push(
+                    Diag::error(
+                        diag::UNKNOWN_PROFILE,
+                        format!("there is no profile `{name}`"),
+                    )
+                    .help(help),
+                );
                 return None;
             }
-            let path = decl_path.parent().unwrap_or(Path::new(".")).join("profiles").join(format!("{name}.kdl"));
+            let path = decl_path
+                .parent()
+                .unwrap_or(Path::new("."))
+                .join("profiles")
+                .join(format!("{name}.kdl"));
             let shown = format!("profiles/{name}.kdl");
             let text = read(&path, &shown, diags, &mut sources)?;
             Some((name.to_string(), sources.add(shown, text)))
         }
     };
-    Some(Input { sources, base, profile })
+    Some(Input {
+        sources,
+        base,
+        profile,
+    })
 }
 
 /// Parse, decode, overlay and resolve. `None` when any error was found (all are in `diags`).
 pub fn compile(input: &Input, strict: Strictness, diags: &mut Vec<Diag>) -> Option<Model> {
     let decl = merged(input, diags)?;
-    resolve::resolve(&decl, input.profile.as_ref().map(|(n, _)| n.as_str()), &input.sources, strict, diags)
+    resolve::resolve(
+        &decl,
+        input.profile.as_ref().map(|(n, _)| n.as_str()),
+        &input.sources,
+        strict,
+        diags,
+    )
 }
 
 /// The declaration with the profile applied (for `graph` and tests).
@@ -120,11 +173,25 @@ pub fn merged(input: &Input, diags: &mut Vec<Diag>) -> Option<Decl> {
 }
 
 /// Compile a declaration held in memory (tests, benchmarks, `luciac init` self-check).
-pub fn compile_str(base: &str, profile: Option<(&str, &str)>, strict: Strictness, diags: &mut Vec<Diag>) -> (Sources, Option<Model>) {
+pub fn compile_str(
+    base: &str,
+    profile: Option<(&str, &str)>,
+    strict: Strictness,
+    diags: &mut Vec<Diag>,
+) -> (Sources, Option<Model>) {
     let mut sources = Sources::default();
     let b = sources.add("lucia.kdl", base);
-    let p = profile.map(|(name, text)| (name.to_string(), sources.add(format!("profiles/{name}.kdl"), text)));
-    let input = Input { sources, base: b, profile: p };
+    let p = profile.map(|(name, text)| {
+        (
+            name.to_string(),
+            sources.add(format!("profiles/{name}.kdl"), text),
+        )
+    });
+    let input = Input {
+        sources,
+        base: b,
+        profile: p,
+    };
     let model = compile(&input, strict, diags);
     (input.sources, model)
 }

@@ -13,11 +13,17 @@ use crate::source::{FileId, S, Span};
 
 /// Decode one parsed file. `is_profile` allows `remove` nodes.
 pub fn decode(doc: &KdlDocument, file: FileId, is_profile: bool, diags: &mut Vec<Diag>) -> Decl {
-    let mut d = Decoder { file, diags, is_profile };
+    let mut d = Decoder {
+        file,
+        diags,
+        is_profile,
+    };
     d.document(doc)
 }
 
-const TOP_NODES: &[&str] = &["app", "image", "param", "secret", "service", "target", "remove"];
+const TOP_NODES: &[&str] = &[
+    "app", "image", "param", "secret", "service", "target", "remove",
+];
 const SERVICE_NODES: &[&str] = &[
     "image",
     "command",
@@ -40,7 +46,15 @@ const PARAM_NODES: &[&str] = &["description", "one-of"];
 const SECRET_NODES: &[&str] = &["description"];
 /// What `remove` may name at the top level and inside a service.
 pub const TOP_REMOVABLE: &[&str] = &["image", "param", "secret", "service", "target"];
-pub const SERVICE_REMOVABLE: &[&str] = &["port", "env", "volume", "writable", "depends-on", "health", "resources"];
+pub const SERVICE_REMOVABLE: &[&str] = &[
+    "port",
+    "env",
+    "volume",
+    "writable",
+    "depends-on",
+    "health",
+    "resources",
+];
 
 struct Decoder<'a> {
     file: FileId,
@@ -72,7 +86,10 @@ impl Decoder<'_> {
     }
 
     fn args<'n>(&self, node: &'n KdlNode) -> Vec<&'n KdlEntry> {
-        node.entries().iter().filter(|e| e.name().is_none()).collect()
+        node.entries()
+            .iter()
+            .filter(|e| e.name().is_none())
+            .collect()
     }
 
     /// Report properties that `node` does not take, and properties given twice.
@@ -96,9 +113,12 @@ impl Decoder<'_> {
                     diag::unknown_help("property", key, allowed.iter().copied())
                 };
                 self.push(
-                    Diag::error(diag::UNKNOWN_PROPERTY, format!("`{}` has no property `{key}`", node.name().value()))
-                        .label(self.span(e.span()), "unknown property")
-                        .help(help),
+                    Diag::error(
+                        diag::UNKNOWN_PROPERTY,
+                        format!("`{}` has no property `{key}`", node.name().value()),
+                    )
+                    .label(self.span(e.span()), "unknown property")
+                    .help(help),
                 );
             } else if seen.contains(&key) {
                 self.push(
@@ -115,9 +135,12 @@ impl Decoder<'_> {
     fn check_arg_count(&mut self, node: &KdlNode, max: usize, usage: &str) {
         for e in self.args(node).into_iter().skip(max) {
             self.push(
-                Diag::error(diag::EXTRA_ARGUMENT, format!("`{}` takes at most {max} argument(s)", node.name().value()))
-                    .label(self.span(e.span()), "unexpected argument")
-                    .help(format!("usage: {usage}")),
+                Diag::error(
+                    diag::EXTRA_ARGUMENT,
+                    format!("`{}` takes at most {max} argument(s)", node.name().value()),
+                )
+                .label(self.span(e.span()), "unexpected argument")
+                .help(format!("usage: {usage}")),
             );
         }
     }
@@ -127,9 +150,12 @@ impl Decoder<'_> {
             && let Some(first) = children.nodes().first()
         {
             self.push(
-                Diag::error(diag::UNKNOWN_NODE, format!("`{}` takes no child nodes", node.name().value()))
-                    .label(self.span(first.span()), "unexpected child node")
-                    .help("remove the `{ … }` block"),
+                Diag::error(
+                    diag::UNKNOWN_NODE,
+                    format!("`{}` takes no child nodes", node.name().value()),
+                )
+                .label(self.span(first.span()), "unexpected child node")
+                .help("remove the `{ … }` block"),
             );
         }
     }
@@ -137,18 +163,26 @@ impl Decoder<'_> {
     fn unknown_node(&mut self, node: &KdlNode, known: &[&str], parent: &str) {
         let name = node.name().value();
         self.push(
-            Diag::error(diag::UNKNOWN_NODE, format!("unknown node `{name}` in {parent}"))
-                .label(self.name_span(node), "not known here")
-                .help(diag::unknown_help("node", name, known.iter().copied())),
+            Diag::error(
+                diag::UNKNOWN_NODE,
+                format!("unknown node `{name}` in {parent}"),
+            )
+            .label(self.name_span(node), "not known here")
+            .help(diag::unknown_help("node", name, known.iter().copied())),
         );
     }
 
     fn wrong_type(&mut self, e: &KdlEntry, want: &str, what: &str) {
-        let mut d = Diag::error(diag::WRONG_TYPE, format!("{what} must be {want}, found {}", type_name(e.value())))
-            .label(self.span(e.span()), format!("expected {want}"));
+        let mut d = Diag::error(
+            diag::WRONG_TYPE,
+            format!("{what} must be {want}, found {}", type_name(e.value())),
+        )
+        .label(self.span(e.span()), format!("expected {want}"));
         d = match (want, e.value()) {
             ("a string", KdlValue::Integer(i)) => d.help(format!("quote it: \"{i}\"")),
-            ("an integer", KdlValue::String(s)) if s.parse::<i128>().is_ok() => d.help(format!("remove the quotes: {s}")),
+            ("an integer", KdlValue::String(s)) if s.parse::<i128>().is_ok() => {
+                d.help(format!("remove the quotes: {s}"))
+            }
             ("a boolean", KdlValue::String(s)) if s == "true" || s == "false" => {
                 d.help(format!("KDL v2 writes booleans as `#{s}`"))
             }
@@ -183,8 +217,11 @@ impl Decoder<'_> {
             Ok(v) => Some(S::new(v, i.span)),
             Err(_) => {
                 self.push(
-                    Diag::error(diag::WRONG_TYPE, format!("{what} must be between 0 and {}", u32::MAX))
-                        .label(i.span, "out of range"),
+                    Diag::error(
+                        diag::WRONG_TYPE,
+                        format!("{what} must be between 0 and {}", u32::MAX),
+                    )
+                    .label(i.span, "out of range"),
                 );
                 None
             }
@@ -215,7 +252,10 @@ impl Decoder<'_> {
     }
 
     fn prop<'n>(&self, node: &'n KdlNode, key: &str) -> Option<&'n KdlEntry> {
-        node.entries().iter().rev().find(|e| e.name().map(|n| n.value()) == Some(key))
+        node.entries()
+            .iter()
+            .rev()
+            .find(|e| e.name().map(|n| n.value()) == Some(key))
     }
 
     fn prop_str(&mut self, node: &KdlNode, key: &str) -> Option<S<String>> {
@@ -234,7 +274,13 @@ impl Decoder<'_> {
     }
 
     /// The `idx`-th argument as a string; reports it when missing.
-    fn arg_str(&mut self, node: &KdlNode, idx: usize, what: &str, usage: &str) -> Option<S<String>> {
+    fn arg_str(
+        &mut self,
+        node: &KdlNode,
+        idx: usize,
+        what: &str,
+        usage: &str,
+    ) -> Option<S<String>> {
         match self.args(node).get(idx).copied() {
             Some(e) => self.str_of(e, what),
             None => {
@@ -246,9 +292,12 @@ impl Decoder<'_> {
 
     fn missing(&mut self, node: &KdlNode, what: &str, usage: &str) {
         self.push(
-            Diag::error(diag::MISSING_VALUE, format!("`{}` needs {what}", node.name().value()))
-                .label(self.name_span(node), format!("{what} missing"))
-                .help(format!("usage: {usage}")),
+            Diag::error(
+                diag::MISSING_VALUE,
+                format!("`{}` needs {what}", node.name().value()),
+            )
+            .label(self.name_span(node), format!("{what} missing"))
+            .help(format!("usage: {usage}")),
         );
     }
 
@@ -284,10 +333,19 @@ impl Decoder<'_> {
     }
 
     /// Set a singular field, reporting a second occurrence in the same block.
-    fn set_once<T>(&mut self, slot: &mut Option<T>, value: Option<T>, node: &KdlNode, first: Option<Span>) {
+    fn set_once<T>(
+        &mut self,
+        slot: &mut Option<T>,
+        value: Option<T>,
+        node: &KdlNode,
+        first: Option<Span>,
+    ) {
         if slot.is_some() {
-            let mut d = Diag::error(diag::DUPLICATE, format!("`{}` is given twice in this block", node.name().value()))
-                .label(self.name_span(node), "given again here");
+            let mut d = Diag::error(
+                diag::DUPLICATE,
+                format!("`{}` is given twice in this block", node.name().value()),
+            )
+            .label(self.name_span(node), "given again here");
             if let Some(f) = first {
                 d = d.label(f, "first given here");
             }
@@ -313,9 +371,16 @@ impl Decoder<'_> {
         let kind = self.arg_str(node, 0, "the kind of thing to remove", usage)?;
         if !allowed.contains(&kind.v.as_str()) {
             self.push(
-                Diag::error(diag::NOT_ALLOWED, format!("cannot remove a `{}` here", kind.v))
-                    .label(kind.span, "not removable here")
-                    .help(diag::unknown_help("removable kind", &kind.v, allowed.iter().copied())),
+                Diag::error(
+                    diag::NOT_ALLOWED,
+                    format!("cannot remove a `{}` here", kind.v),
+                )
+                .label(kind.span, "not removable here")
+                .help(diag::unknown_help(
+                    "removable kind",
+                    &kind.v,
+                    allowed.iter().copied(),
+                )),
             );
             return None;
         }
@@ -325,7 +390,11 @@ impl Decoder<'_> {
         } else {
             self.arg_str(node, 1, "the name of what to remove", usage)?
         };
-        Some(Removal { kind, name, span: self.span(node.span()) })
+        Some(Removal {
+            kind,
+            name,
+            span: self.span(node.span()),
+        })
     }
 
     // ---- top level ---------------------------------------------------------------------
@@ -413,11 +482,17 @@ impl Decoder<'_> {
         let name = self.arg_str(node, 0, "a name", usage);
         let reference = self.arg_str(node, 1, "an image reference", usage);
         let digest = self.prop_str(node, "digest");
-        Some(Image { name: name?, reference: reference?, digest, span: self.span(node.span()) })
+        Some(Image {
+            name: name?,
+            reference: reference?,
+            digest,
+            span: self.span(node.span()),
+        })
     }
 
     fn param(&mut self, node: &KdlNode) -> Option<Param> {
-        let usage = "param \"NAME\" type=\"string|url|int|port|bool|enum\" default=… { description \"…\" }";
+        let usage =
+            "param \"NAME\" type=\"string|url|int|port|bool|enum\" default=… { description \"…\" }";
         self.check_props(node, &["type", "default", "min", "max"]);
         self.check_arg_count(node, 1, usage);
         let name = self.arg_str(node, 0, "a name", usage);
@@ -428,7 +503,11 @@ impl Decoder<'_> {
                     self.push(
                         Diag::error(diag::NOT_ALLOWED, format!("unknown param type `{}`", t.v))
                             .label(t.span, "not a param type")
-                            .help(diag::unknown_help("type", &t.v, ParamType::NAMES.iter().copied())),
+                            .help(diag::unknown_help(
+                                "type",
+                                &t.v,
+                                ParamType::NAMES.iter().copied(),
+                            )),
                     );
                     None
                 }
@@ -447,7 +526,16 @@ impl Decoder<'_> {
             Some(e) => self.int_of(e, "`max`"),
             None => None,
         };
-        let mut p = Param { name: name?, ty, default, description: None, one_of: None, min, max, span: self.span(node.span()) };
+        let mut p = Param {
+            name: name?,
+            ty,
+            default,
+            description: None,
+            one_of: None,
+            min,
+            max,
+            span: self.span(node.span()),
+        };
         for child in node.iter_children() {
             match child.name().value() {
                 "description" => {
@@ -470,7 +558,8 @@ impl Decoder<'_> {
     }
 
     fn secret(&mut self, node: &KdlNode) -> Option<Secret> {
-        let usage = "secret \"NAME\" min-length=32 prefix=\"…\" optional=#true { description \"…\" }";
+        let usage =
+            "secret \"NAME\" min-length=32 prefix=\"…\" optional=#true { description \"…\" }";
         for key in ["value", "default"] {
             if let Some(e) = self.prop(node, key) {
                 self.push(
@@ -480,13 +569,24 @@ impl Decoder<'_> {
                 );
             }
         }
-        self.check_props_except(node, &["min-length", "prefix", "optional"], &["value", "default"]);
+        self.check_props_except(
+            node,
+            &["min-length", "prefix", "optional"],
+            &["value", "default"],
+        );
         self.check_arg_count(node, 1, usage);
         let name = self.arg_str(node, 0, "a name", usage);
         let min_length = self.prop_u32(node, "min-length");
         let prefix = self.prop_str(node, "prefix");
         let optional = self.prop_bool(node, "optional");
-        let mut s = Secret { name: name?, description: None, min_length, prefix, optional, span: self.span(node.span()) };
+        let mut s = Secret {
+            name: name?,
+            description: None,
+            min_length,
+            prefix,
+            optional,
+            span: self.span(node.span()),
+        };
         for child in node.iter_children() {
             match child.name().value() {
                 "description" => {
@@ -511,7 +611,9 @@ impl Decoder<'_> {
             let mut args = Vec::new();
             let mut props = Vec::new();
             for e in child.entries() {
-                let Some(v) = self.scalar_of(e, "a target setting") else { continue };
+                let Some(v) = self.scalar_of(e, "a target setting") else {
+                    continue;
+                };
                 match e.name() {
                     Some(n) => props.push((S::new(n.value().to_string(), self.span(n.span())), v)),
                     None => args.push(v),
@@ -524,7 +626,11 @@ impl Decoder<'_> {
                 span: self.span(child.span()),
             });
         }
-        Some(Target { name, settings, span: self.span(node.span()) })
+        Some(Target {
+            name,
+            settings,
+            span: self.span(node.span()),
+        })
     }
 
     // ---- services ------------------------------------------------------------------------
@@ -608,7 +714,11 @@ impl Decoder<'_> {
                         }
                     };
                     let gid = self.prop_u32(child, "group");
-                    let v = uid.map(|uid| User { uid, gid, span: cspan });
+                    let v = uid.map(|uid| User {
+                        uid,
+                        gid,
+                        span: cspan,
+                    });
                     let first = s.user.as_ref().map(|x| x.span);
                     self.set_once(&mut s.user, v, child, first);
                 }
@@ -637,7 +747,12 @@ impl Decoder<'_> {
                         None => None,
                     };
                     if let (Some(name), Some(number)) = (name, number) {
-                        s.ports.push(Port { name, number, publish, span: cspan });
+                        s.ports.push(Port {
+                            name,
+                            number,
+                            publish,
+                            span: cspan,
+                        });
                     }
                 }
                 "env" => {
@@ -651,15 +766,20 @@ impl Decoder<'_> {
                     let value = match (text, secret) {
                         (Some(_), Some(sec)) => {
                             self.push(
-                                Diag::error(diag::EXTRA_ARGUMENT, "an env entry has either a value or a secret, not both")
-                                    .label(sec.span, "the secret")
-                                    .help("remove the literal value or the `secret=` property"),
+                                Diag::error(
+                                    diag::EXTRA_ARGUMENT,
+                                    "an env entry has either a value or a secret, not both",
+                                )
+                                .label(sec.span, "the secret")
+                                .help("remove the literal value or the `secret=` property"),
                             );
                             None
                         }
                         (None, Some(sec)) => Some(EnvValue::Secret(sec)),
                         (Some(e), None) => match e.value() {
-                            KdlValue::String(v) => Some(EnvValue::Text(S::new(v.clone(), self.span(e.span())))),
+                            KdlValue::String(v) => {
+                                Some(EnvValue::Text(S::new(v.clone(), self.span(e.span()))))
+                            }
                             KdlValue::Integer(_) | KdlValue::Bool(_) | KdlValue::Float(_) => {
                                 // Environment values are strings; accept numbers and booleans as written.
                                 let text = e.value().to_string();
@@ -679,7 +799,11 @@ impl Decoder<'_> {
                         }
                     };
                     if let (Some(key), Some(value)) = (key, value) {
-                        s.env.push(Env { key, value, span: cspan });
+                        s.env.push(Env {
+                            key,
+                            value,
+                            span: cspan,
+                        });
                     }
                 }
                 "health" => {
@@ -696,7 +820,12 @@ impl Decoder<'_> {
                     let path = self.arg_str(child, 1, "a container path", usage);
                     let size = self.prop_str(child, "size");
                     if let (Some(name), Some(path)) = (name, path) {
-                        s.volumes.push(Volume { name, path, size, span: cspan });
+                        s.volumes.push(Volume {
+                            name,
+                            path,
+                            size,
+                            span: cspan,
+                        });
                     }
                 }
                 "resources" => {
@@ -729,7 +858,11 @@ impl Decoder<'_> {
                     self.no_children(child);
                     let units = self.all_str_args(child, "a systemd unit name");
                     if units.is_empty() {
-                        self.missing(child, "a unit name", "host-unit \"redis-server.service\" \"redis.service\"");
+                        self.missing(
+                            child,
+                            "a unit name",
+                            "host-unit \"redis-server.service\" \"redis.service\"",
+                        );
                     }
                     let first = s.host_unit.as_ref().map(|x| x.span);
                     self.set_once(&mut s.host_unit, Some(S::new(units, cspan)), child, first);
@@ -742,8 +875,23 @@ impl Decoder<'_> {
     }
 
     fn health(&mut self, node: &KdlNode) -> Health {
-        self.check_props(node, &["liveness", "readiness", "port", "start-period", "interval", "timeout", "retries"]);
-        self.check_arg_count(node, 0, "health liveness=\"/alive\" readiness=\"/health\" port=\"http\" { exec \"CMD\" … }");
+        self.check_props(
+            node,
+            &[
+                "liveness",
+                "readiness",
+                "port",
+                "start-period",
+                "interval",
+                "timeout",
+                "retries",
+            ],
+        );
+        self.check_arg_count(
+            node,
+            0,
+            "health liveness=\"/alive\" readiness=\"/health\" port=\"http\" { exec \"CMD\" … }",
+        );
         let mut h = Health {
             liveness: self.prop_str(node, "liveness"),
             readiness: self.prop_str(node, "readiness"),

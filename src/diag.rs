@@ -136,7 +136,10 @@ codes! {
 /// Look a code up by its id (`E0035`), case-insensitively, with or without the `luciac::` prefix.
 pub fn find_code(id: &str) -> Option<Code> {
     let id = id.trim().trim_start_matches("luciac::");
-    ALL_CODES.iter().copied().find(|c| c.id.eq_ignore_ascii_case(id))
+    ALL_CODES
+        .iter()
+        .copied()
+        .find(|c| c.id.eq_ignore_ascii_case(id))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,15 +167,27 @@ pub struct Diag {
 
 impl Diag {
     pub fn error(code: Code, message: impl Into<String>) -> Diag {
-        Diag { code, severity: Severity::Error, message: message.into(), labels: vec![], help: None }
+        Diag {
+            code,
+            severity: Severity::Error,
+            message: message.into(),
+            labels: vec![],
+            help: None,
+        }
     }
 
     pub fn warning(code: Code, message: impl Into<String>) -> Diag {
-        Diag { severity: Severity::Warning, ..Diag::error(code, message) }
+        Diag {
+            severity: Severity::Warning,
+            ..Diag::error(code, message)
+        }
     }
 
     pub fn label(mut self, span: Span, text: impl Into<String>) -> Diag {
-        self.labels.push(Label { span, text: text.into() });
+        self.labels.push(Label {
+            span,
+            text: text.into(),
+        });
         self
     }
 
@@ -187,7 +202,10 @@ impl Diag {
 }
 
 /// The closest candidate to `name`, if it is close enough to be a plausible typo.
-pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (strsim::jaro_winkler(name, c), c))
@@ -197,7 +215,11 @@ pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str
 }
 
 /// Help text for an unknown name: a suggestion if one is close, else the list of known names.
-pub fn unknown_help<'a>(what: &str, name: &str, known: impl IntoIterator<Item = &'a str> + Clone) -> String {
+pub fn unknown_help<'a>(
+    what: &str,
+    name: &str,
+    known: impl IntoIterator<Item = &'a str> + Clone,
+) -> String {
     match did_you_mean(name, known.clone()) {
         Some(s) => format!("did you mean `{s}`?"),
         None => {
@@ -223,7 +245,11 @@ pub struct Style {
 
 impl Style {
     /// Plain ASCII without colour: for snapshots, logs and pipes.
-    pub const PLAIN: Style = Style { color: false, unicode: false, width: 100 };
+    pub const PLAIN: Style = Style {
+        color: false,
+        unicode: false,
+        width: 100,
+    };
 }
 
 struct MietteView<'a> {
@@ -244,7 +270,11 @@ impl<'a> MietteView<'a> {
         let mut related = Vec::new();
         for (i, l) in diag.labels.iter().enumerate() {
             if Some(l.span.file) == primary_file {
-                let text = if l.text.is_empty() { None } else { Some(l.text.clone()) };
+                let text = if l.text.is_empty() {
+                    None
+                } else {
+                    Some(l.text.clone())
+                };
                 let span = (l.span.offset, l.span.len);
                 labels.push(if i == 0 {
                     LabeledSpan::new_primary_with_span(text, span)
@@ -260,7 +290,10 @@ impl<'a> MietteView<'a> {
                     severity: miette::Severity::Advice,
                     code: None,
                     source: Some(NamedSource::new(file.name.clone(), file.text.clone())),
-                    labels: vec![LabeledSpan::new_primary_with_span(None, (l.span.offset, l.span.len))],
+                    labels: vec![LabeledSpan::new_primary_with_span(
+                        None,
+                        (l.span.offset, l.span.len),
+                    )],
                     help: None,
                     related: vec![],
                 });
@@ -301,7 +334,8 @@ impl std::error::Error for MietteView<'_> {}
 
 impl Diagnostic for MietteView<'_> {
     fn code<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
-        self.code.map(|c| Box::new(format!("luciac::{c}")) as Box<dyn fmt::Display>)
+        self.code
+            .map(|c| Box::new(format!("luciac::{c}")) as Box<dyn fmt::Display>)
     }
     fn severity(&self) -> Option<miette::Severity> {
         Some(self.severity)
@@ -336,7 +370,9 @@ pub fn render_human(diags: &[Diag], sources: &Sources, style: Style) -> String {
         (false, true) => GraphicalTheme::ascii(),
         (false, false) => GraphicalTheme::none(),
     };
-    let handler = GraphicalReportHandler::new_themed(theme).with_width(style.width).with_links(false);
+    let handler = GraphicalReportHandler::new_themed(theme)
+        .with_width(style.width)
+        .with_links(false);
     let mut out = String::new();
     for d in diags {
         let view = MietteView::new(d, sources);
@@ -355,7 +391,13 @@ pub fn render_human(diags: &[Diag], sources: &Sources, style: Style) -> String {
 }
 
 fn summary_line(errors: usize, warnings: usize) -> String {
-    let plural = |n: usize, w: &str| if n == 1 { format!("{n} {w}") } else { format!("{n} {w}s") };
+    let plural = |n: usize, w: &str| {
+        if n == 1 {
+            format!("{n} {w}")
+        } else {
+            format!("{n} {w}s")
+        }
+    };
     match (errors, warnings) {
         (0, w) => format!("luciac: {}", plural(w, "warning")),
         (e, 0) => format!("luciac: {}", plural(e, "error")),

@@ -3,9 +3,16 @@
 use crate::model::Model;
 
 pub fn dot(model: &Model) -> String {
-    let mut out = format!("digraph \"{}\" {{\n  rankdir=LR;\n  node [shape=box];\n", model.instance_name());
+    let mut out = format!(
+        "digraph \"{}\" {{\n  rankdir=LR;\n  node [shape=box];\n",
+        model.instance_name()
+    );
     for s in &model.services {
-        let label = if s.host_unit.is_empty() { s.name.clone() } else { format!("{}\\n(host: {})", s.name, s.host_unit.join(" | ")) };
+        let label = if s.host_unit.is_empty() {
+            s.name.clone()
+        } else {
+            format!("{}\\n(host: {})", s.name, s.host_unit.join(" | "))
+        };
         out.push_str(&format!("  \"{}\" [label=\"{}\"];\n", s.name, label));
     }
     for s in &model.services {

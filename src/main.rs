@@ -24,7 +24,13 @@ Examples:\n  luciac build --profile prod\n  luciac build --all --check     # CI 
 )]
 struct Cli {
     /// The declaration to read.
-    #[arg(short = 'f', long = "file", global = true, default_value = "lucia.kdl", value_name = "FILE")]
+    #[arg(
+        short = 'f',
+        long = "file",
+        global = true,
+        default_value = "lucia.kdl",
+        value_name = "FILE"
+    )]
     file: PathBuf,
     /// How to print diagnostics.
     #[arg(long, global = true, value_enum, default_value_t = MessageFormat::Human)]
@@ -136,9 +142,20 @@ fn main() -> ExitCode {
         Color::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
     };
     let unicode = std::io::stderr().is_terminal() || color;
-    let reporter = Reporter { format: cli.message_format, style: Style { color, unicode, width: 100 } };
+    let reporter = Reporter {
+        format: cli.message_format,
+        style: Style {
+            color,
+            unicode,
+            width: 100,
+        },
+    };
     match cli.command {
-        Command::Build { profiles, check, out } => build(&cli.file, &profiles, check, out.as_deref(), &reporter),
+        Command::Build {
+            profiles,
+            check,
+            out,
+        } => build(&cli.file, &profiles, check, out.as_deref(), &reporter),
         Command::Check { profiles } => check_only(&cli.file, &profiles, &reporter),
         Command::Graph { profile } => graph(&cli.file, profile.as_deref(), &reporter),
         Command::Init { dir } => init(&dir),
@@ -148,7 +165,9 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }
             None => {
-                eprintln!("luciac: no diagnostic code `{code}`; codes run from E0001 (see docs/language.md)");
+                eprintln!(
+                    "luciac: no diagnostic code `{code}`; codes run from E0001 (see docs/language.md)"
+                );
                 ExitCode::from(2)
             }
         },
@@ -179,11 +198,17 @@ fn check_only(file: &Path, p: &ProfileArgs, r: &Reporter) -> ExitCode {
         r.report(&diags, &sources);
         failed |= diags.iter().any(Diag::is_error);
     }
-    if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 fn build(file: &Path, p: &ProfileArgs, check: bool, out: Option<&Path>, r: &Reporter) -> ExitCode {
-    let out_dir = out.map(Path::to_path_buf).unwrap_or_else(|| file.parent().unwrap_or(Path::new(".")).join("bundles"));
+    let out_dir = out
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| file.parent().unwrap_or(Path::new(".")).join("bundles"));
     let mut failed = false;
     for profile in selected(file, p) {
         let mut diags = Vec::new();
@@ -206,7 +231,10 @@ fn build(file: &Path, p: &ProfileArgs, check: bool, out: Option<&Path>, r: &Repo
         let files = match bundle::assemble(&model, &input.sources, &artifacts) {
             Ok(f) => f,
             Err(e) => {
-                eprintln!("luciac: error[{}]: cannot pack the bundle: {e}", diag::WRITE_FAILED.id);
+                eprintln!(
+                    "luciac: error[{}]: cannot pack the bundle: {e}",
+                    diag::WRITE_FAILED.id
+                );
                 failed = true;
                 continue;
             }
@@ -218,11 +246,19 @@ fn build(file: &Path, p: &ProfileArgs, check: bool, out: Option<&Path>, r: &Repo
                 r.note(&format!("{}: up to date", dir.display()));
             } else {
                 failed = true;
-                eprintln!("luciac: error[{}]: bundles in {} are stale ({} file(s)):", diag::STALE.id, dir.display(), stale.len());
+                eprintln!(
+                    "luciac: error[{}]: bundles in {} are stale ({} file(s)):",
+                    diag::STALE.id,
+                    dir.display(),
+                    stale.len()
+                );
                 for (path, diff) in stale {
                     eprintln!("--- {path}\n{diff}");
                 }
-                eprintln!("help: run `luciac build --profile {}` and commit the result", model.profile_or_base());
+                eprintln!(
+                    "help: run `luciac build --profile {}` and commit the result",
+                    model.profile_or_base()
+                );
             }
             continue;
         }
@@ -234,7 +270,12 @@ fn build(file: &Path, p: &ProfileArgs, check: bool, out: Option<&Path>, r: &Repo
                 for w in &rep.removed {
                     r.note(&format!("  removed {}", dir.join(w).display()));
                 }
-                r.note(&format!("{}: {} written, {} unchanged", dir.display(), rep.written.len(), rep.unchanged.len()));
+                r.note(&format!(
+                    "{}: {} written, {} unchanged",
+                    dir.display(),
+                    rep.written.len(),
+                    rep.unchanged.len()
+                ));
             }
             Err(e) => {
                 eprintln!(
@@ -246,7 +287,11 @@ fn build(file: &Path, p: &ProfileArgs, check: bool, out: Option<&Path>, r: &Repo
             }
         }
     }
-    if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 fn graph(file: &Path, profile: Option<&str>, r: &Reporter) -> ExitCode {
@@ -257,7 +302,9 @@ fn graph(file: &Path, profile: Option<&str>, r: &Reporter) -> ExitCode {
     };
     let model = compile::compile(&input, Strictness::default(), &mut diags);
     r.report(&diags, &input.sources);
-    let Some(model) = model else { return ExitCode::FAILURE };
+    let Some(model) = model else {
+        return ExitCode::FAILURE;
+    };
     print!("{}", luciac::graph::dot(&model));
     ExitCode::SUCCESS
 }
@@ -267,16 +314,31 @@ fn init(dir: &Path) -> ExitCode {
     for (rel, text) in luciac::defaults::FILES {
         let path = dir.join(rel);
         if path.exists() {
-            eprintln!("  kept {} (exists; luciac init never overwrites)", path.display());
+            eprintln!(
+                "  kept {} (exists; luciac init never overwrites)",
+                path.display()
+            );
             continue;
         }
-        let res = path.parent().map(std::fs::create_dir_all).unwrap_or(Ok(())).and_then(|_| {
-            std::fs::OpenOptions::new().write(true).create_new(true).open(&path).and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()))
-        });
+        let res = path
+            .parent()
+            .map(std::fs::create_dir_all)
+            .unwrap_or(Ok(()))
+            .and_then(|_| {
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&path)
+                    .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()))
+            });
         match res {
             Ok(()) => eprintln!("  wrote {}", path.display()),
             Err(e) => {
-                eprintln!("luciac: error[{}]: cannot write {}: {e}", diag::WRITE_FAILED.id, path.display());
+                eprintln!(
+                    "luciac: error[{}]: cannot write {}: {e}",
+                    diag::WRITE_FAILED.id,
+                    path.display()
+                );
                 failed = true;
             }
         }
@@ -284,7 +346,10 @@ fn init(dir: &Path) -> ExitCode {
     if failed {
         ExitCode::FAILURE
     } else {
-        eprintln!("next: edit {}, then `luciac build --profile prod`", dir.join("lucia.kdl").display());
+        eprintln!(
+            "next: edit {}, then `luciac build --profile prod`",
+            dir.join("lucia.kdl").display()
+        );
         ExitCode::SUCCESS
     }
 }

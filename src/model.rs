@@ -85,7 +85,10 @@ impl ImageRef {
 pub enum ParamKind {
     String,
     Url,
-    Int { min: Option<i128>, max: Option<i128> },
+    Int {
+        min: Option<i128>,
+        max: Option<i128>,
+    },
     Port,
     Bool,
     Enum,
@@ -122,7 +125,11 @@ pub enum Part {
     /// The host name of a service: Compose service name, Kubernetes Service, 127.0.0.1…
     Host(String),
     /// A service's port number (container port; host units listen on the same number).
-    Port { service: String, port: String, number: u16 },
+    Port {
+        service: String,
+        port: String,
+        number: u16,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -162,7 +169,11 @@ pub struct PortInfo {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Check {
-    Http { path: String, port: String, number: u16 },
+    Http {
+        path: String,
+        port: String,
+        number: u16,
+    },
     Exec(Vec<String>),
 }
 

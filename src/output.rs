@@ -23,12 +23,18 @@ pub struct WriteReport {
 
 fn previous_files(dir: &Path) -> Vec<String> {
     std::fs::read_to_string(dir.join(SUMS_FILE))
-        .map(|s| s.lines().filter_map(|l| l.split_once("  ").map(|(_, p)| p.to_string())).collect())
+        .map(|s| {
+            s.lines()
+                .filter_map(|l| l.split_once("  ").map(|(_, p)| p.to_string()))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 fn safe_rel(path: &str) -> bool {
-    !path.is_empty() && !path.starts_with('/') && path.split('/').all(|seg| !seg.is_empty() && seg != "..")
+    !path.is_empty()
+        && !path.starts_with('/')
+        && path.split('/').all(|seg| !seg.is_empty() && seg != "..")
 }
 
 pub fn write_bundle(dir: &Path, files: &FileTree) -> std::io::Result<WriteReport> {
@@ -36,7 +42,10 @@ pub fn write_bundle(dir: &Path, files: &FileTree) -> std::io::Result<WriteReport
     let mut report = WriteReport::default();
     let lock = LOCK_FILE.to_string();
     let sums = SUMS_FILE.to_string();
-    let mut paths: Vec<&String> = files.keys().filter(|p| **p != lock && **p != sums).collect();
+    let mut paths: Vec<&String> = files
+        .keys()
+        .filter(|p| **p != lock && **p != sums)
+        .collect();
     if files.contains_key(&lock) {
         paths.push(&lock);
     }
@@ -44,9 +53,14 @@ pub fn write_bundle(dir: &Path, files: &FileTree) -> std::io::Result<WriteReport
         paths.push(&sums);
     }
     for path in paths {
-        let Some(file) = files.get(path) else { continue };
+        let Some(file) = files.get(path) else {
+            continue;
+        };
         if !safe_rel(path) {
-            return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("refusing unsafe path {path}")));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("refusing unsafe path {path}"),
+            ));
         }
         let target = dir.join(path);
         if let Ok(existing) = std::fs::read(&target)
@@ -59,7 +73,10 @@ pub fn write_bundle(dir: &Path, files: &FileTree) -> std::io::Result<WriteReport
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent)?;
         }
-        let name = target.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        let name = target
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
         let tmp = target.with_file_name(format!(".{name}.luciac-tmp"));
         {
             let mut f = std::fs::File::create(&tmp)?;
@@ -71,7 +88,10 @@ pub fn write_bundle(dir: &Path, files: &FileTree) -> std::io::Result<WriteReport
         report.written.push(path.clone());
     }
     for old in previous_files(dir) {
-        if !files.contains_key(&old) && safe_rel(&old) && std::fs::remove_file(dir.join(&old)).is_ok() {
+        if !files.contains_key(&old)
+            && safe_rel(&old)
+            && std::fs::remove_file(dir.join(&old)).is_ok()
+        {
             report.removed.push(old);
         }
     }
@@ -81,7 +101,10 @@ pub fn write_bundle(dir: &Path, files: &FileTree) -> std::io::Result<WriteReport
 #[cfg(unix)]
 fn set_mode(path: &Path, executable: bool) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(if executable { 0o755 } else { 0o644 }))
+    std::fs::set_permissions(
+        path,
+        std::fs::Permissions::from_mode(if executable { 0o755 } else { 0o644 }),
+    )
 }
 
 #[cfg(not(unix))]
@@ -92,7 +115,9 @@ fn set_mode(_: &Path, _: bool) -> std::io::Result<()> {
 #[cfg(unix)]
 fn mode_ok(path: &Path, executable: bool) -> bool {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).map(|m| (m.permissions().mode() & 0o111 != 0) == executable).unwrap_or(false)
+    std::fs::metadata(path)
+        .map(|m| (m.permissions().mode() & 0o111 != 0) == executable)
+        .unwrap_or(false)
 }
 
 #[cfg(not(unix))]
@@ -106,14 +131,22 @@ pub fn check_bundle(dir: &Path, files: &FileTree) -> Vec<(String, String)> {
     let mut stale = Vec::new();
     for (path, file) in files {
         match std::fs::read(dir.join(path)) {
-            Err(_) => stale.push((path.clone(), "missing on disk; run `luciac build` and commit it".to_string())),
-            Ok(existing) if existing != file.bytes => stale.push((path.clone(), diff_file(path, &existing, &file.bytes))),
+            Err(_) => stale.push((
+                path.clone(),
+                "missing on disk; run `luciac build` and commit it".to_string(),
+            )),
+            Ok(existing) if existing != file.bytes => {
+                stale.push((path.clone(), diff_file(path, &existing, &file.bytes)))
+            }
             Ok(_) => {}
         }
     }
     for old in previous_files(dir) {
         if !files.contains_key(&old) {
-            stale.push((old, "no longer produced by this build; run `luciac build` to remove it".to_string()));
+            stale.push((
+                old,
+                "no longer produced by this build; run `luciac build` to remove it".to_string(),
+            ));
         }
     }
     stale
@@ -121,30 +154,40 @@ pub fn check_bundle(dir: &Path, files: &FileTree) -> Vec<(String, String)> {
 
 fn diff_text(name: &str, old: &[u8], new: &[u8]) -> String {
     match (std::str::from_utf8(old), std::str::from_utf8(new)) {
-        (Ok(a), Ok(b)) => TextDiff::from_lines(a, b).unified_diff().context_radius(2).header(&format!("a/{name}"), &format!("b/{name}")).to_string(),
-        _ => format!("binary content differs (sha256 {} on disk, {} built)\n", pack::sha256_hex(old), pack::sha256_hex(new)),
+        (Ok(a), Ok(b)) => TextDiff::from_lines(a, b)
+            .unified_diff()
+            .context_radius(2)
+            .header(&format!("a/{name}"), &format!("b/{name}"))
+            .to_string(),
+        _ => format!(
+            "binary content differs (sha256 {} on disk, {} built)\n",
+            pack::sha256_hex(old),
+            pack::sha256_hex(new)
+        ),
     }
 }
 
 fn diff_file(path: &str, old: &[u8], new: &[u8]) -> String {
-    if path.ends_with(".tar.gz") || path.ends_with(".tgz") {
-        if let (Ok((_, a)), Ok((_, b))) = (pack::untar_gz(old), pack::untar_gz(new)) {
-            let mut out = String::new();
-            let names: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
-            for n in names {
-                match (a.get(n), b.get(n)) {
-                    (Some(x), Some(y)) if x == y => {}
-                    (Some(x), Some(y)) => out.push_str(&diff_text(&format!("{path}/{n}"), &x.bytes, &y.bytes)),
-                    (Some(_), None) => out.push_str(&format!("{path}/{n}: no longer built\n")),
-                    (None, Some(_)) => out.push_str(&format!("{path}/{n}: new in this build\n")),
-                    (None, None) => {}
+    if (path.ends_with(".tar.gz") || path.ends_with(".tgz"))
+        && let (Ok((_, a)), Ok((_, b))) = (pack::untar_gz(old), pack::untar_gz(new))
+    {
+        let mut out = String::new();
+        let names: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+        for n in names {
+            match (a.get(n), b.get(n)) {
+                (Some(x), Some(y)) if x == y => {}
+                (Some(x), Some(y)) => {
+                    out.push_str(&diff_text(&format!("{path}/{n}"), &x.bytes, &y.bytes))
                 }
+                (Some(_), None) => out.push_str(&format!("{path}/{n}: no longer built\n")),
+                (None, Some(_)) => out.push_str(&format!("{path}/{n}: new in this build\n")),
+                (None, None) => {}
             }
-            if out.is_empty() {
-                out = "archive members are identical; the archive bytes differ (different compressor or metadata)\n".into();
-            }
-            return out;
         }
+        if out.is_empty() {
+            out = "archive members are identical; the archive bytes differ (different compressor or metadata)\n".into();
+        }
+        return out;
     }
     diff_text(path, old, new)
 }

@@ -34,28 +34,43 @@ pub fn overlay(mut base: Decl, profile: Decl, diags: &mut Vec<Diag>) -> Decl {
         upsert(&mut base.images, img, |i| &i.name.v, |b, p| *b = p);
     }
     for param in profile.params {
-        upsert(&mut base.params, param, |p| &p.name.v, |b, p| {
-            set(&mut b.ty, p.ty);
-            set(&mut b.default, p.default);
-            set(&mut b.description, p.description);
-            set(&mut b.one_of, p.one_of);
-            set(&mut b.min, p.min);
-            set(&mut b.max, p.max);
-        });
+        upsert(
+            &mut base.params,
+            param,
+            |p| &p.name.v,
+            |b, p| {
+                set(&mut b.ty, p.ty);
+                set(&mut b.default, p.default);
+                set(&mut b.description, p.description);
+                set(&mut b.one_of, p.one_of);
+                set(&mut b.min, p.min);
+                set(&mut b.max, p.max);
+            },
+        );
     }
     for secret in profile.secrets {
-        upsert(&mut base.secrets, secret, |s| &s.name.v, |b, p| {
-            set(&mut b.description, p.description);
-            set(&mut b.min_length, p.min_length);
-            set(&mut b.prefix, p.prefix);
-            set(&mut b.optional, p.optional);
-        });
+        upsert(
+            &mut base.secrets,
+            secret,
+            |s| &s.name.v,
+            |b, p| {
+                set(&mut b.description, p.description);
+                set(&mut b.min_length, p.min_length);
+                set(&mut b.prefix, p.prefix);
+                set(&mut b.optional, p.optional);
+            },
+        );
     }
     for svc in profile.services {
         let mut removals = Vec::new();
-        upsert(&mut base.services, svc, |s| &s.name.v, |b, p| {
-            merge_service(b, p, &mut removals);
-        });
+        upsert(
+            &mut base.services,
+            svc,
+            |s| &s.name.v,
+            |b, p| {
+                merge_service(b, p, &mut removals);
+            },
+        );
         for (svc_name, r) in removals {
             if let Some(b) = base.services.iter_mut().find(|s| s.name.v == svc_name) {
                 remove_in_service(b, &r, diags);
@@ -63,7 +78,12 @@ pub fn overlay(mut base: Decl, profile: Decl, diags: &mut Vec<Diag>) -> Decl {
         }
     }
     for t in profile.targets {
-        upsert(&mut base.targets, t, |t| &t.name.v, |b, p| b.settings.extend(p.settings));
+        upsert(
+            &mut base.targets,
+            t,
+            |t| &t.name.v,
+            |b, p| b.settings.extend(p.settings),
+        );
     }
     for r in profile.removals {
         let removed = match r.kind.v.as_str() {
@@ -88,7 +108,12 @@ fn set<T>(slot: &mut Option<T>, value: Option<T>) {
 }
 
 /// Merge `item` into the entry of `list` with the same key, or append it.
-fn upsert<T>(list: &mut Vec<T>, item: T, key: impl Fn(&T) -> &String, merge: impl FnOnce(&mut T, T)) {
+fn upsert<T>(
+    list: &mut Vec<T>,
+    item: T,
+    key: impl Fn(&T) -> &String,
+    merge: impl FnOnce(&mut T, T),
+) {
     let k = key(&item).clone();
     match list.iter_mut().find(|x| *key(x) == k) {
         Some(existing) => merge(existing, item),
@@ -104,9 +129,12 @@ fn remove_by<T>(list: &mut Vec<T>, pred: impl Fn(&T) -> bool) -> bool {
 
 fn nothing_to_remove(r: &Removal, diags: &mut Vec<Diag>) {
     diags.push(
-        Diag::error(diag::NOTHING_TO_REMOVE, format!("there is no {} `{}` to remove", r.kind.v, r.name.v))
-            .label(r.name.span, "not defined in the base declaration")
-            .help("check the name against lucia.kdl, or delete this `remove`"),
+        Diag::error(
+            diag::NOTHING_TO_REMOVE,
+            format!("there is no {} `{}` to remove", r.kind.v, r.name.v),
+        )
+        .label(r.name.span, "not defined in the base declaration")
+        .help("check the name against lucia.kdl, or delete this `remove`"),
     );
 }
 

@@ -23,11 +23,17 @@ pub struct File {
 pub type FileTree = BTreeMap<String, File>;
 
 pub fn text(s: impl Into<String>) -> File {
-    File { bytes: s.into().into_bytes(), executable: false }
+    File {
+        bytes: s.into().into_bytes(),
+        executable: false,
+    }
 }
 
 pub fn script(s: impl Into<String>) -> File {
-    File { bytes: s.into().into_bytes(), executable: true }
+    File {
+        bytes: s.into().into_bytes(),
+        executable: true,
+    }
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -36,7 +42,10 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 /// The mtime written into archives: `SOURCE_DATE_EPOCH` when set to an integer, else 0.
 pub fn source_date_epoch() -> u64 {
-    std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|v| v.trim().parse().ok()).unwrap_or(0)
+    std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 /// Entry order inside an archive.
@@ -87,7 +96,10 @@ pub fn tar(tree: &FileTree, top: &str, order: Order, mtime: u64) -> std::io::Res
 
 /// gzip with a fixed header: no name, mtime 0, OS 255, best compression.
 pub fn gzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
-    let mut enc = flate2::GzBuilder::new().mtime(0).operating_system(255).write(Vec::new(), flate2::Compression::best());
+    let mut enc = flate2::GzBuilder::new()
+        .mtime(0)
+        .operating_system(255)
+        .write(Vec::new(), flate2::Compression::best());
     enc.write_all(bytes)?;
     enc.finish()
 }
@@ -102,7 +114,10 @@ pub struct Archive {
 
 pub fn tar_gz(tree: &FileTree, top: &str, order: Order) -> std::io::Result<Archive> {
     let t = tar(tree, top, order, source_date_epoch())?;
-    Ok(Archive { tar_sha256: sha256_hex(&t), bytes: gzip(&t)? })
+    Ok(Archive {
+        tar_sha256: sha256_hex(&t),
+        bytes: gzip(&t)?,
+    })
 }
 
 /// Read a `.tar.gz` back into a file tree (for `--check` diffs and tests), stripping `top/`.
@@ -118,7 +133,13 @@ pub fn untar_gz(bytes: &[u8]) -> std::io::Result<(String, FileTree)> {
         let mode = entry.header().mode()?;
         let mut buf = Vec::new();
         std::io::Read::read_to_end(&mut entry, &mut buf)?;
-        tree.insert(rest.to_string(), File { bytes: buf, executable: mode & 0o111 != 0 });
+        tree.insert(
+            rest.to_string(),
+            File {
+                bytes: buf,
+                executable: mode & 0o111 != 0,
+            },
+        );
     }
     Ok((top, tree))
 }
@@ -147,12 +168,38 @@ mod tests {
     #[test]
     fn helm_order() {
         let mut t = FileTree::new();
-        for p in ["templates/a.yaml", "values.yaml", "Chart.yaml", "README.md", "values.schema.json"] {
+        for p in [
+            "templates/a.yaml",
+            "values.yaml",
+            "Chart.yaml",
+            "README.md",
+            "values.schema.json",
+        ] {
             t.insert(p.into(), text("x\n"));
         }
         let bytes = tar(&t, "c", Order::Helm, 0).unwrap_or_else(|e| panic!("{e}"));
         let mut ar = tar::Archive::new(bytes.as_slice());
-        let names: Vec<String> = ar.entries().unwrap_or_else(|e| panic!("{e}")).map(|e| e.map(|e| e.path().map(|p| p.to_string_lossy().to_string()).unwrap_or_default()).unwrap_or_default()).collect();
-        assert_eq!(names, ["c/Chart.yaml", "c/values.yaml", "c/values.schema.json", "c/templates/a.yaml", "c/README.md"]);
+        let names: Vec<String> = ar
+            .entries()
+            .unwrap_or_else(|e| panic!("{e}"))
+            .map(|e| {
+                e.map(|e| {
+                    e.path()
+                        .map(|p| p.to_string_lossy().to_string())
+                        .unwrap_or_default()
+                })
+                .unwrap_or_default()
+            })
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "c/Chart.yaml",
+                "c/values.yaml",
+                "c/values.schema.json",
+                "c/templates/a.yaml",
+                "c/README.md"
+            ]
+        );
     }
 }

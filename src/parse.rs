@@ -15,13 +15,22 @@ pub fn parse(text: &str, file: FileId, diags: &mut Vec<Diag>) -> Option<KdlDocum
         Err(err) => {
             if err.diagnostics.is_empty() {
                 diags.push(
-                    Diag::error(diag::SYNTAX, "the file is not valid KDL v2")
-                        .label(Span { file, offset: 0, len: 0 }, "here"),
+                    Diag::error(diag::SYNTAX, "the file is not valid KDL v2").label(
+                        Span {
+                            file,
+                            offset: 0,
+                            len: 0,
+                        },
+                        "here",
+                    ),
                 );
             }
             for d in err.diagnostics {
                 let span = Span::new(file, d.span);
-                let message = d.message.clone().unwrap_or_else(|| "invalid KDL".to_string());
+                let message = d
+                    .message
+                    .clone()
+                    .unwrap_or_else(|| "invalid KDL".to_string());
                 let label = d.label.clone().unwrap_or_else(|| "here".to_string());
                 let snippet = text.get(span.offset..span.offset + span.len).unwrap_or("");
                 let word = text

@@ -19,7 +19,11 @@ pub struct Span {
 
 impl Span {
     pub fn new(file: FileId, span: miette::SourceSpan) -> Span {
-        Span { file, offset: span.offset(), len: span.len() }
+        Span {
+            file,
+            offset: span.offset(),
+            len: span.len(),
+        }
     }
 }
 
@@ -52,7 +56,10 @@ pub struct Sources {
 
 impl Sources {
     pub fn add(&mut self, name: impl Into<String>, text: impl Into<String>) -> FileId {
-        self.files.push(SourceFile { name: name.into(), text: Arc::new(text.into()) });
+        self.files.push(SourceFile {
+            name: name.into(),
+            text: Arc::new(text.into()),
+        });
         self.files.len() - 1
     }
 
@@ -62,10 +69,20 @@ impl Sources {
 
     /// 1-based line and column (in characters) of a byte offset, for JSON diagnostics.
     pub fn line_col(&self, span: Span) -> (usize, usize) {
-        let Some(file) = self.get(span.file) else { return (1, 1) };
-        let upto = file.text.get(..span.offset.min(file.text.len())).unwrap_or("");
+        let Some(file) = self.get(span.file) else {
+            return (1, 1);
+        };
+        let upto = file
+            .text
+            .get(..span.offset.min(file.text.len()))
+            .unwrap_or("");
         let line = upto.matches('\n').count() + 1;
-        let col = upto.rsplit('\n').next().map(|s| s.chars().count()).unwrap_or(0) + 1;
+        let col = upto
+            .rsplit('\n')
+            .next()
+            .map(|s| s.chars().count())
+            .unwrap_or(0)
+            + 1;
         (line, col)
     }
 }

@@ -9,10 +9,18 @@ pub fn check_name(name: &str, max: usize) -> Result<(), String> {
         return Err("the name is empty".into());
     }
     if name.len() > max {
-        return Err(format!("`{name}` is {} characters long; the limit is {max}", name.len()));
+        return Err(format!(
+            "`{name}` is {} characters long; the limit is {max}",
+            name.len()
+        ));
     }
-    if !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
-        return Err(format!("`{name}` may only hold lowercase letters, digits and `-`"));
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        return Err(format!(
+            "`{name}` may only hold lowercase letters, digits and `-`"
+        ));
     }
     if !name.starts_with(|c: char| c.is_ascii_lowercase()) {
         return Err(format!("`{name}` must start with a lowercase letter"));
@@ -27,7 +35,13 @@ pub fn check_name(name: &str, max: usize) -> Result<(), String> {
 pub fn suggest_name(name: &str) -> String {
     let mut s: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
         .collect();
     while s.contains("--") {
         s = s.replace("--", "-");
@@ -37,19 +51,45 @@ pub fn suggest_name(name: &str) -> String {
 
 /// CPU as millicores: `250m`, `1`, `1.5`, `0.25`.
 pub fn parse_cpu(s: &str) -> Result<u64, String> {
-    let bad = || format!("`{s}` is not a CPU quantity; write millicores like `250m` or cores like `1` or `1.5`");
+    let bad = || {
+        format!(
+            "`{s}` is not a CPU quantity; write millicores like `250m` or cores like `1` or `1.5`"
+        )
+    };
     if let Some(m) = s.strip_suffix('m') {
         let v: u64 = m.parse().map_err(|_| bad())?;
-        return if v == 0 { Err("a CPU quantity must be above zero".into()) } else { Ok(v) };
+        return if v == 0 {
+            Err("a CPU quantity must be above zero".into())
+        } else {
+            Ok(v)
+        };
     }
     let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
-    if whole.is_empty() && frac.is_empty() || frac.len() > 3 || !frac.chars().all(|c| c.is_ascii_digit()) {
+    if whole.is_empty() && frac.is_empty()
+        || frac.len() > 3
+        || !frac.chars().all(|c| c.is_ascii_digit())
+    {
         return Err(bad());
     }
-    let w: u64 = if whole.is_empty() { 0 } else { whole.parse().map_err(|_| bad())? };
-    let f: u64 = if frac.is_empty() { 0 } else { format!("{frac:0<3}").parse().map_err(|_| bad())? };
-    let v = w.checked_mul(1000).and_then(|x| x.checked_add(f)).ok_or_else(bad)?;
-    if v == 0 { Err("a CPU quantity must be above zero".into()) } else { Ok(v) }
+    let w: u64 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().map_err(|_| bad())?
+    };
+    let f: u64 = if frac.is_empty() {
+        0
+    } else {
+        format!("{frac:0<3}").parse().map_err(|_| bad())?
+    };
+    let v = w
+        .checked_mul(1000)
+        .and_then(|x| x.checked_add(f))
+        .ok_or_else(bad)?;
+    if v == 0 {
+        Err("a CPU quantity must be above zero".into())
+    } else {
+        Ok(v)
+    }
 }
 
 /// Memory or storage size in bytes: `512Mi`, `1Gi`, `500M`, `1073741824`.
@@ -69,12 +109,18 @@ pub fn parse_bytes(s: &str) -> Result<u64, String> {
         "Gi" => 1 << 30,
         "Ti" => 1 << 40,
         "m" | "mi" | "mb" | "MB" | "gb" | "GB" | "g" | "gi" => {
-            return Err(format!("`{s}`: unit `{unit}` is ambiguous; write `Mi`/`Gi` (powers of two) or `M`/`G` (powers of ten)"));
+            return Err(format!(
+                "`{s}`: unit `{unit}` is ambiguous; write `Mi`/`Gi` (powers of two) or `M`/`G` (powers of ten)"
+            ));
         }
         _ => return Err(bad()),
     };
     let v = n.checked_mul(mult).ok_or_else(bad)?;
-    if v == 0 { Err("a size must be above zero".into()) } else { Ok(v) }
+    if v == 0 {
+        Err("a size must be above zero".into())
+    } else {
+        Ok(v)
+    }
 }
 
 /// A duration in whole seconds: `30s`, `2m`, `1h`, `1500ms` (rounded up to seconds).
@@ -90,7 +136,11 @@ pub fn parse_duration(s: &str) -> Result<u64, String> {
         "h" => n.checked_mul(3600).ok_or_else(bad)?,
         _ => return Err(bad()),
     };
-    if secs > 86_400 { Err(format!("`{s}` is longer than a day")) } else { Ok(secs) }
+    if secs > 86_400 {
+        Err(format!("`{s}` is longer than a day"))
+    } else {
+        Ok(secs)
+    }
 }
 
 /// An absolute http(s) URL with a host.
@@ -119,17 +169,30 @@ pub fn check_url(s: &str) -> Result<(), String> {
 /// error: it belongs in `digest=` so the lock can show it.
 pub fn split_image(reference: &str) -> Result<(String, Option<String>), String> {
     if reference.contains('@') {
-        return Err(format!("`{reference}` holds a digest; move it to the `digest=` property"));
+        return Err(format!(
+            "`{reference}` holds a digest; move it to the `digest=` property"
+        ));
     }
-    if reference.is_empty() || reference.chars().any(|c| c.is_whitespace() || c.is_ascii_uppercase()) {
-        return Err(format!("`{reference}` is not an image reference (lowercase, no spaces)"));
+    if reference.is_empty()
+        || reference
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_ascii_uppercase())
+    {
+        return Err(format!(
+            "`{reference}` is not an image reference (lowercase, no spaces)"
+        ));
     }
     let last_slash = reference.rfind('/').map(|i| i + 1).unwrap_or(0);
     match reference[last_slash..].rfind(':') {
         Some(i) => {
             let (repo, tag) = reference.split_at(last_slash + i);
             let tag = &tag[1..];
-            if tag.is_empty() || tag.len() > 128 || !tag.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
+            if tag.is_empty()
+                || tag.len() > 128
+                || !tag
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+            {
                 return Err(format!("`{tag}` is not a valid image tag"));
             }
             Ok((repo.to_string(), Some(tag.to_string())))
@@ -140,14 +203,31 @@ pub fn split_image(reference: &str) -> Result<(String, Option<String>), String> 
 
 pub fn check_digest(d: &str) -> Result<(), String> {
     match d.strip_prefix("sha256:") {
-        Some(hex) if hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()) => Ok(()),
-        _ => Err(format!("`{d}` is not a digest; it must be `sha256:` followed by 64 lowercase hex digits")),
+        Some(hex)
+            if hex.len() == 64
+                && hex
+                    .chars()
+                    .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()) =>
+        {
+            Ok(())
+        }
+        _ => Err(format!(
+            "`{d}` is not a digest; it must be `sha256:` followed by 64 lowercase hex digits"
+        )),
     }
 }
 
 /// The environment-variable spelling of a name: `ha-url` → `HA_URL`.
 pub fn env_name(name: &str) -> String {
-    name.chars().map(|c| if c == '-' { '_' } else { c.to_ascii_uppercase() }).collect()
+    name.chars()
+        .map(|c| {
+            if c == '-' {
+                '_'
+            } else {
+                c.to_ascii_uppercase()
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -179,8 +259,14 @@ mod tests {
         assert!(check_url("homeassistant.local").is_err());
         assert!(check_url("http://:80").is_err());
         assert!(check_url("http://host:99999").is_err());
-        assert_eq!(split_image("docker.io/library/redis:7.4-alpine"), Ok(("docker.io/library/redis".into(), Some("7.4-alpine".into()))));
-        assert_eq!(split_image("localhost:5000/app"), Ok(("localhost:5000/app".into(), None)));
+        assert_eq!(
+            split_image("docker.io/library/redis:7.4-alpine"),
+            Ok(("docker.io/library/redis".into(), Some("7.4-alpine".into())))
+        );
+        assert_eq!(
+            split_image("localhost:5000/app"),
+            Ok(("localhost:5000/app".into(), None))
+        );
         assert!(split_image("redis@sha256:00").is_err());
         assert!(check_digest(&format!("sha256:{}", "a".repeat(64))).is_ok());
         assert!(check_digest("sha256:abc").is_err());

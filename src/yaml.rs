@@ -122,7 +122,8 @@ pub fn to_string(doc: &Yaml) -> String {
         folded_wrap_chars: usize::MAX,
         min_fold_chars: usize::MAX,
     };
-    let mut out = serde_saphyr::to_string_with_options(doc, opts).unwrap_or_else(|e| format!("# luciac: YAML emit failed: {e}\n"));
+    let mut out = serde_saphyr::to_string_with_options(doc, opts)
+        .unwrap_or_else(|e| format!("# luciac: YAML emit failed: {e}\n"));
     while out.ends_with("\n\n") {
         out.pop();
     }
@@ -138,9 +139,17 @@ mod tests {
 
     #[test]
     fn quotes_yaml_11_specials_and_keeps_order() {
-        let doc = Yaml::map().with("zeta", "yes").with("alpha", "0755").with("n", Yaml::Int(3)).with("t", "~").with("e", "1e3");
+        let doc = Yaml::map()
+            .with("zeta", "yes")
+            .with("alpha", "0755")
+            .with("n", Yaml::Int(3))
+            .with("t", "~")
+            .with("e", "1e3");
         let out = to_string(&doc);
-        assert_eq!(out, "zeta: \"yes\"\nalpha: \"0755\"\n\"n\": 3\nt: \"~\"\ne: \"1e3\"\n");
+        assert_eq!(
+            out,
+            "zeta: \"yes\"\nalpha: \"0755\"\n\"n\": 3\nt: \"~\"\ne: \"1e3\"\n"
+        );
     }
 
     #[test]

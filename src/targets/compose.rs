@@ -28,9 +28,23 @@ pub fn lower(model: &Model, diags: &mut Vec<Diag>) -> Option<Artifact> {
     tree.insert("compose.yaml".into(), pack::text(compose));
     tree.insert(".env.example".into(), pack::text(env_example(model)));
     tree.insert("README.md".into(), pack::text(readme(model, &stem)));
-    tree.insert("secrets/README.md".into(), pack::text(secrets_readme(model)));
-    tree.insert(".gitignore".into(), pack::text(".env\nsecrets/*\n!secrets/README.md\n"));
-    Some(Artifact { target: "compose", path: format!("{stem}.tar.gz"), layout: Layout::TarGz { top: stem, order: Order::Sorted }, tree })
+    tree.insert(
+        "secrets/README.md".into(),
+        pack::text(secrets_readme(model)),
+    );
+    tree.insert(
+        ".gitignore".into(),
+        pack::text(".env\nsecrets/*\n!secrets/README.md\n"),
+    );
+    Some(Artifact {
+        target: "compose",
+        path: format!("{stem}.tar.gz"),
+        layout: Layout::TarGz {
+            top: stem,
+            order: Order::Sorted,
+        },
+        tree,
+    })
 }
 
 /// Escape a literal for Compose interpolation.
@@ -62,12 +76,19 @@ fn render(model: &Model, parts: &[Part]) -> String {
 /// Services used by others that publish nothing: they need no route out.
 fn is_internal(model: &Model, s: &ServiceInfo) -> bool {
     let published = s.ports.iter().any(|p| p.publish.is_some());
-    let used = model.services.iter().any(|o| o.depends_on.contains(&s.name));
+    let used = model
+        .services
+        .iter()
+        .any(|o| o.depends_on.contains(&s.name));
     used && !published
 }
 
 fn duration(secs: u64) -> String {
-    if secs > 0 && secs % 60 == 0 { format!("{}m", secs / 60) } else { format!("{secs}s") }
+    if secs > 0 && secs.is_multiple_of(60) {
+        format!("{}m", secs / 60)
+    } else {
+        format!("{secs}s")
+    }
 }
 
 fn check_test(check: &Check) -> Yaml {
@@ -82,7 +103,12 @@ fn check_test(check: &Check) -> Yaml {
             let script = format!(
                 "exec 3<>/dev/tcp/127.0.0.1/{number} && printf 'GET {path} HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n' >&3 && read -r status <&3 && case \"$status\" in *' 200 '*) exit 0;; esac; exit 1"
             );
-            Yaml::from(vec!["CMD".to_string(), "bash".into(), "-c".into(), lit(&script)])
+            Yaml::from(vec![
+                "CMD".to_string(),
+                "bash".into(),
+                "-c".into(),
+                lit(&script),
+            ])
         }
     }
 }
@@ -91,7 +117,9 @@ fn check_test(check: &Check) -> Yaml {
 fn secret_wrapper(model: &Model, s: &ServiceInfo) -> String {
     let mut sh = String::from("set -eu\n");
     for (key, name) in s.secrets() {
-        let Some(info) = model.secret(name) else { continue };
+        let Some(info) = model.secret(name) else {
+            continue;
+        };
         let file = format!("/run/secrets/{name}");
         if !info.optional {
             sh.push_str(&format!(
@@ -114,7 +142,10 @@ fn secret_wrapper(model: &Model, s: &ServiceInfo) -> String {
                 svc = s.name
             ));
         }
-        sh.push_str(&format!("  set -- {}=\"$v\" \"$@\"\nfi\n", crate::targets::sh_quote(key)));
+        sh.push_str(&format!(
+            "  set -- {}=\"$v\" \"$@\"\nfi\n",
+            crate::targets::sh_quote(key)
+        ));
     }
     sh.push_str("exec env \"$@\"\n");
     sh
@@ -128,7 +159,9 @@ fn compose_file(model: &Model, diags: &mut Vec<Diag>) -> Option<String> {
     let settings = &model.targets.compose;
     let mut ok = true;
     for s in &model.services {
-        let mut svc = Yaml::map().with("image", s.image.pinned()).with("pull_policy", "missing");
+        let mut svc = Yaml::map()
+            .with("image", s.image.pinned())
+            .with("pull_policy", "missing");
         let has_secrets = s.secrets().next().is_some();
         if has_secrets {
             if s.command.is_empty() {
@@ -140,10 +173,21 @@ fn compose_file(model: &Model, diags: &mut Vec<Diag>) -> Option<String> {
                 ok = false;
                 continue;
             }
-            svc.insert("entrypoint", vec!["/bin/sh".to_string(), "-c".into(), lit(&secret_wrapper(model, s)), "luciac-secrets".into()]);
+            svc.insert(
+                "entrypoint",
+                vec![
+                    "/bin/sh".to_string(),
+                    "-c".into(),
+                    lit(&secret_wrapper(model, s)),
+                    "luciac-secrets".into(),
+                ],
+            );
         }
         if !s.command.is_empty() {
-            svc.insert("command", Yaml::Seq(s.command.iter().map(|c| Yaml::from(lit(c))).collect()));
+            svc.insert(
+                "command",
+                Yaml::Seq(s.command.iter().map(|c| Yaml::from(lit(c))).collect()),
+            );
         }
         if let Some(uid) = s.uid {
             let user = match s.gid {
@@ -167,9 +211,15 @@ fn compose_file(model: &Model, diags: &mut Vec<Diag>) -> Option<String> {
             .filter_map(|p| {
                 let published = match p.publish.as_ref()? {
                     Publish::Fixed(n) => n.to_string(),
-                    Publish::Param { name, .. } => model.param(name).map(param_ref).unwrap_or_default(),
+                    Publish::Param { name, .. } => {
+                        model.param(name).map(param_ref).unwrap_or_default()
+                    }
                 };
-                let mut m = Yaml::map().with("name", p.name.as_str()).with("target", p.number).with("published", published).with("protocol", "tcp");
+                let mut m = Yaml::map()
+                    .with("name", p.name.as_str())
+                    .with("target", p.number)
+                    .with("published", published)
+                    .with("protocol", "tcp");
                 if let Some(addr) = &settings.bind_address {
                     m.insert("host_ip", lit(addr));
                 }
@@ -183,7 +233,9 @@ fn compose_file(model: &Model, diags: &mut Vec<Diag>) -> Option<String> {
             .env
             .iter()
             .filter_map(|e| match &e.source {
-                EnvSource::Template(parts) => Some((e.key.clone(), Yaml::Str(render(model, parts)))),
+                EnvSource::Template(parts) => {
+                    Some((e.key.clone(), Yaml::Str(render(model, parts))))
+                }
                 EnvSource::Secret(_) => None,
             })
             .collect();
@@ -197,13 +249,21 @@ fn compose_file(model: &Model, diags: &mut Vec<Diag>) -> Option<String> {
             for n in &names {
                 secrets.insert(n, Yaml::map().with("file", format!("./secrets/{n}")));
             }
-            svc.insert("secrets", names.iter().map(|n| n.to_string()).collect::<Vec<_>>());
+            svc.insert(
+                "secrets",
+                names.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
+            );
         }
         if !s.volumes.is_empty() {
             let mut list = Vec::new();
             for v in &s.volumes {
                 let vname = format!("{}-{}", s.name, v.name);
-                list.push(Yaml::map().with("type", "volume").with("source", vname.as_str()).with("target", v.path.as_str()));
+                list.push(
+                    Yaml::map()
+                        .with("type", "volume")
+                        .with("source", vname.as_str())
+                        .with("target", v.path.as_str()),
+                );
                 volumes.insert(&vname, Yaml::map());
             }
             svc.insert("volumes", Yaml::Seq(list));
@@ -222,8 +282,15 @@ fn compose_file(model: &Model, diags: &mut Vec<Diag>) -> Option<String> {
         if !s.depends_on.is_empty() {
             let mut deps = Yaml::map();
             for d in &s.depends_on {
-                let healthy = model.service(d).map(|x| x.health.is_some()).unwrap_or(false);
-                let cond = if healthy { "service_healthy" } else { "service_started" };
+                let healthy = model
+                    .service(d)
+                    .map(|x| x.health.is_some())
+                    .unwrap_or(false);
+                let cond = if healthy {
+                    "service_healthy"
+                } else {
+                    "service_started"
+                };
                 deps.insert(d, Yaml::map().with("condition", cond).with("restart", true));
             }
             svc.insert("depends_on", deps);
@@ -253,13 +320,20 @@ fn compose_file(model: &Model, diags: &mut Vec<Diag>) -> Option<String> {
         }
         svc.insert(
             "logging",
-            Yaml::map()
-                .with("driver", "json-file")
-                .with("options", Yaml::map().with("max-size", lit(&settings.log_max_size)).with("max-file", settings.log_max_files.to_string())),
+            Yaml::map().with("driver", "json-file").with(
+                "options",
+                Yaml::map()
+                    .with("max-size", lit(&settings.log_max_size))
+                    .with("max-file", settings.log_max_files.to_string()),
+            ),
         );
         svc.insert("stop_grace_period", "30s");
         if any_internal {
-            let nets = if is_internal(model, s) { vec![BACKEND] } else { vec!["default", BACKEND] };
+            let nets = if is_internal(model, s) {
+                vec![BACKEND]
+            } else {
+                vec!["default", BACKEND]
+            };
             svc.insert("networks", nets);
         }
         services.insert(&s.name, svc);
@@ -267,9 +341,16 @@ fn compose_file(model: &Model, diags: &mut Vec<Diag>) -> Option<String> {
     if !ok {
         return None;
     }
-    let mut doc = Yaml::map().with("name", model.instance_name()).with("services", services);
+    let mut doc = Yaml::map()
+        .with("name", model.instance_name())
+        .with("services", services);
     if any_internal {
-        doc.insert("networks", Yaml::map().with("default", Yaml::map()).with(BACKEND, Yaml::map().with("internal", true)));
+        doc.insert(
+            "networks",
+            Yaml::map()
+                .with("default", Yaml::map())
+                .with(BACKEND, Yaml::map().with("internal", true)),
+        );
     }
     if !volumes.is_empty() {
         doc.insert("volumes", volumes);
@@ -289,7 +370,9 @@ fn env_value(v: &str) -> Option<String> {
     if v.contains('\'') || v.contains('\n') || v.contains('\r') {
         return None;
     }
-    if v.chars().all(|c| c.is_ascii_alphanumeric() || "_-./:@+,".contains(c)) {
+    if v.chars()
+        .all(|c| c.is_ascii_alphanumeric() || "_-./:@+,".contains(c))
+    {
         Some(v.to_string())
     } else {
         Some(format!("'{v}'"))
@@ -309,10 +392,16 @@ fn env_example(model: &Model) -> String {
         if !p.one_of.is_empty() {
             kind.push_str(&format!("; one of: {}", p.one_of.join(", ")));
         }
-        out.push_str(&format!("# Type: {kind}. Default: {}\n", p.default.replace('\n', "\\n")));
+        out.push_str(&format!(
+            "# Type: {kind}. Default: {}\n",
+            p.default.replace('\n', "\\n")
+        ));
         match env_value(&p.default) {
             Some(v) => out.push_str(&format!("{}={v}\n", p.env_name)),
-            None => out.push_str(&format!("# {}=  (the default cannot be written in a .env file; see compose.yaml)\n", p.env_name)),
+            None => out.push_str(&format!(
+                "# {}=  (the default cannot be written in a .env file; see compose.yaml)\n",
+                p.env_name
+            )),
         }
     }
     out
@@ -349,9 +438,21 @@ fn secrets_readme(model: &Model) -> String {
         out.push_str(&format!(
             "| `secrets/{}` | {} | {} | {} | {} |\n",
             s.name,
-            if s.optional { "no (leave the file empty)" } else { "yes" },
-            s.keys.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", "),
-            if cons.is_empty() { "-".into() } else { cons.join(", ") },
+            if s.optional {
+                "no (leave the file empty)"
+            } else {
+                "yes"
+            },
+            s.keys
+                .iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            if cons.is_empty() {
+                "-".into()
+            } else {
+                cons.join(", ")
+            },
             md_cell(&s.description)
         ));
     }
@@ -372,13 +473,18 @@ fn readme(model: &Model, stem: &str) -> String {
         app.description
     );
     out.push_str("## Quick start\n\n```sh\n");
-    out.push_str(&format!("tar xzf {stem}.tar.gz\ncd {stem}\ncp .env.example .env        # then edit .env\n"));
+    out.push_str(&format!(
+        "tar xzf {stem}.tar.gz\ncd {stem}\ncp .env.example .env        # then edit .env\n"
+    ));
     out.push_str("chmod 700 secrets\n");
     for s in model.secrets.iter().filter(|s| !s.optional) {
         out.push_str(&format!("printf '%s' '…' > secrets/{}\n", s.name));
     }
     for s in model.secrets.iter().filter(|s| s.optional) {
-        out.push_str(&format!(": > secrets/{}           # optional: leave empty or fill in\n", s.name));
+        out.push_str(&format!(
+            ": > secrets/{}           # optional: leave empty or fill in\n",
+            s.name
+        ));
     }
     out.push_str("chmod 644 secrets/*\ndocker compose up -d\ndocker compose ps          # wait for \"healthy\"\n```\n\n");
     out.push_str("Every secret file must exist (Compose refuses to start without it); an optional one may be empty.\n\n");
@@ -390,7 +496,12 @@ fn readme(model: &Model, stem: &str) -> String {
             .filter_map(|p| {
                 p.publish.as_ref().map(|pb| match pb {
                     Publish::Fixed(n) => format!("{n} → {} ({})", p.number, p.name),
-                    Publish::Param { name, default } => format!("${{{}:-{default}}} → {} ({})", model.param(name).map(|x| x.env_name.as_str()).unwrap_or(""), p.number, p.name),
+                    Publish::Param { name, default } => format!(
+                        "${{{}:-{default}}} → {} ({})",
+                        model.param(name).map(|x| x.env_name.as_str()).unwrap_or(""),
+                        p.number,
+                        p.name
+                    ),
                 })
             })
             .collect();
@@ -405,14 +516,29 @@ fn readme(model: &Model, stem: &str) -> String {
             "| {} | `{}` | {} | {} | {} |\n",
             s.name,
             s.image.pinned(),
-            if published.is_empty() { "no (internal)".into() } else { published.join(", ") },
+            if published.is_empty() {
+                "no (internal)".into()
+            } else {
+                published.join(", ")
+            },
             health,
-            if s.depends_on.is_empty() { "-".into() } else { s.depends_on.join(", ") }
+            if s.depends_on.is_empty() {
+                "-".into()
+            } else {
+                s.depends_on.join(", ")
+            }
         ));
     }
-    out.push_str("\n## Configuration (`.env`)\n\n| Variable | Default | Description |\n|---|---|---|\n");
+    out.push_str(
+        "\n## Configuration (`.env`)\n\n| Variable | Default | Description |\n|---|---|---|\n",
+    );
     for p in &model.params {
-        out.push_str(&format!("| `{}` | `{}` | {} |\n", p.env_name, md_cell(&p.default), md_cell(&p.description)));
+        out.push_str(&format!(
+            "| `{}` | `{}` | {} |\n",
+            p.env_name,
+            md_cell(&p.default),
+            md_cell(&p.description)
+        ));
     }
     out.push_str("\n## Secrets\n\nSee `secrets/README.md`: one file per secret, exported by the entrypoint as the key the app reads.\n");
     out.push_str(

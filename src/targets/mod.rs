@@ -47,7 +47,10 @@ pub fn lower_all(model: &Model, diags: &mut Vec<Diag>) -> Vec<Artifact> {
 
 /// Shell-quote for POSIX sh: single quotes, with `'` written as `'\''`.
 pub fn sh_quote(s: &str) -> String {
-    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "_-./:=@%+,".contains(c)) {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-./:=@%+,".contains(c))
+    {
         s.to_string()
     } else {
         format!("'{}'", s.replace('\'', "'\\''"))
@@ -56,11 +59,11 @@ pub fn sh_quote(s: &str) -> String {
 
 /// Human size: `512Mi` style, exact, for READMEs and Compose.
 pub fn bytes_text(b: u64, units: [&str; 3]) -> String {
-    if b % (1 << 30) == 0 {
+    if b.is_multiple_of(1 << 30) {
         format!("{}{}", b >> 30, units[2])
-    } else if b % (1 << 20) == 0 {
+    } else if b.is_multiple_of(1 << 20) {
         format!("{}{}", b >> 20, units[1])
-    } else if b % (1 << 10) == 0 {
+    } else if b.is_multiple_of(1 << 10) {
         format!("{}{}", b >> 10, units[0])
     } else {
         format!("{b}")

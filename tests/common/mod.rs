@@ -25,26 +25,37 @@ pub fn tool(name: &str) -> PathBuf {
             }
         }
     }
-    panic!("validator `{name}` is not on PATH: run ./scripts/test.sh (it installs every validator) or put the cache's bin/ on PATH");
+    panic!(
+        "validator `{name}` is not on PATH: run ./scripts/test.sh (it installs every validator) or put the cache's bin/ on PATH"
+    );
 }
 
 /// Run a command and capture its output.
 pub fn run(cmd: &mut Command) -> Output {
-    cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
+    cmd.output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
 }
 
 /// Assert success and an empty stderr (several validators exit 0 and only warn on stderr).
 pub fn assert_clean(what: &str, out: &Output) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{what} failed ({}):\nstdout:\n{stdout}\nstderr:\n{stderr}", out.status);
-    assert!(stderr.trim().is_empty(), "{what} printed on stderr:\n{stderr}");
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        out.status
+    );
+    assert!(
+        stderr.trim().is_empty(),
+        "{what} printed on stderr:\n{stderr}"
+    );
 }
 
 /// Compile the repository's own declaration with a profile (or the base alone).
 pub fn repo_model(profile: Option<&str>) -> Model {
     let mut diags: Vec<Diag> = Vec::new();
-    let input = compile::load(&repo().join("lucia.kdl"), profile, &mut diags).unwrap_or_else(|| panic!("load failed: {diags:?}"));
+    let input = compile::load(&repo().join("lucia.kdl"), profile, &mut diags)
+        .unwrap_or_else(|| panic!("load failed: {diags:?}"));
     let model = compile::compile(&input, Strictness::default(), &mut diags);
     assert!(!diags.iter().any(Diag::is_error), "{diags:?}");
     model.unwrap_or_else(|| panic!("no model"))
@@ -63,7 +74,9 @@ pub fn artifact(model: &Model, target: &str) -> Artifact {
     let mut diags = Vec::new();
     let all = targets::lower_all(model, &mut diags);
     assert!(!diags.iter().any(Diag::is_error), "{diags:?}");
-    all.into_iter().find(|a| a.target == target).unwrap_or_else(|| panic!("no {target} artifact"))
+    all.into_iter()
+        .find(|a| a.target == target)
+        .unwrap_or_else(|| panic!("no {target} artifact"))
 }
 
 /// Write an artifact's file tree into a fresh directory and return it.
@@ -84,7 +97,8 @@ pub fn write_tree(dir: &Path, tree: &luciac::pack::FileTree) {
         {
             use std::os::unix::fs::PermissionsExt;
             let mode = if f.executable { 0o755 } else { 0o644 };
-            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap_or_else(|e| panic!("{e}"));
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode))
+                .unwrap_or_else(|e| panic!("{e}"));
         }
     }
 }
