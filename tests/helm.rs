@@ -765,3 +765,17 @@ fn prod_render_snapshot() {
     assert_clean("helm install --dry-run=client", &notes);
     assert!(String::from_utf8_lossy(&notes.stdout).contains("https://lucia.example.com/"));
 }
+
+#[test]
+fn a_service_name_the_chart_reserves_is_a_diagnostic() {
+    let kdl = "app \"t\" version=\"1.0.0\"\nimage \"i\" \"docker.io/library/busybox:1\"\nservice \"ingress\" {\n    image \"i\"\n}\n";
+    let (model, _) = model_from(kdl, None);
+    let mut diags = Vec::new();
+    assert!(helm::lower(&model, &mut diags).is_empty());
+    assert!(
+        diags
+            .iter()
+            .any(|d| d.is_error() && d.message.contains("`ingress`")),
+        "{diags:?}"
+    );
+}

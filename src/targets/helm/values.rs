@@ -45,6 +45,17 @@ impl Entry {
     }
 }
 
+/// YAML for a one-key document with every string value quoted (the Helm convention: no
+/// YAML typing surprises for whoever edits the file), on one line each.
+fn quoted_yaml(doc: &Yaml) -> String {
+    let opts = serde_saphyr::ser_options! {
+        folded_wrap_chars: usize::MAX,
+        min_fold_chars: usize::MAX,
+        quote_all: true,
+    };
+    serde_saphyr::to_string_with_options(doc, opts).unwrap_or_else(|_| yaml::to_string(doc))
+}
+
 /// `key` as YAML spells it (quoted when YAML 1.1 would read it as something else).
 fn key_text(key: &str) -> String {
     let text = yaml::to_string(&Yaml::map().with(key, Yaml::Int(0)));
@@ -74,7 +85,7 @@ pub fn emit(entries: &[Entry], indent: usize, out: &mut String) {
                 out.push_str(&format!("{pad}{}: []\n", key_text(&e.key)))
             }
             Val::Leaf(v) => {
-                let text = yaml::to_string(&Yaml::map().with(&e.key, v.clone()));
+                let text = quoted_yaml(&Yaml::map().with(&e.key, v.clone()));
                 for line in text.lines() {
                     if line.is_empty() {
                         out.push('\n');
@@ -165,7 +176,7 @@ mod tests {
         emit(&tree, 0, &mut out);
         assert_eq!(
             out,
-            "# -- Helm's globals.\nglobal: {}\n\n# -- A group.\na:\n  # -- A key YAML 1.1 reads as a boolean.\n  \"y\": \"yes\"\n  # -- Empty.\n  list: []\n"
+            "# -- Helm's globals.\nglobal: {}\n\n# -- A group.\na:\n  # -- A key YAML 1.1 reads as a boolean.\n  \"y\": 'yes'\n  # -- Empty.\n  list: []\n"
         );
     }
 }
