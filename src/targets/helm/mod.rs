@@ -1348,14 +1348,33 @@ fn readme(model: &Model) -> String {
 - Probes: startup and liveness on the cheap liveness path, readiness on the full health path; the\n  startup probe allows twice the declared start period for cold starts on small hardware.\n\
 - `networkPolicy.enabled` adds one NetworkPolicy per service: internal services accept traffic only\n  from the services that depend on them; published ports stay reachable. Egress is not limited\n  (Home Assistant and the model endpoints are outside the cluster at addresses the chart cannot know).\n\
 - The namespace comes from `helm install --namespace`; the chart never hard-codes one.\n\
-- `helm test` runs the app's own image (no extra image pull) and asks the readiness path through the Service.\n\n\
-## Security scan (checkov) exceptions\n\n\
-- `CKV_K8S_15` (pull policy Always): home-lab clusters run offline; pin `image.digest` instead, which\n  cannot be retagged.\n\
-- `CKV_K8S_43` (image by digest): the declaration pins no digest yet (luciac warns; `--locked` refuses).\n\
-- `CKV_K8S_40` (UID >= 10000): the images own their files as their declared UID (1100, 999).\n\
-- `CKV_K8S_35` (secrets as files): the app reads configuration only from the environment.\n\
-- `CKV_K8S_21` (default namespace): the namespace is chosen at install time.\n\
-- `CKV_K8S_11` (CPU limit): set only where declared; CPU limits throttle JIT and database start-up.\n",
+- `helm test` runs the app's own image (no extra image pull) and asks the readiness path through the Service.\n\
+- Pods roll when their environment or the chart-managed Secret changes (`checksum/config`); after\n  changing a Secret you manage yourself, run `kubectl rollout restart`.\n\
+- Published ports are the Service ports (`params.*Port`). The Ingress carries HTTP only; for a TCP\n  port such as Wyoming use `service.type=LoadBalancer` (k3s ServiceLB publishes it on the nodes).\n\
+- Settings that Lucia seeds into its store on first start (the `HomeAssistant` section and similar)\n  are read from the environment only on the first start; later changes go through the dashboard.\n  Connection strings, `DataProvider`, `Logging` and `ASPNETCORE_*` always follow the environment.\n",
     );
+    out.push_str("\n## Security scan (checkov) exceptions\n\nChecks the chart deliberately does not meet (the test suite runs checkov with exactly these skipped):\n\n");
+    out.push_str("- `CKV_K8S_15` (pull policy Always): home-lab clusters run offline; pin `image.digest` instead,\n  which cannot be retagged.\n");
+    out.push_str("- `CKV_K8S_35` (secrets as files): the app reads configuration only from the environment.\n");
+    out.push_str("- `CKV_K8S_21` (default namespace): the namespace is chosen at install time.\n");
+    out.push_str("- `CKV_K8S_11` (CPU limit): set only where declared; CPU limits throttle JIT and database start-up.\n");
+    out.push_str(
+        "- `CKV2_K8S_6` (pod without NetworkPolicy): only when `networkPolicy.enabled` is false.\n",
+    );
+    if model.images.iter().any(|i| i.digest.is_none()) {
+        out.push_str("- `CKV_K8S_43` (image by digest): the declaration pins no digest for some images yet (luciac\n  warns; `--locked` refuses); set `<service>.image.digest`.\n");
+    }
+    let mut low: Vec<u32> = model
+        .services
+        .iter()
+        .filter_map(|s| s.uid)
+        .filter(|u| *u < 10000)
+        .collect();
+    low.sort_unstable();
+    low.dedup();
+    if !low.is_empty() {
+        let uids: Vec<String> = low.iter().map(u32::to_string).collect();
+        out.push_str(&format!("- `CKV_K8S_40` (UID >= 10000): the images own their files as their declared UID ({}).\n", uids.join(", ")));
+    }
     out
 }

@@ -74,6 +74,17 @@ pub fn emit(entries: &[Entry], indent: usize, out: &mut String) {
         }
         for (j, line) in e.doc.lines().enumerate() {
             let lead = if j == 0 { "# -- " } else { "# " };
+            // YAML 1.1 also breaks lines at \r, NEL, LS and PS: a comment must not.
+            let line: String = line
+                .chars()
+                .map(|c| {
+                    if c.is_control() || c == '\u{2028}' || c == '\u{2029}' {
+                        ' '
+                    } else {
+                        c
+                    }
+                })
+                .collect();
             out.push_str(format!("{pad}{lead}{line}").trim_end());
             out.push('\n');
         }
