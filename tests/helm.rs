@@ -482,6 +482,11 @@ fn hostile_values_arrive_unchanged() {
     );
     assert_clean("helm lint --strict (hostile)", &lint);
     kube_validate(&template_ok(&c, &[]), "hostile");
+    let lint3 = helm_cmd(
+        "helm3",
+        &["lint", "--strict", c.tgz.to_str().unwrap_or_default()],
+    );
+    assert_clean("helm3 lint --strict (hostile)", &lint3);
     let deploy = object(&c, "templates/s-deployment.yaml", &[]);
     for (i, v) in HOSTILE.iter().enumerate() {
         assert_eq!(
@@ -493,6 +498,11 @@ fn hostile_values_arrive_unchanged() {
     assert_eq!(
         env_value(&deploy, "FROM_PARAM").as_deref(),
         Some(param_default)
+    );
+    assert_eq!(
+        deploy["spec"]["template"]["spec"]["containers"][0]["image"],
+        "docker.io/library/busybox:1@sha256:0000000000000000000000000000000000000000000000000000000000000000",
+        "a declared digest pins the image"
     );
     assert_eq!(
         env_value(&deploy, "MIXED"),
@@ -668,6 +678,7 @@ fn wiring_matches_what_lucia_reads() {
         ],
     );
     assert!(created.contains("kind: Secret\n"), "{created}");
+    kube_validate(&created, "with a chart-created Secret");
     assert!(
         created.contains("\"ha-token\": \"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\""),
         "{created}"
@@ -795,4 +806,77 @@ fn a_service_name_the_chart_reserves_is_a_diagnostic() {
             .any(|d| d.is_error() && d.message.contains("`ingress`")),
         "{diags:?}"
     );
+}
+
+#[test]
+fn target_settings_reach_the_chart() {
+    let kdl = r#"app "t" version="1.0.0"
+image "i" "docker.io/library/busybox:1"
+param "port" type="port" default=8000
+service "db" {
+    image "i"
+    user 10001
+    port "db" 5000
+    volume "data" "/data" size="3Gi"
+}
+service "web" {
+    image "i"
+    singleton
+    user 10001
+    port "http" 8080 publish="{param.port}"
+    health liveness="/alive" readiness="/ready" port="http" start-period="60s"
+    env "DB" "{db.host}:{db.port.db}"
+    depends-on "db"
+}
+target "helm" {
+    ingress host="t.example.org" class="traefik" tls=#true tls-secret="t-tls"
+    storage-class "fast"
+    network-policy #true
+}
+"#;
+    let (model, _) = model_from(kdl, None);
+    let c = chart(&model);
+    let out = helm_cmd(
+        "helm",
+        &["lint", "--strict", c.tgz.to_str().unwrap_or_default()],
+    );
+    assert_clean("helm lint --strict (settings)", &out);
+    let rendered = template_ok(&c, &[]);
+    kube_validate(&rendered, "settings");
+    let ing = object(&c, "templates/ingress.yaml", &[]);
+    assert_eq!(ing["spec"]["ingressClassName"], "traefik");
+    assert_eq!(ing["spec"]["tls"][0]["secretName"], "t-tls");
+    assert_eq!(ing["spec"]["tls"][0]["hosts"][0], "t.example.org");
+    let backend = &ing["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"];
+    assert_eq!(backend["name"], "lucia-t-web");
+    assert_eq!(backend["port"]["name"], "http");
+    let pvc = object(&c, "templates/db-data-pvc.yaml", &[]);
+    assert_eq!(pvc["spec"]["storageClassName"], "fast");
+    assert_eq!(pvc["spec"]["resources"]["requests"]["storage"], "3Gi");
+    let web = object(&c, "templates/web-deployment.yaml", &[]);
+    assert_eq!(env_value(&web, "DB").as_deref(), Some("lucia-t-db:5000"));
+    let probe = &web["spec"]["template"]["spec"]["containers"][0]["startupProbe"];
+    assert!(
+        probe["periodSeconds"].as_u64().unwrap_or(0)
+            * probe["failureThreshold"].as_u64().unwrap_or(0)
+            >= 60
+    );
+    // Only the dependent reaches the database.
+    let np = object(&c, "templates/db-networkpolicy.yaml", &[]);
+    let rules = np["spec"]["ingress"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(rules.len(), 1, "{np}");
+    assert_eq!(
+        rules[0]["from"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/component"],
+        "web"
+    );
+    assert_eq!(rules[0]["ports"][0]["port"], "db");
+    let svc = object(
+        &c,
+        "templates/web-service.yaml",
+        &["--set", "params.port=8100"],
+    );
+    assert_eq!(svc["spec"]["ports"][0]["port"], 8100);
 }
