@@ -442,15 +442,27 @@ const HOSTILE: &[&str] = &[
     "@N@ @V@ @CTX@",
     "ünïcødé ✓ 🚀 \u{00a0}nbsp",
     "tab\there",
+    "cr\r\nlf",
+    "controls \u{1} \u{7f} \u{85} \u{2028} \u{feff} end",
+    "trailing backslash \\",
+    "\"",
 ];
 
 fn kdl_literal(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-        .replace('\t', "\\t")
-        .replace('{', "{{")
-        .replace('}', "}}")
+    let mut out = String::new();
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '{' => out.push_str("{{"),
+            '}' => out.push_str("}}"),
+            c if c.is_control() || c == '\u{2028}' || c == '\u{feff}' => {
+                out.push_str(&format!("\\u{{{:x}}}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 #[test]

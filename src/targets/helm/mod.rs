@@ -1378,3 +1378,53 @@ fn readme(model: &Model) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_literals_never_hold_a_delimiter_or_a_raw_line_break() {
+        let s = go_str("{{ .Release.Name }}\n\"q\"\\ \u{1}\u{2028}");
+        assert_eq!(
+            s,
+            r#""\u007b\u007b .Release.Name \u007d\u007d\n\"q\"\\ \U00000001\U00002028""#
+        );
+        assert_eq!(yq("http://+:8080"), "\"http://+:8080\"");
+        assert_eq!(yq("a\"b"), "{{ \"a\\\"b\" | quote }}");
+        assert_eq!(yq("ünï"), "{{ \"ünï\" | quote }}");
+    }
+
+    #[test]
+    fn placeholders_are_substituted_once() {
+        let model = Model {
+            app: AppInfo {
+                name: "c".into(),
+                version: "1.0.0".into(),
+                description: String::new(),
+                home: None,
+                sources: vec![],
+                keywords: vec![],
+                maintainers: vec![],
+            },
+            profile: None,
+            images: vec![],
+            params: vec![],
+            secrets: vec![],
+            services: vec![],
+            targets: TargetSettings::default(),
+        };
+        let t = Tpl::new(&model);
+        assert_eq!(
+            t.t("@N@ @A@ @B@ @x@ a@b", &[("A", "@B@"), ("B", "@N@")]),
+            "c @B@ @N@ @x@ a@b"
+        );
+    }
+
+    #[test]
+    fn camel_case_keys() {
+        assert_eq!(camel("ha-url"), "haUrl");
+        assert_eq!(camel("agenthost"), "agenthost");
+        assert_eq!(camel("a-b-c"), "aBC");
+    }
+}
