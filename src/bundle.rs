@@ -85,9 +85,11 @@ pub fn assemble(
                 );
             }
             Layout::Files => {
+                // Keyed by target (several targets may write into the bundle root); `dir`
+                // says where the files are.
                 lock_artifacts.insert(
-                    a.path.clone(),
-                    json!({ "files": files, "target": a.target }),
+                    format!("{}-files", a.target),
+                    json!({ "dir": a.path, "files": files, "target": a.target }),
                 );
                 for (path, f) in &a.tree {
                     let full = if a.path.is_empty() {

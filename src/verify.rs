@@ -245,11 +245,12 @@ fn verify_dir(dir: &Path, only: Option<&str>, diags: &mut Vec<Diag>, report: &mu
             }
             check_archive(&file, &bytes, top, &files, diags);
         } else {
+            let dir_of = art.get("dir").and_then(Value::as_str).unwrap_or("");
             for (rel, entry) in &files {
-                let full = if name.is_empty() {
+                let full = if dir_of.is_empty() {
                     rel.clone()
                 } else {
-                    format!("{name}/{rel}")
+                    format!("{dir_of}/{rel}")
                 };
                 if only.is_some_and(|o| o != full) {
                     continue;

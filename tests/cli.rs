@@ -74,7 +74,7 @@ fn build_writes_bundle_lock_and_sums_and_check_detects_drift() {
     assert!(lock["inputs"]["files"]["profiles/prod.kdl"].is_string());
     let art = lock["artifacts"]
         .as_object()
-        .and_then(|m| m.values().next())
+        .and_then(|m| m.values().find(|a| a["target"] == "compose"))
         .unwrap_or_else(|| panic!("no artifact"));
     assert!(
         art["files"]["compose.yaml"]["sha256"]

@@ -141,6 +141,9 @@ fn kind_name(k: ParamKind) -> &'static str {
     }
 }
 
-fn in_decl_order<'a, T>(mut map: BTreeMap<String, T>, order: impl Iterator<Item = &'a String>) -> Vec<T> {
+fn in_decl_order<'a, T>(
+    mut map: BTreeMap<String, T>,
+    order: impl Iterator<Item = &'a String>,
+) -> Vec<T> {
     order.filter_map(|name| map.remove(name)).collect()
 }
