@@ -5,6 +5,7 @@
 
 pub mod compose;
 pub mod helm;
+pub mod kustomize;
 pub mod systemd;
 
 use crate::diag::Diag;
@@ -38,6 +39,9 @@ pub fn lower_all(model: &Model, diags: &mut Vec<Diag>) -> Vec<Artifact> {
     }
     if model.targets.helm.enabled {
         out.extend(helm::lower(model, diags));
+    }
+    if model.targets.kustomize.enabled {
+        out.extend(kustomize::lower(model, diags));
     }
     if model.targets.systemd.enabled {
         out.extend(systemd::lower(model, diags));
