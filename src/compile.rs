@@ -154,6 +154,20 @@ pub fn compile(input: &Input, strict: Strictness, diags: &mut Vec<Diag>) -> Opti
     )
 }
 
+/// The model of the base declaration alone, for targets that separate base and profile.
+/// Its diagnostics are not reported: the profile's compilation already covers the base, and
+/// a base error that the profile repairs must not fail the build (the profile's model then
+/// serves as the base).
+pub fn compile_base(input: &Input, strict: Strictness) -> Option<Model> {
+    input.profile.as_ref()?;
+    let base_only = Input {
+        sources: input.sources.clone(),
+        base: input.base,
+        profile: None,
+    };
+    compile(&base_only, strict, &mut Vec::new())
+}
+
 /// The declaration with the profile applied (for `graph` and tests).
 pub fn merged(input: &Input, diags: &mut Vec<Diag>) -> Option<Decl> {
     let text = input.sources.get(input.base)?.text.clone();

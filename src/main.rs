@@ -232,7 +232,10 @@ fn pipeline(
         return None;
     };
     let model = compile::compile(&input, strict, &mut diags);
-    let artifacts = model.as_ref().map(|m| targets::lower_all(m, &mut diags));
+    let base = compile::compile_base(&input, strict);
+    let artifacts = model
+        .as_ref()
+        .map(|m| targets::lower_all_with_base(m, base.as_ref().unwrap_or(m), &mut diags));
     r.report(&diags, &input.sources);
     if diags.iter().any(Diag::is_error) {
         return None;

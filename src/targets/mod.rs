@@ -31,8 +31,16 @@ pub struct Artifact {
     pub tree: FileTree,
 }
 
-/// Lower the model to every enabled target.
+/// Lower the model to every enabled target, with the model as its own base.
 pub fn lower_all(model: &Model, diags: &mut Vec<Diag>) -> Vec<Artifact> {
+    lower_all_with_base(model, model, diags)
+}
+
+/// Lower a profile's model to every enabled target. `base` is the model of the declaration
+/// without the profile (the same as `model` when building without one): targets whose
+/// format separates a base from per-profile changes (Kustomize) use it.
+pub fn lower_all_with_base(model: &Model, base: &Model, diags: &mut Vec<Diag>) -> Vec<Artifact> {
+    let _ = base;
     let mut out = Vec::new();
     if model.targets.compose.enabled {
         out.extend(compose::lower(model, diags));
