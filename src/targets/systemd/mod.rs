@@ -977,10 +977,10 @@ fn published_urls(
             else {
                 return url.to_string();
             };
-            if let Publish::Param { name, .. } = pub_ {
-                if !params.contains(name) {
-                    params.push(name.clone());
-                }
+            if let Publish::Param { name, .. } = pub_
+                && !params.contains(name)
+            {
+                params.push(name.clone());
             }
             format!(
                 "{}{}:{}{}",
