@@ -1047,3 +1047,98 @@ service "b" { image "app"; command "dotnet" "b.dll" }
     assert!(out.is_empty());
     assert!(diags.iter().any(|d| d.is_error()), "{diags:?}");
 }
+
+/// `systemd --test` (systemd's own loader, run as nobody because it refuses root) dumps the
+/// units it loaded; `path` goes in front of the default unit path.
+fn systemd_dump(path: &str, unit: &str) -> String {
+    let systemd = Path::new("/usr/lib/systemd/systemd");
+    assert!(
+        systemd.is_file(),
+        "{} is missing: install Debian's systemd package",
+        systemd.display()
+    );
+    let out = run(Command::new(tool("setpriv"))
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(systemd)
+        .args([
+            "--test",
+            "--system",
+            &format!("--unit={unit}"),
+            "--no-pager",
+        ])
+        .env("SYSTEMD_UNIT_PATH", format!("{path}:")));
+    assert!(
+        out.status.success(),
+        "systemd --test: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout(&out)
+}
+
+/// The lines of one unit's block in a `systemd --test` dump.
+fn unit_block(dump: &str, unit: &str) -> String {
+    let head = format!("\t-> Unit {unit}:");
+    let start = dump
+        .find(&head)
+        .unwrap_or_else(|| panic!("{unit} not in the dump"));
+    let rest = &dump[start + head.len()..];
+    let end = rest
+        .find("\t-> Unit ")
+        .or_else(|| rest.find("-> Job"))
+        .unwrap_or(rest.len());
+    rest[..end].to_string()
+}
+
+#[test]
+fn install_with_another_prefix_and_uninstall_finds_it() {
+    let (_, a) = package("prod");
+    let pkg = materialize(&a);
+    let app = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    fake_app(app.path());
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let r = root.path();
+    fs::set_permissions(r, fs::Permissions::from_mode(0o755)).unwrap_or_else(|e| panic!("{e}"));
+    let rs = r.to_str().unwrap_or_else(|| panic!("path"));
+    prepare_host(r);
+    ok(
+        "install --prefix",
+        &sh(
+            pkg.path(),
+            "install.sh",
+            &[
+                "--root",
+                rs,
+                "--app",
+                app.path().to_str().unwrap_or_default(),
+                "--prefix",
+                "/srv/lucia-test/",
+            ],
+        ),
+    );
+    assert!(r.join("srv/lucia-test/app/lucia.AgentHost.dll").is_file());
+    assert!(!r.join("opt/lucia").exists());
+    // systemd itself merges the unit and the drop-in: ExecStart and WorkingDirectory follow the prefix
+    // and the dotnet that was found, and the host units are required.
+    let dump = systemd_dump(
+        &format!("{rs}{UNIT_DIR}:{rs}/usr/lib/systemd/system"),
+        "lucia.service",
+    );
+    let block = unit_block(&dump, "lucia.service");
+    assert!(block.contains("Command Line: /srv/lucia-test/libexec/lucia-start /usr/lib/dotnet/dotnet lucia.AgentHost.dll"), "{block}");
+    assert!(!block.contains("/usr/bin/dotnet"), "{block}");
+    assert!(
+        block.contains("WorkingDirectory: /srv/lucia-test/app"),
+        "{block}"
+    );
+    for u in ["redis-server.service", "mongod.service"] {
+        assert!(block.contains(&format!("Requires: {u}")), "{u}: {block}");
+        assert!(block.contains(&format!("After: {u}")), "{u}: {block}");
+    }
+    // uninstall.sh reads the prefix from the drop-in.
+    ok(
+        "uninstall",
+        &sh(pkg.path(), "uninstall.sh", &["--root", rs]),
+    );
+    assert!(!r.join("srv/lucia-test").exists());
+    assert!(!r.join(format!("{}/lucia.service", &UNIT_DIR[1..])).exists());
+}
