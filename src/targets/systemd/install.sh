@@ -348,6 +348,10 @@ for s in $SECRETS; do
 done
 
 if [ -z "$ROOT" ] && [ "$CHANGED" = 1 ]; then
+	# SELinux (RHEL): give the new files the labels the policy expects for their paths.
+	if command -v selinuxenabled >/dev/null 2>&1 && selinuxenabled && command -v restorecon >/dev/null 2>&1; then
+		act restorecon -R "$PREFIX" "$UNIT_DIR" "$ETC"
+	fi
 	act systemctl daemon-reload
 	if systemctl is-active --quiet "$NAME.service"; then
 		act systemctl restart "$NAME.service"

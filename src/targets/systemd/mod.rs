@@ -693,7 +693,7 @@ impl<'a> Plan<'a> {
             m.profile_or_base(),
             m.app.description
         );
-        out.push_str("For Debian 12, Ubuntu 22.04 or newer and RHEL 9 (systemd 249 or newer).\n\n## Prerequisites\n\n");
+        out.push_str("For Debian 12 and RHEL 9 (systemd 252) and Ubuntu 22.04 or newer (systemd 249 or newer).\n\n## Prerequisites\n\n");
         if self.program == Program::Dotnet {
             out.push_str(
                 "- The **.NET 10 ASP.NET Core runtime** (`dotnet` outside any home directory):\n  Debian 12: add Microsoft's package repository (https://learn.microsoft.com/dotnet/core/install/linux-debian), then `apt-get install aspnetcore-runtime-10.0`;\n  Ubuntu: `apt-get install aspnetcore-runtime-10.0` (on 22.04 from `ppa:dotnet/backports` or Microsoft's repository);\n  RHEL 9: `dnf install aspnetcore-runtime-10.0`.\n",
@@ -729,7 +729,7 @@ impl<'a> Plan<'a> {
         }
         out.push_str(&format!("sudoedit {etc}/{n}.env                 # optional: site settings\nsudo systemctl enable --now {n}\njournalctl -u {n} -f\n```\n\n"));
         out.push_str(&format!(
-            "`install.sh` options: `--app DIR` (required the first time; later runs keep the installed app), `--prefix DIR`\n(default `{}`), `--dotnet PATH` (default: found on the host), `--dry-run`, and `--root DIR` to install into\nanother root directory (DESTDIR-style, used by the tests; no systemctl calls). Running it again with the same\ninputs changes nothing; with a new `--app` it replaces the app and restarts the service if it is running. It\nnever overwrites `{etc}/{n}.env` or anything in `{etc}/credentials/`.\n\n",
+            "`install.sh` options: `--app DIR` (required the first time; later runs keep the installed app), `--prefix DIR`\n(default `{}`), `--dotnet PATH` (default: found on the host), `--dry-run`, and `--root DIR` to install into\nanother root directory (DESTDIR-style, used by the tests; no systemctl calls). Running it again with the same\ninputs changes nothing; with a new `--app` it replaces the app and restarts the service if it is running. It\nnever overwrites `{etc}/{n}.env` or anything in `{etc}/credentials/`. On SELinux hosts (RHEL) it runs `restorecon` on\nwhat it installed. The drop-in `Requires=` the host units it found, so stopping or restarting Redis or the store\nstops or restarts {n} too.\n\n",
             self.prefix
         ));
         out.push_str("## What goes where\n\n| Path | What |\n|---|---|\n");
@@ -894,7 +894,7 @@ impl<'a> Plan<'a> {
 - Not set on purpose: `MemoryDenyWriteExecute=` (it breaks the .NET JIT), `ProcSubset=pid` and a\n  `~@resources` system-call filter (.NET reads `/proc` system files and raises its own limits at start),\n  `PrivateNetwork=` and `IPAddressDeny=` (the app serves the LAN and calls Home Assistant and LLM endpoints).\n\n"
         ));
         out.push_str(&format!(
-            "## Uninstall\n\n```sh\nsudo ./uninstall.sh            # stops and disables {n}, removes the unit, app and wrapper\nsudo ./uninstall.sh --purge    # also deletes {etc}, {} and {}\n```\n\nPass the same `--prefix` as to install.sh. Without `--purge` the configuration, credentials and data stay;\nthe `{}` user is never deleted (distribution policy).\n",
+            "## Uninstall\n\n```sh\nsudo ./uninstall.sh            # stops and disables {n}, removes the unit, app and wrapper\nsudo ./uninstall.sh --purge    # also deletes {etc}, {} and {}\n```\n\nuninstall.sh reads the prefix from the drop-in install.sh wrote (`--prefix DIR` overrides it). Without `--purge` the configuration, credentials and data stay;\nthe `{}` user is never deleted (distribution policy).\n",
             self.state_dir(),
             self.cache_dir(),
             self.user
