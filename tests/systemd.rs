@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
@@ -1047,29 +1047,68 @@ fn wrapper_bridges_credentials_to_env_keys() {
         "odd value with ' and \"\n",
         0o600,
     );
-    let out = run(Command::new(pkg.path().join("hostile-start"))
-        .args(["/usr/bin/env", "-0"])
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .env("CREDENTIALS_DIRECTORY", creds.path()));
-    assert_clean("hostile-start", &out);
-    let env: BTreeMap<String, String> = out
-        .stdout
-        .split(|b| *b == 0)
-        .filter(|x| !x.is_empty())
-        .map(|kv| {
-            let s = String::from_utf8_lossy(kv).into_owned();
-            let (k, v) = s.split_once('=').unwrap_or_else(|| panic!("{s}"));
-            (k.to_string(), v.to_string())
-        })
-        .collect();
-    assert_eq!(env.get("TOKEN"), Some(&secret));
-    assert_eq!(
-        env.get("ODD-KEY").map(String::as_str),
-        Some("odd value with ' and \"")
-    );
-    assert_eq!(env.get("WITH-DASH").map(String::as_str), Some(HOSTILE));
-    assert!(!env.contains_key("v") && !env.contains_key("creds"));
+    // Keys with a dash go through perl, else python3, else env(1) arguments: each path in turn,
+    // with a PATH that holds only what the wrapper may use.
+    let python = stdout(&run(
+        Command::new(tool("python3")).args(["-c", "import sys; print(sys.executable)"])
+    ))
+    .trim()
+    .to_string();
+    let perl = tool("perl");
+    for (via, extra) in [
+        ("perl", Some(perl.clone())),
+        ("python3", Some(PathBuf::from(&python))),
+        ("env", None),
+    ] {
+        let bin = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        for t in ["cat", "env"] {
+            std::os::unix::fs::symlink(tool(t), bin.path().join(t))
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        if let Some(x) = extra {
+            std::os::unix::fs::symlink(x, bin.path().join(via)).unwrap_or_else(|e| panic!("{e}"));
+        }
+        let out = run(Command::new(pkg.path().join("hostile-start"))
+            .args(["/usr/bin/env", "-0"])
+            .env_clear()
+            .env("PATH", bin.path())
+            .env("CREDENTIALS_DIRECTORY", creds.path()));
+        if via == "env" {
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(String::from_utf8_lossy(&out.stderr).contains("neither perl nor python3"));
+        } else {
+            assert_clean(&format!("hostile-start via {via}"), &out);
+        }
+        let env: BTreeMap<String, String> = out
+            .stdout
+            .split(|b| *b == 0)
+            .filter(|x| !x.is_empty())
+            .map(|kv| {
+                let s = String::from_utf8_lossy(kv).into_owned();
+                let (k, v) = s.split_once('=').unwrap_or_else(|| panic!("{s}"));
+                (k.to_string(), v.to_string())
+            })
+            .collect();
+        assert_eq!(env.get("TOKEN"), Some(&secret), "{via}");
+        assert_eq!(
+            env.get("ODD-KEY").map(String::as_str),
+            Some("odd value with ' and \""),
+            "{via}"
+        );
+        assert_eq!(
+            env.get("WITH-DASH").map(String::as_str),
+            Some(HOSTILE),
+            "{via}"
+        );
+        assert!(
+            !env.contains_key("v") && !env.contains_key("k"),
+            "{via}: {env:?}"
+        );
+    }
 
     // A required secret that is empty stops the start with a message naming the file.
     write(&creds.path().join("tok"), "", 0o600);
