@@ -1267,3 +1267,36 @@ fn install_with_another_prefix_and_uninstall_finds_it() {
     assert!(!r.join("srv/lucia-test").exists());
     assert!(!r.join(format!("{}/lucia.service", &UNIT_DIR[1..])).exists());
 }
+
+#[test]
+fn bad_systemd_settings_are_errors() {
+    let base = r#"app "x" version="0.1.0" { description "x" }
+image "app" "docker.io/library/app:1"
+image "r" "docker.io/library/redis:7"
+service "r" { image "r"; port "redis" 6379; host-unit "REDIS" }
+service "a" { image "app"; command "dotnet" "a.dll"; env "R" "{r.host}:{r.port.redis}" }
+"#;
+    let (model, _) = model_from(base, None);
+    let mut diags = Vec::new();
+    assert!(luciac::targets::systemd::lower(&model, &mut diags).is_empty());
+    assert!(
+        diags
+            .iter()
+            .any(|d| d.is_error() && d.message.contains("`REDIS` is not a systemd unit name")),
+        "{diags:?}"
+    );
+
+    let user = format!(
+        "{}target \"systemd\" {{ user \"Bad User\" }}\n",
+        base.replace("\"REDIS\"", "\"redis.service\"")
+    );
+    let (model, _) = model_from(&user, None);
+    let mut diags = Vec::new();
+    assert!(luciac::targets::systemd::lower(&model, &mut diags).is_empty());
+    assert!(
+        diags
+            .iter()
+            .any(|d| d.is_error() && d.message.contains("not a valid system user name")),
+        "{diags:?}"
+    );
+}
