@@ -308,6 +308,27 @@ impl<'a> Plan<'a> {
         })
     }
 
+    /// Params in the order the service's env keys use them, then the unused ones: the env file and
+    /// README follow the declaration's env block.
+    fn param_order(&self) -> Vec<&'a ParamInfo> {
+        let mut out: Vec<&'a ParamInfo> = Vec::new();
+        for e in &self.env {
+            for name in &e.params {
+                if let Some(p) = self.model.param(name)
+                    && !out.iter().any(|x| x.name == p.name)
+                {
+                    out.push(p);
+                }
+            }
+        }
+        for p in &self.model.params {
+            if !out.iter().any(|x| x.name == p.name) {
+                out.push(p);
+            }
+        }
+        out
+    }
+
     fn state_dir(&self) -> String {
         format!("/var/lib/{}", self.name)
     }
@@ -502,7 +523,7 @@ impl<'a> Plan<'a> {
             p = self.model.profile_or_base()
         );
         let mut done: Vec<&str> = Vec::new();
-        for p in &self.model.params {
+        for p in self.param_order() {
             let keys: Vec<&EnvLine> = self
                 .env
                 .iter()
@@ -852,7 +873,7 @@ impl<'a> Plan<'a> {
         out.push_str(&format!(
             "## Settings (`{etc}/{n}.env`)\n\n| Param | Setting | Default |\n|---|---|---|\n"
         ));
-        for p in &m.params {
+        for p in self.param_order() {
             let keys: Vec<String> = self
                 .env
                 .iter()
