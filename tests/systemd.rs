@@ -1164,10 +1164,13 @@ fn prod_wrapper_checks_declared_constraints() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("shorter than 32"));
 }
 
+/// A declaration that uses `host-unit` is meant for a host: what systemd cannot run is an error.
 #[test]
 fn two_application_services_are_an_error() {
     let decl = r#"app "two" version="0.1.0" { description "x" }
 image "app" "docker.io/library/app:1"
+image "r" "docker.io/library/redis:7"
+service "r" { image "r"; host-unit "redis-server.service" }
 service "a" { image "app"; command "dotnet" "a.dll" }
 service "b" { image "app"; command "dotnet" "b.dll" }
 "#;
@@ -1175,7 +1178,40 @@ service "b" { image "app"; command "dotnet" "b.dll" }
     let mut diags = Vec::new();
     let out = luciac::targets::systemd::lower(&model, &mut diags);
     assert!(out.is_empty());
-    assert!(diags.iter().any(|d| d.is_error()), "{diags:?}");
+    assert!(
+        diags
+            .iter()
+            .any(|d| d.is_error() && d.message.contains("one application service")),
+        "{diags:?}"
+    );
+    let no_command = decl.replace("; command \"dotnet\" \"b.dll\"", "").replace(
+        "service \"a\" { image \"app\"; command \"dotnet\" \"a.dll\" }\n",
+        "",
+    );
+    let (model, _) = model_from(&no_command, None);
+    let mut diags = Vec::new();
+    assert!(luciac::targets::systemd::lower(&model, &mut diags).is_empty());
+    assert!(
+        diags
+            .iter()
+            .any(|d| d.is_error() && d.message.contains("declares no `command`")),
+        "{diags:?}"
+    );
+}
+
+/// Without `host-unit` the declaration is for containers: every declaration enables the systemd
+/// target, so one it cannot express is skipped without a diagnostic instead of failing the build.
+#[test]
+fn container_only_declarations_are_skipped_quietly() {
+    for decl in [
+        "app \"c\" version=\"0.1.0\" { description \"x\" }\nimage \"web\" \"docker.io/library/nginx:1\"\nservice \"web\" { image \"web\" }\n",
+        "app \"c\" version=\"0.1.0\" { description \"x\" }\nimage \"app\" \"docker.io/library/app:1\"\nservice \"a\" { image \"app\"; command \"a\" }\nservice \"b\" { image \"app\"; command \"b\" }\n",
+    ] {
+        let (model, _) = model_from(decl, None);
+        let mut diags = Vec::new();
+        assert!(luciac::targets::systemd::lower(&model, &mut diags).is_empty());
+        assert!(diags.is_empty(), "{diags:?}");
+    }
 }
 
 /// `systemd --test` (systemd's own loader, run as nobody because it refuses root) dumps the

@@ -24,6 +24,10 @@
 //!   hides anyway) and written, with the prefix and the host units, into
 //!   `lucia.service.d/10-install.conf`; the shipped unit's `ExecStart` is the default
 //!   `/usr/bin/dotnet`, overridden there.
+//! - **Which declarations get a package:** one application service with a `command`, the others
+//!   provided by host units. The target is enabled by default, so a container-only declaration
+//!   (no `host-unit` anywhere) that does not fit is skipped without a diagnostic; one that uses
+//!   `host-unit` gets errors for what is missing.
 //! - **No port mapping** exists outside containers: a port published through a param is served on
 //!   the published number, so `ASPNETCORE_URLS=http://+:8080` becomes `http://+:<http-port>`.
 //! - **Values** in `Environment=` lines are C-escaped inside double quotes with `%` doubled;
@@ -148,10 +152,23 @@ fn is_plain_path(p: &str) -> bool {
         && !p.split('/').any(|s| s == "..")
 }
 
+/// A gap the systemd target cannot bridge: an error when the declaration meant to run on a host.
+fn report(intent: bool, diags: &mut Vec<Diag>, d: Diag) {
+    if intent {
+        diags.push(d);
+    }
+}
+
 impl<'a> Plan<'a> {
     fn new(model: &'a Model, diags: &mut Vec<Diag>) -> Option<Plan<'a>> {
         let settings = &model.targets.systemd;
         let name = model.app.name.clone();
+        // A declaration written for containers only (no `host-unit` anywhere) that systemd cannot
+        // run (several application services, no `command`) gets no systemd package and no error:
+        // every declaration enables the target by default. One that uses `host-unit` meant to
+        // be installed on a host, so there the same gaps are errors.
+        let intent = model.services.iter().any(|s| !s.host_unit.is_empty());
+
         let run: Vec<&ServiceInfo> = model
             .services
             .iter()
@@ -169,7 +186,7 @@ impl<'a> Plan<'a> {
                 return None;
             }
             [_, second, ..] => {
-                diags.push(
+                report(intent, diags,
                     Diag::error(diag::NOT_ALLOWED, format!("the systemd target runs one application service, but `{}` is another", second.name))
                         .label(second.span, "a second service without `host-unit`")
                         .help("give the services the host provides a `host-unit \"NAME.service\"`, or disable the target with `target \"systemd\" { enabled #false }`"),
@@ -205,7 +222,7 @@ impl<'a> Plan<'a> {
             ok = false;
         }
         let Some((first, rest)) = svc.command.split_first() else {
-            diags.push(
+            report(intent, diags,
                 Diag::error(diag::MISSING_VALUE, format!("service `{}` declares no `command`; the systemd unit needs one to run", svc.name))
                     .label(svc.span, "no command")
                     .help("add `command \"PROGRAM\" \"ARG\"…` (Lucia: `command \"dotnet\" \"lucia.AgentHost.dll\"`)"),
@@ -226,7 +243,9 @@ impl<'a> Plan<'a> {
         };
         let bad_arg = std::iter::once(first).chain(rest).find(|a| !plain(a));
         if let Some(a) = bad_arg {
-            diags.push(
+            report(
+                intent,
+                diags,
                 Diag::error(
                     diag::NOT_ALLOWED,
                     format!("command word `{a}` cannot be used by the systemd target"),
