@@ -1,9 +1,0 @@
-//! systemd target (not yet implemented; see the systemd issue).
-
-use crate::diag::Diag;
-use crate::model::Model;
-use crate::targets::Artifact;
-
-pub fn lower(_model: &Model, _diags: &mut Vec<Diag>) -> Vec<Artifact> {
-    Vec::new()
-}
