@@ -199,7 +199,10 @@ impl Resolver<'_> {
                         let parts = self.template(t, &by_name, params);
                         for p in &parts {
                             match p {
-                                Part::Host(svc) | Part::Port { service: svc, .. } => {
+                                // A service naming its own host or port is not a dependency.
+                                Part::Host(svc) | Part::Port { service: svc, .. }
+                                    if *svc != s.name.v =>
+                                {
                                     refs.push((svc.clone(), e.span))
                                 }
                                 _ => {}

@@ -744,7 +744,7 @@ impl<'a> Tpl<'a> {
                 out.push_str(&format!("- name: {}\n", yq(&e.key)));
                 match &e.source {
                     EnvSource::Template(parts) => {
-                        out.push_str(&format!("  value: {}\n", self.value(parts)))
+                        out.push_str(&format!("  value: {}\n", self.value(&s.name, parts)))
                     }
                     EnvSource::Secret(name) => {
                         let optional = self.model.secret(name).map(|x| x.optional).unwrap_or(false);
@@ -781,8 +781,10 @@ impl<'a> Tpl<'a> {
         }
     }
 
-    /// An env value: a plain quoted string, or `print` of its parts piped through `quote`.
-    fn value(&self, parts: &[Part]) -> String {
+    /// An env value of service `own`: a plain quoted string, or `print` of its parts piped
+    /// through `quote`. `own`'s own ports are its container ports (where it listens); other
+    /// services' ports are their Service ports.
+    fn value(&self, own: &str, parts: &[Part]) -> String {
         if parts.iter().all(|p| matches!(p, Part::Lit(_))) {
             let s: String = parts
                 .iter()
@@ -807,6 +809,11 @@ impl<'a> Tpl<'a> {
                 Part::Host(svc) => {
                     format!("(include \"{}.componentName\" {})", self.n, self.ctx(svc))
                 }
+                Part::Port {
+                    service,
+                    port,
+                    number,
+                } if service == own => go_str(&number.to_string()),
                 Part::Port {
                     service,
                     port,

@@ -28,8 +28,9 @@
 //!   provided by host units. The target is enabled by default, so a container-only declaration
 //!   (no `host-unit` anywhere) that does not fit is skipped without a diagnostic; one that uses
 //!   `host-unit` gets errors for what is missing.
-//! - **No port mapping** exists outside containers: a port published through a param is served on
-//!   the published number, so `ASPNETCORE_URLS=http://+:8080` becomes `http://+:<http-port>`.
+//! - **No port mapping** exists outside containers: where a service's environment names one of
+//!   its own published ports (`{agenthost.port.http}`), it renders as the published number
+//!   (7233) instead of the container port (8080).
 //! - **Values** in `Environment=` lines are C-escaped inside double quotes with `%` doubled;
 //!   in the env file they are double-quoted with `\`, `"`, `$` and `` ` `` escaped (systemd's
 //!   EnvironmentFile rules, where `%` is not special). The unit carries every default, the env
@@ -280,10 +281,7 @@ impl<'a> Plan<'a> {
         for e in &svc.env {
             match &e.source {
                 EnvSource::Template(parts) => {
-                    let (mut value, mut params) = render(model, parts);
-                    if e.key == "ASPNETCORE_URLS" {
-                        value = published_urls(model, svc, &value, &mut params);
-                    }
+                    let (value, params) = render(model, svc, parts);
                     env.push(EnvLine {
                         key: e.key.clone(),
                         value,
@@ -915,15 +913,10 @@ impl<'a> Plan<'a> {
             .ports
             .iter()
             .map(|p| {
-                let published = self.env.iter().any(|e| {
-                    e.key == "ASPNETCORE_URLS"
-                        && p.publish.as_ref().is_some_and(|pb| {
-                            e.value.contains(&format!(":{}", publish_value(m, pb)))
-                        })
-                });
+                let published = listens_on_published(self.svc, &p.name);
                 match (&p.publish, published) {
                     (Some(pb), true) => format!(
-                        "`{}` on port {} (`ASPNETCORE_URLS`)",
+                        "`{}` on port {} (its published port)",
                         p.name,
                         publish_value(m, pb)
                     ),
@@ -986,9 +979,17 @@ fn publish_value(model: &Model, p: &Publish) -> String {
 }
 
 /// Render a template for a host install: host services at 127.0.0.1, params at their value.
-fn render(model: &Model, parts: &[Part]) -> (String, Vec<String>) {
+/// Outside containers there is no port mapping, so a port the service itself publishes is
+/// served on its published number: `{agenthost.port.http}` in the app's own environment
+/// renders as the published port (7233), where a container would use 8080.
+fn render(model: &Model, svc: &ServiceInfo, parts: &[Part]) -> (String, Vec<String>) {
     let mut out = String::new();
     let mut params = Vec::new();
+    let use_param = |name: &String, params: &mut Vec<String>| {
+        if !params.contains(name) {
+            params.push(name.clone());
+        }
+    };
     for p in parts {
         match p {
             Part::Lit(s) => out.push_str(s),
@@ -997,60 +998,45 @@ fn render(model: &Model, parts: &[Part]) -> (String, Vec<String>) {
                     Some(p) => out.push_str(&p.default),
                     None => out.push_str(name),
                 }
-                if !params.contains(name) {
-                    params.push(name.clone());
-                }
+                use_param(name, &mut params);
             }
             Part::Host(_) => out.push_str("127.0.0.1"),
-            Part::Port { number, .. } => out.push_str(&number.to_string()),
+            Part::Port {
+                service,
+                port,
+                number,
+            } => match own_publish(svc, service, port) {
+                Some(pb) => {
+                    if let Publish::Param { name, .. } = pb {
+                        use_param(name, &mut params);
+                    }
+                    out.push_str(&publish_value(model, pb));
+                }
+                None => out.push_str(&number.to_string()),
+            },
         }
     }
     (out, params)
 }
 
-/// `http://+:8080` → `http://+:7233` when container port 8080 is published as 7233.
-fn published_urls(
-    model: &Model,
-    svc: &ServiceInfo,
-    value: &str,
-    params: &mut Vec<String>,
-) -> String {
-    value
-        .split(';')
-        .map(|url| {
-            let start = url.find("://").map(|i| i + 3).unwrap_or(0);
-            let rest = &url[start..];
-            let host_end = rest.find('/').unwrap_or(rest.len());
-            let hostport = &rest[..host_end];
-            let Some(colon) = hostport.rfind(':') else {
-                return url.to_string();
-            };
-            let Ok(port) = hostport[colon + 1..].parse::<u16>() else {
-                return url.to_string();
-            };
-            let Some(pub_) = svc
-                .ports
-                .iter()
-                .find(|p| p.number == port)
-                .and_then(|p| p.publish.as_ref())
-            else {
-                return url.to_string();
-            };
-            if let Publish::Param { name, .. } = pub_
-                && !params.contains(name)
-            {
-                params.push(name.clone());
-            }
-            format!(
-                "{}{}:{}{}",
-                &url[..start],
-                &hostport[..colon],
-                publish_value(model, pub_),
-                &rest[host_end..]
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(";")
+/// The publish setting of `port` when it is one of `svc`'s own published ports.
+fn own_publish<'a>(svc: &'a ServiceInfo, service: &str, port: &str) -> Option<&'a Publish> {
+    if service != svc.name {
+        return None;
+    }
+    svc.ports
+        .iter()
+        .find(|p| p.name == port)
+        .and_then(|p| p.publish.as_ref())
+}
+
+/// Whether the service's own environment says where it listens for `port` (then it listens
+/// on the published number under systemd).
+fn listens_on_published(svc: &ServiceInfo, port: &str) -> bool {
+    svc.env.iter().any(|e| match &e.source {
+        EnvSource::Template(parts) => parts.iter().any(|p| matches!(p, Part::Port { service, port: q, .. } if *service == svc.name && q == port)),
+        EnvSource::Secret(_) => false,
+    })
 }
 
 /// Reads `KEY FILE … --` pairs into the environment (trailing newlines removed, like `$(cat)`),
