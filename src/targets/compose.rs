@@ -439,13 +439,7 @@ fn secrets_readme(model: &Model) -> String {
         "# Secrets\n\nEach secret is a file in this directory, named exactly as below. Compose mounts it at\n`/run/secrets/<name>`; the service's entrypoint exports it as the configuration key the app\nreads, so the value never appears in `compose.yaml` or in `docker inspect`. A trailing newline\nis removed.\n\nCreate them like this (the directory stays private; the files must be readable by the\ncontainer user, which is not you):\n\n```sh\nchmod 700 secrets\nprintf '%s' 'the-value' > secrets/NAME\nchmod 644 secrets/NAME\n```\n\nUnder rootless Docker the same works: the files are read through the bind mount.\nNever commit these files; `.gitignore` excludes them.\n\n| File | Required | Becomes | Constraints | What it is |\n|---|---|---|---|---|\n",
     );
     for s in &model.secrets {
-        let mut cons = Vec::new();
-        if let Some(m) = s.min_length {
-            cons.push(format!("at least {m} characters"));
-        }
-        if let Some(p) = &s.prefix {
-            cons.push(format!("starts with `{p}`"));
-        }
+        let cons = crate::targets::secret_constraints(s);
         out.push_str(&format!(
             "| `secrets/{}` | {} | {} | {} | {} |\n",
             s.name,

@@ -92,3 +92,15 @@ pub fn cores_text(millis: u64) -> String {
         format!("{whole}.{}", format!("{frac:03}").trim_end_matches('0'))
     }
 }
+
+/// A secret's constraints for a README table: "at least 32 characters, starts with `lk_`".
+pub fn secret_constraints(s: &crate::model::SecretInfo) -> Vec<String> {
+    let mut cons = Vec::new();
+    if let Some(m) = s.min_length {
+        cons.push(format!("at least {m} characters"));
+    }
+    if let Some(p) = &s.prefix {
+        cons.push(format!("starts with `{p}`"));
+    }
+    cons
+}

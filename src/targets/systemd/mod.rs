@@ -860,13 +860,7 @@ impl<'a> Plan<'a> {
             if keys.is_empty() {
                 continue;
             }
-            let mut cons = Vec::new();
-            if let Some(min) = s.min_length {
-                cons.push(format!("at least {min} characters"));
-            }
-            if let Some(p) = &s.prefix {
-                cons.push(format!("starts with `{p}`"));
-            }
+            let cons = crate::targets::secret_constraints(s);
             out.push_str(&format!(
                 "| `credentials/{}` | {} | {} | {} | {} |\n",
                 s.name,
