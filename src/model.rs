@@ -253,6 +253,7 @@ pub struct TargetSettings {
     pub helm: HelmSettings,
     pub kustomize: KustomizeSettings,
     pub systemd: SystemdSettings,
+    pub github: GithubSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -287,4 +288,14 @@ pub struct SystemdSettings {
     pub enabled: bool,
     pub prefix: String,
     pub user: String,
+}
+
+/// The pull-request workflow luciac emits for a GitOps repository.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct GithubSettings {
+    pub enabled: bool,
+    /// `owner/name` of the repository whose releases carry the luciac binary.
+    pub luciac_repository: String,
+    /// The GitOps repository's default branch (pushes to it are checked too).
+    pub branch: String,
 }

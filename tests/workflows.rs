@@ -28,3 +28,51 @@ fn workflows_pass_actionlint_and_zizmor() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("No findings"));
 }
+
+/// The workflow luciac emits for a GitOps repository passes the same linters, for every
+/// profile, and checks every artifact of its bundle.
+#[test]
+fn emitted_gitops_workflows_pass_actionlint_and_zizmor() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    for profile in ["dev", "prod"] {
+        let model = common::repo_model(Some(profile));
+        let a = common::artifact(&model, "github");
+        let name = format!("luciac-{profile}.yml");
+        let text = String::from_utf8_lossy(&a.tree[&name].bytes).to_string();
+        for needle in [
+            "luciac build --profile \"$PROFILE\" --check --locked",
+            "luciac verify \"$BUNDLE\"",
+            "docker compose -f",
+            "helm lint --strict",
+            "systemd-analyze security --offline=yes --threshold=20",
+            "persist-credentials: false",
+        ] {
+            assert!(text.contains(needle), "{profile}: missing `{needle}`");
+        }
+        insta::assert_snapshot!(format!("gitops-{profile}"), text);
+        std::fs::write(dir.path().join(&name), &text).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let files: Vec<_> = ["dev", "prod"]
+        .iter()
+        .map(|p| dir.path().join(format!("luciac-{p}.yml")))
+        .collect();
+    assert_clean(
+        "actionlint",
+        &run(Command::new(tool("actionlint")).args(&files)),
+    );
+    let out = run(Command::new(tool("zizmor")).arg("--offline").args(&files));
+    assert!(
+        out.status.success(),
+        "zizmor: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(Command::new(tool("check-jsonschema"))
+        .args(["--builtin-schema", "vendor.github-workflows"])
+        .args(&files));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

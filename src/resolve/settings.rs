@@ -25,8 +25,13 @@ impl Resolver<'_> {
                 prefix: "/opt/lucia".into(),
                 user: "lucia".into(),
             },
+            github: GithubSettings {
+                enabled: true,
+                luciac_repository: default_luciac_repository(),
+                branch: "main".into(),
+            },
         };
-        const NAMES: &[&str] = &["compose", "helm", "kustomize", "systemd"];
+        const NAMES: &[&str] = &["compose", "helm", "kustomize", "systemd", "github"];
         for target in &decl.targets {
             let known: &[&str] = match target.name.v.as_str() {
                 "compose" => &["enabled", "bind-address", "log-max-size", "log-max-files"],
@@ -39,6 +44,7 @@ impl Resolver<'_> {
                 ],
                 "kustomize" => &["enabled", "namespace"],
                 "systemd" => &["enabled", "prefix", "user"],
+                "github" => &["enabled", "luciac-repository", "branch"],
                 other => {
                     self.err(
                         Diag::error(diag::UNKNOWN_TARGET, format!("unknown target `{other}`"))
@@ -123,6 +129,7 @@ impl Resolver<'_> {
                     "compose" => t.compose.enabled = *b,
                     "helm" => t.helm.enabled = *b,
                     "kustomize" => t.kustomize.enabled = *b,
+                    "github" => t.github.enabled = *b,
                     _ => t.systemd.enabled = *b,
                 },
                 _ => t.helm.network_policy = *b,
@@ -152,6 +159,38 @@ impl Resolver<'_> {
                         t.systemd.prefix = text;
                     }
                     ("systemd", "user") => t.systemd.user = text,
+                    ("github", "luciac-repository") => {
+                        let ok = text.split('/').count() == 2
+                            && text.split('/').all(|p| {
+                                !p.is_empty()
+                                    && p.chars()
+                                        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+                            });
+                        if !ok {
+                            self.err(
+                                Diag::error(diag::NOT_ALLOWED, format!("`{text}` is not a GitHub repository"))
+                                    .label(v.span, "expected OWNER/NAME")
+                                    .help("write the repository whose releases carry luciac, like `luciac/luciac`"),
+                            );
+                        }
+                        t.github.luciac_repository = text;
+                    }
+                    ("github", "branch") => {
+                        if text.is_empty()
+                            || text
+                                .chars()
+                                .any(|c| c.is_whitespace() || "~^:?*[\\".contains(c))
+                        {
+                            self.err(
+                                Diag::error(
+                                    diag::NOT_ALLOWED,
+                                    format!("`{text}` is not a branch name"),
+                                )
+                                .label(v.span, "invalid branch"),
+                            );
+                        }
+                        t.github.branch = text;
+                    }
                     _ => {}
                 }
             }
@@ -170,4 +209,17 @@ impl Resolver<'_> {
             }
         }
     }
+}
+
+/// `owner/name` from this crate's `repository` URL: where luciac's releases live.
+fn default_luciac_repository() -> String {
+    env!("CARGO_PKG_REPOSITORY")
+        .trim_end_matches('/')
+        .rsplit('/')
+        .take(2)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect::<Vec<_>>()
+        .join("/")
 }

@@ -7,6 +7,7 @@ pub mod compose;
 pub mod helm;
 pub mod kustomize;
 pub mod systemd;
+pub mod workflow;
 
 use crate::diag::Diag;
 use crate::model::Model;
@@ -53,6 +54,10 @@ pub fn lower_all_with_base(model: &Model, base: &Model, diags: &mut Vec<Diag>) -
     }
     if model.targets.systemd.enabled {
         out.extend(systemd::lower(model, diags));
+    }
+    // Last: the GitOps workflow checks whatever the other targets produced.
+    if let Some(w) = workflow::lower(model, &out) {
+        out.push(w);
     }
     out
 }
