@@ -7,6 +7,7 @@ pub mod decl;
 pub mod decode;
 pub mod defaults;
 pub mod diag;
+pub mod docs;
 pub mod graph;
 pub mod model;
 pub mod output;

@@ -107,6 +107,17 @@ enum Command {
         #[arg(default_value = ".")]
         dir: PathBuf,
     },
+    /// Write the configuration reference (every param and secret, where it lands per target).
+    ///
+    /// Example: luciac docs --check
+    Docs {
+        /// Output file (default: infra/docs/configuration-reference.md next to the declaration).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Fail if the file on disk differs from what would be written.
+        #[arg(long)]
+        check: bool,
+    },
     /// Check bundles offline against SHA256SUMS and lucia.lock, archives entry by entry.
     ///
     /// Example: luciac verify bundles/
@@ -168,6 +179,7 @@ fn main() -> ExitCode {
         Command::Check { profiles } => check_only(&cli.file, &profiles, &reporter),
         Command::Graph { profile } => graph(&cli.file, profile.as_deref(), &reporter),
         Command::Init { dir } => init(&dir),
+        Command::Docs { out, check } => docs(&cli.file, out.as_deref(), check, &reporter),
         Command::Verify { path } => {
             let mut diags = Vec::new();
             let rep = luciac::verify::verify(&path, &mut diags);
@@ -332,6 +344,53 @@ fn write_dir(dir: &Path, files: &luciac::pack::FileTree, r: &Reporter) -> bool {
             false
         }
     }
+}
+
+fn docs(file: &Path, out: Option<&Path>, check: bool, r: &Reporter) -> ExitCode {
+    let Some((_, base, _)) = pipeline(file, None, Strictness::default(), r) else {
+        return ExitCode::FAILURE;
+    };
+    let mut profiles = Vec::new();
+    for name in compile::list_profiles(file) {
+        let Some((_, m, _)) = pipeline(file, Some(&name), Strictness::default(), r) else {
+            return ExitCode::FAILURE;
+        };
+        profiles.push((name, m));
+    }
+    let text = luciac::docs::configuration_reference(&base, &profiles);
+    let path = out.map(Path::to_path_buf).unwrap_or_else(|| {
+        file.parent()
+            .unwrap_or(Path::new("."))
+            .join("infra/docs/configuration-reference.md")
+    });
+    if check {
+        let current = std::fs::read_to_string(&path).unwrap_or_default();
+        if current == text {
+            r.note(&format!("{}: up to date", path.display()));
+            return ExitCode::SUCCESS;
+        }
+        let diff = similar::TextDiff::from_lines(&current, &text)
+            .unified_diff()
+            .header("on disk", "generated")
+            .to_string();
+        eprintln!(
+            "luciac: error[{}]: {} is stale:\n{diff}help: run `luciac docs` and commit the result",
+            diag::STALE.id,
+            path.display()
+        );
+        return ExitCode::FAILURE;
+    }
+    let mut files = luciac::pack::FileTree::new();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    files.insert(name, luciac::pack::text(text));
+    exit(!write_dir(
+        path.parent().unwrap_or(Path::new(".")),
+        &files,
+        r,
+    ))
 }
 
 fn graph(file: &Path, profile: Option<&str>, r: &Reporter) -> ExitCode {
