@@ -103,7 +103,7 @@ pub fn configuration_reference(base: &Model, profiles: &[(String, Model)]) -> St
             s.name,
         ));
     }
-    out.push_str("\n");
+    out.push('\n');
     for s in &base.secrets {
         out.push_str(&format!("- `{}`: {}\n", s.name, md_cell(&s.description)));
     }
