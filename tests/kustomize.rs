@@ -485,3 +485,502 @@ fn checkov_finds_nothing_beyond_the_documented_exceptions() {
         checkov(dir.path(), &skips, &format!("tree {profile}"));
     }
 }
+
+/// The release the equivalence test installs: not the app's name, so the normalisation of
+/// release-name prefixes is exercised (`demo-lucia-redis` → `lucia-redis`).
+const RELEASE: &str = "demo";
+
+/// `helm template` of the profile's chart with its values file, as JSON objects.
+fn helm_objects(model: &Model) -> Vec<Value> {
+    let mut diags = Vec::new();
+    let arts = luciac::targets::lower_all(model, &mut diags);
+    let helm: Vec<_> = arts.iter().filter(|a| a.target == "helm").collect();
+    let chart = common::artifact(model, "helm");
+    let Layout::TarGz { top, order } = &chart.layout else {
+        panic!("the chart is a .tgz")
+    };
+    let dir = write(&FileTree::new());
+    let tgz = dir.path().join(&chart.path);
+    let bytes = luciac::pack::tar_gz(&chart.tree, top, *order)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .bytes;
+    std::fs::write(&tgz, bytes).unwrap_or_else(|e| panic!("{e}"));
+    let values = helm
+        .iter()
+        .find(|a| matches!(a.layout, Layout::Files))
+        .unwrap_or_else(|| panic!("no values file"));
+    write_tree(dir.path(), &values.tree);
+    let values_file = dir
+        .path()
+        .join(format!("values-{}.yaml", model.profile_or_base()));
+    let out = run(Command::new(tool("helm")).args([
+        "template",
+        RELEASE,
+        tgz.to_str().unwrap_or_default(),
+        "--namespace",
+        "lucia",
+        "-f",
+        values_file.to_str().unwrap_or_default(),
+    ]));
+    assert_clean("helm template", &out);
+    objects(&String::from_utf8_lossy(&out.stdout))
+}
+
+fn map_strings(v: &mut Value, f: &dyn Fn(&str) -> String) {
+    match v {
+        Value::String(s) => *s = f(s),
+        Value::Array(a) => a.iter_mut().for_each(|x| map_strings(x, f)),
+        Value::Object(m) => m.values_mut().for_each(|x| map_strings(x, f)),
+        _ => {}
+    }
+}
+
+/// Remove the keys `drop` selects from a label or annotation map; drop the map when empty.
+fn prune_map(parent: &mut Value, key: &str, drop: &dyn Fn(&str) -> bool) {
+    if let Some(m) = parent.get_mut(key).and_then(Value::as_object_mut) {
+        m.retain(|k, _| !drop(k));
+        if m.is_empty()
+            && let Some(p) = parent.as_object_mut()
+        {
+            p.remove(key);
+        }
+    }
+}
+
+/// Tool-specific metadata, removed from both sides before comparing.
+fn tool_label(k: &str) -> bool {
+    k == "helm.sh/chart" || k == "app.kubernetes.io/managed-by"
+}
+fn tool_annotation(k: &str) -> bool {
+    k.starts_with("checksum/")
+        || k.starts_with("helm.sh/")
+        || k.starts_with("argocd.argoproj.io/")
+        || k.starts_with("kustomize.toolkit.fluxcd.io/")
+}
+
+fn normalise_metadata(o: &mut Value) {
+    if let Some(m) = o["metadata"].as_object_mut() {
+        m.remove("namespace");
+    }
+    prune_map(&mut o["metadata"], "labels", &tool_label);
+    prune_map(&mut o["metadata"], "annotations", &tool_annotation);
+    if o["spec"]["template"]["metadata"].is_object() {
+        prune_map(
+            &mut o["spec"]["template"]["metadata"],
+            "labels",
+            &tool_label,
+        );
+        prune_map(
+            &mut o["spec"]["template"]["metadata"],
+            "annotations",
+            &tool_annotation,
+        );
+    }
+}
+
+/// Helm side: drop the `helm test` pod and its NetworkPolicy, strip `<release>-` prefixes
+/// (`demo-lucia` → `lucia`) and the release as instance label, then the shared metadata rules.
+fn normalise_helm(objs: Vec<Value>, app: &str) -> Vec<Value> {
+    let prefix = format!("{RELEASE}-{app}");
+    objs.into_iter()
+        .filter(|o| o["metadata"]["annotations"]["helm.sh/hook"].is_null())
+        .filter(|o| o["metadata"]["labels"]["app.kubernetes.io/component"] != "test")
+        .map(|mut o| {
+            map_strings(&mut o, &|s| s.replace(&prefix, app));
+            for labels in [
+                "/metadata/labels",
+                "/spec/template/metadata/labels",
+                "/spec/selector/matchLabels",
+                "/spec/selector",
+                "/spec/podSelector/matchLabels",
+            ] {
+                if let Some(l) = o.pointer_mut(labels).and_then(Value::as_object_mut)
+                    && l.get("app.kubernetes.io/instance") == Some(&Value::from(RELEASE))
+                {
+                    l.insert("app.kubernetes.io/instance".into(), Value::from(app));
+                }
+            }
+            for rule in o
+                .pointer_mut("/spec/ingress")
+                .and_then(Value::as_array_mut)
+                .into_iter()
+                .flatten()
+            {
+                for from in rule
+                    .get_mut("from")
+                    .and_then(Value::as_array_mut)
+                    .into_iter()
+                    .flatten()
+                {
+                    if let Some(l) = from["podSelector"]["matchLabels"].as_object_mut() {
+                        l.insert("app.kubernetes.io/instance".into(), Value::from(app));
+                    }
+                }
+            }
+            normalise_metadata(&mut o);
+            o
+        })
+        .collect()
+}
+
+/// Kustomize side: resolve `configMapKeyRef`s into the generated (hash-suffixed) params
+/// ConfigMap to the values they read (Helm writes the value itself), drop that ConfigMap,
+/// then the shared metadata rules.
+fn normalise_kustomize(objs: Vec<Value>) -> (Vec<Value>, usize) {
+    let (cms, rest): (Vec<Value>, Vec<Value>) =
+        objs.into_iter().partition(|o| o["kind"] == "ConfigMap");
+    let mut resolved = 0;
+    let out = rest
+        .into_iter()
+        .map(|mut o| {
+            for c in o
+                .pointer_mut("/spec/template/spec/containers")
+                .and_then(Value::as_array_mut)
+                .into_iter()
+                .flatten()
+            {
+                for e in c
+                    .get_mut("env")
+                    .and_then(Value::as_array_mut)
+                    .into_iter()
+                    .flatten()
+                {
+                    let r = e["valueFrom"]["configMapKeyRef"].clone();
+                    if r.is_null() {
+                        continue;
+                    }
+                    let cm = cms
+                        .iter()
+                        .find(|m| m["metadata"]["name"] == r["name"])
+                        .unwrap_or_else(|| panic!("no ConfigMap {}", r["name"]));
+                    let value = cm["data"][r["key"].as_str().unwrap_or_default()].clone();
+                    assert!(value.is_string(), "{r} reads nothing");
+                    let name = e["name"].clone();
+                    *e = serde_json::json!({ "name": name, "value": value });
+                    resolved += 1;
+                }
+            }
+            normalise_metadata(&mut o);
+            o
+        })
+        .collect();
+    (out, resolved)
+}
+
+fn keyed(objs: Vec<Value>) -> std::collections::BTreeMap<String, Value> {
+    objs.into_iter()
+        .map(|o| {
+            (
+                format!(
+                    "{} {}",
+                    o["kind"].as_str().unwrap_or_default(),
+                    o["metadata"]["name"].as_str().unwrap_or_default()
+                ),
+                o,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn overlays_match_the_helm_chart_object_by_object() {
+    for profile in PROFILES {
+        let (_, prof, tree) = repo_tree(profile);
+        let dir = write(&tree);
+        let (kz, resolved) = normalise_kustomize(objects(&build(
+            &dir.path().join(format!("overlays/{profile}")),
+        )));
+        assert!(
+            resolved >= 3,
+            "{profile}: params read through the generator: {resolved}"
+        );
+        let kz = keyed(kz);
+        let helm = keyed(normalise_helm(helm_objects(&prof), &prof.app.name));
+        assert_eq!(
+            kz.keys().collect::<Vec<_>>(),
+            helm.keys().collect::<Vec<_>>(),
+            "{profile}: the same objects"
+        );
+        for (k, a) in &kz {
+            let b = &helm[k];
+            assert_eq!(
+                serde_json::to_string_pretty(a).unwrap_or_default(),
+                serde_json::to_string_pretty(b).unwrap_or_default(),
+                "{profile}: {k} differs (left kustomize, right helm)"
+            );
+        }
+        assert!(kz.len() >= 11, "{profile}: {} objects", kz.len());
+    }
+}
+
+const HOSTILE: &[&str] = &[
+    "{{ .Release.Name }}",
+    "}} {{- fail \"boom\" }}",
+    "$HOME ${HOME} $(id) $$(x)",
+    "'single' \"double\"",
+    "'fully single-quoted'",
+    "\"fully double-quoted\"",
+    "back\\slash \\n \\\"",
+    "line1\nline2\n",
+    "yes",
+    "no",
+    "on",
+    "0755",
+    "1e3",
+    "~",
+    "null",
+    "2024-01-01",
+    "0x10",
+    ".inf",
+    "",
+    "  leading and trailing  ",
+    "#not a comment",
+    "a: b",
+    "- x",
+    "key=value",
+    "ünïcødé ✓ 🚀 \u{00a0}nbsp",
+    "tab\there",
+    "cr\r\nlf",
+    // Not U+007F or U+0085: Kustomize rejects or rewrites them (a diagnostic, tested below).
+    "controls \u{1} \u{1b} \u{2028} \u{feff} end",
+    "trailing backslash \\",
+    "\"",
+];
+
+fn kdl_literal(v: &str) -> String {
+    let mut out = String::new();
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '{' => out.push_str("{{"),
+            '}' => out.push_str("}}"),
+            c if c.is_control() || c == '\u{2028}' || c == '\u{feff}' => {
+                out.push_str(&format!("\\u{{{:x}}}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Param defaults are plain strings (no references): only KDL escaping applies.
+fn kdl_plain(v: &str) -> String {
+    let mut out = String::new();
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            c if c.is_control() || c == '\u{2028}' || c == '\u{feff}' => {
+                out.push_str(&format!("\\u{{{:x}}}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn env_value(deploy: &Value, key: &str) -> Option<Value> {
+    deploy["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()?
+        .iter()
+        .find(|e| e["name"] == key)
+        .cloned()
+}
+
+#[test]
+fn hostile_values_round_trip_through_kubectl_kustomize() {
+    let base_default = "a$b {{x}} 'q' \"dq\" yes\n0755";
+    let prof_default = "\"b$c ${D} {{y}} no\r\n0644 \\ end\"";
+    let mut kdl = String::from(
+        "app \"t\" version=\"1.0.0\"\nimage \"i\" \"docker.io/library/busybox:1\" digest=\"sha256:0000000000000000000000000000000000000000000000000000000000000000\"\n",
+    );
+    kdl.push_str(&format!(
+        "param \"p\" default=\"{}\"\n",
+        kdl_plain(base_default)
+    ));
+    kdl.push_str("service \"s\" {\n    image \"i\"\n    user 10001\n    port \"http\" 8080\n    env \"FROM_PARAM\" \"{param.p}\"\n    env \"MIXED\" \"<{{{param.p}}}>\"\n");
+    kdl.push_str(&format!(
+        "    command \"sh\" \"-c\" \"{}\"\n",
+        kdl_plain(HOSTILE[2])
+    ));
+    for (i, v) in HOSTILE.iter().enumerate() {
+        kdl.push_str(&format!("    env \"V{i}\" \"{}\"\n", kdl_literal(v)));
+    }
+    kdl.push_str("}\n");
+    let profile = format!("param \"p\" default=\"{}\"\n", kdl_plain(prof_default));
+    let (base, _) = model_from(&kdl, None);
+    let (prof, _) = model_from(&kdl, Some(("h", &profile)));
+    let tree = lower(&base, &prof);
+    let dir = write(&tree);
+    assert_patches_applied(&base, &prof, dir.path());
+    for (sub, param) in [("base", base_default), ("overlays/h", prof_default)] {
+        let out = build(&dir.path().join(sub));
+        kube_validate(&out, &format!("hostile {sub}"));
+        let objs = objects(&out);
+        let deploy = find(&objs, "Deployment", "t-s").unwrap_or_else(|| panic!("no Deployment"));
+        for (i, v) in HOSTILE.iter().enumerate() {
+            assert_eq!(
+                env_value(deploy, &format!("V{i}")).map(|e| e["value"].clone()),
+                Some(Value::from(*v)),
+                "{sub}: value {i} changed"
+            );
+        }
+        assert_eq!(
+            deploy["spec"]["template"]["spec"]["containers"][0]["command"][2],
+            HOSTILE[2]
+        );
+        assert_eq!(
+            env_value(deploy, "MIXED").map(|e| e["value"].clone()),
+            Some(Value::from(format!("<{{{param}}}>"))),
+            "{sub}: a composed value"
+        );
+        let cm = objs
+            .iter()
+            .find(|o| o["kind"] == "ConfigMap")
+            .unwrap_or_else(|| panic!("no ConfigMap"));
+        assert_eq!(cm["data"]["p"], param, "{sub}: the generated param");
+        let r = env_value(deploy, "FROM_PARAM").unwrap_or_default();
+        assert_eq!(
+            r["valueFrom"]["configMapKeyRef"]["name"],
+            cm["metadata"]["name"]
+        );
+    }
+    // Every hostile string as a param value survives the generator's literal syntax.
+    for v in HOSTILE {
+        let profile = format!("param \"p\" default=\"{}\"\n", kdl_plain(v));
+        let (prof, _) = model_from(&kdl, Some(("h", &profile)));
+        let dir = write(&lower(&base, &prof));
+        let objs = objects(&build(&dir.path().join("overlays/h")));
+        let cm = objs
+            .iter()
+            .find(|o| o["kind"] == "ConfigMap")
+            .unwrap_or_else(|| panic!("no ConfigMap"));
+        assert_eq!(cm["data"]["p"], *v, "param value {v:?} changed");
+    }
+}
+
+#[test]
+fn a_value_kustomize_cannot_carry_is_a_diagnostic() {
+    for c in ["7f", "85"] {
+        let kdl = format!(
+            "app \"t\" version=\"1.0.0\"\nimage \"i\" \"docker.io/library/busybox:1\"\nservice \"s\" {{\n    image \"i\"\n    env \"X\" \"a\\u{{{c}}}b\"\n}}\n"
+        );
+        let (model, _) = model_from(&kdl, None);
+        let mut diags = Vec::new();
+        assert!(kustomize::lower(&model, &mut diags).is_empty(), "U+{c}");
+        assert!(
+            diags
+                .iter()
+                .any(|d| d.is_error() && d.message.contains("U+007F")),
+            "{diags:?}"
+        );
+    }
+}
+
+#[test]
+fn gitops_wiring_points_at_the_overlay_and_takes_its_params() {
+    for profile in PROFILES {
+        let (_, prof, mut tree) = repo_tree(profile);
+        let dir = write(&tree);
+        let out = build(&dir.path().join("gitops"));
+        let path = format!("bundles/{profile}/kustomize/overlays/{profile}");
+        assert!(
+            dir.path()
+                .join(path.trim_start_matches(&format!("bundles/{profile}/kustomize/")))
+                .join("kustomization.yaml")
+                .is_file(),
+            "the path names the overlay"
+        );
+        for want in [
+            "kind: Application\n",
+            "kind: GitRepository\n",
+            "kind: Kustomization\n",
+            &format!("name: lucia-{profile}\n"),
+            &format!("path: {path}\n"),
+            &format!("repoURL: {}\n", kustomize::REPO_PLACEHOLDER),
+            &format!("url: {}\n", kustomize::REPO_PLACEHOLDER),
+            "targetRevision: main\n",
+            "branch: main\n",
+            &format!("namespace: {}\n", kustomize::namespace(&prof)),
+            "prune: true\n",
+        ] {
+            assert!(out.contains(want), "{profile}: no {want:?} in\n{out}");
+        }
+        assert!(
+            !out.contains("kind: ConfigMap"),
+            "the params are local-config"
+        );
+        assert_eq!(out.matches("path: ").count(), 2, "Argo CD and Flux");
+        if profile == "prod" {
+            insta::assert_snapshot!("prod_gitops", out);
+        }
+        // The params are the one place to edit: they reach every object.
+        let key = "gitops/kustomization.yaml".to_string();
+        let text = String::from_utf8_lossy(&tree[&key].bytes)
+            .replace(
+                kustomize::REPO_PLACEHOLDER,
+                "https://git.example.org/home/lab.git",
+            )
+            .replace("revision=main", "revision=stable");
+        tree.insert(key, luciac::pack::text(text));
+        let dir = write(&tree);
+        let out = build(&dir.path().join("gitops"));
+        assert_eq!(
+            out.matches("https://git.example.org/home/lab.git").count(),
+            2
+        );
+        assert!(out.contains("targetRevision: stable\n") && out.contains("branch: stable\n"));
+        assert!(!out.contains("CHANGE-ME"));
+    }
+}
+
+#[test]
+fn prod_overlay_snapshot_and_readmes() {
+    let (_, _, tree) = repo_tree("prod");
+    let mut text = String::new();
+    for (path, f) in tree.range("overlays/prod/".to_string()..) {
+        if !path.starts_with("overlays/prod/") {
+            break;
+        }
+        text.push_str(&format!(
+            "=== {path} ===\n{}\n",
+            String::from_utf8_lossy(&f.bytes)
+        ));
+    }
+    insta::assert_snapshot!("prod_overlay_tree", text);
+    let readme = String::from_utf8_lossy(&tree["overlays/prod/README.md"].bytes).to_string();
+    for want in [
+        "create secret generic lucia-secrets",
+        "--from-literal=ha-token=",
+        "--from-literal=chat-model=",
+        "`lucia-params`",
+        "kubectl apply -k .",
+        "`ha-url`",
+    ] {
+        assert!(readme.contains(want), "overlay README lacks {want:?}");
+    }
+    let top = String::from_utf8_lossy(&tree["README.md"].bytes).to_string();
+    assert!(top.contains("repoURL") && top.contains("CKV_K8S_15"));
+    // Current Kustomize fields only, everywhere.
+    for (path, f) in &tree {
+        if path.ends_with("kustomization.yaml") {
+            let t = String::from_utf8_lossy(&f.bytes);
+            for old in [
+                "commonLabels",
+                "patchesStrategicMerge",
+                "patchesJson6902",
+                "vars:",
+                "bases:",
+            ] {
+                assert!(!t.contains(old), "{path} uses {old}");
+            }
+        }
+    }
+    // No secret value anywhere in the tree: only the Secret's name and keys.
+    assert!(
+        !tree
+            .values()
+            .any(|f| String::from_utf8_lossy(&f.bytes).contains("kind: Secret"))
+    );
+}

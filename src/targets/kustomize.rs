@@ -27,7 +27,7 @@
 //! - **Secrets** never enter the repository: pods read `secretKeyRef`s into `<app>-secrets`,
 //!   a Secret the user creates (the README gives the command).
 
-use crate::diag::Diag;
+use crate::diag::{self, Diag};
 use crate::model::*;
 use crate::pack::{self, FileTree};
 use crate::targets::k8s;
@@ -49,13 +49,54 @@ pub fn lower(model: &Model, diags: &mut Vec<Diag>) -> Vec<Artifact> {
 
 /// Lower a profile against the model of the base declaration alone (`lucia.kdl` without the
 /// profile): `base/` comes from `base`, `overlays/<profile>/` from the difference.
-pub fn lower_with_base(base: &Model, profile: &Model, _diags: &mut Vec<Diag>) -> Vec<Artifact> {
+pub fn lower_with_base(base: &Model, profile: &Model, diags: &mut Vec<Diag>) -> Vec<Artifact> {
+    if !carries(profile, diags) || (base != profile && !carries(base, diags)) {
+        return Vec::new();
+    }
     vec![Artifact {
         target: "kustomize",
         path: DIR.into(),
         layout: Layout::Files,
         tree: tree(base, profile),
     }]
+}
+
+/// Characters Kustomize (v5.7) cannot carry: it re-emits U+007F (DEL) raw and then refuses its
+/// own output ("control characters are not allowed"), and turns U+0085 (NEL) into a space.
+const UNCARRIABLE: [char; 2] = ['\u{7f}', '\u{85}'];
+
+fn has_del(y: &Yaml) -> bool {
+    match y {
+        Yaml::Str(s) => s.contains(UNCARRIABLE),
+        Yaml::Seq(v) => v.iter().any(has_del),
+        Yaml::Map(m) => m.iter().any(|(k, v)| k.contains(UNCARRIABLE) || has_del(v)),
+        _ => false,
+    }
+}
+
+/// A value Kustomize would break is a diagnostic, not a broken (or silently changed) bundle.
+fn carries(m: &Model, diags: &mut Vec<Diag>) -> bool {
+    let mut ok = true;
+    for p in m.params.iter().filter(|p| p.default.contains(UNCARRIABLE)) {
+        diags.push(del_diag(p.span, &format!("param `{}`", p.name)));
+        ok = false;
+    }
+    for s in &m.services {
+        if has_del(&deployment(m, s, "").doc) {
+            diags.push(del_diag(s.span, &format!("service `{}`", s.name)));
+            ok = false;
+        }
+    }
+    ok
+}
+
+fn del_diag(span: crate::source::Span, what: &str) -> Diag {
+    Diag::error(
+        diag::NOT_ALLOWED,
+        format!("the Kustomize target cannot carry U+007F (DEL) or U+0085 (NEL) in {what}"),
+    )
+    .label(span, "holds U+007F or U+0085")
+    .help("kustomize rejects DEL and turns NEL into a space; remove the character or turn the target off (`target \"kustomize\" { enabled #false }`)")
 }
 
 /// One Kubernetes object and the file it is written to.
@@ -917,7 +958,7 @@ fn gitops(m: &Model, t: &mut FileTree) {
                         .with("kind", "GitRepository")
                         .with("name", inst.as_str()),
                 )
-                .with("path", format!("./{path}"))
+                .with("path", path.as_str())
                 .with("prune", true)
                 .with("wait", true)
                 .with("targetNamespace", ns.as_str()),
