@@ -193,14 +193,18 @@ fn sole_param(parts: &[Part]) -> Option<&str> {
     }
 }
 
-/// A templated value resolved for Kubernetes: hosts are Services, ports the Service ports.
-fn resolve(m: &Model, parts: &[Part]) -> String {
+/// A templated value of service `own` resolved for Kubernetes: hosts are Services, other
+/// services' ports their Service ports, `own`'s ports its container ports (where it listens).
+fn resolve(m: &Model, own: &str, parts: &[Part]) -> String {
     parts
         .iter()
         .map(|p| match p {
             Part::Lit(s) => s.clone(),
             Part::Param(n) => m.param(n).map(|p| p.default.clone()).unwrap_or_default(),
             Part::Host(svc) => k8s::component_name(&m.app.name, svc),
+            Part::Port {
+                service, number, ..
+            } if service == own => number.to_string(),
             Part::Port {
                 service,
                 port,
@@ -244,7 +248,7 @@ fn env(m: &Model, s: &ServiceInfo) -> Yaml {
                             Yaml::map().with("name", params_name(m)).with("key", p),
                         ),
                     ),
-                    None => item.with("value", resolve(m, parts)),
+                    None => item.with("value", resolve(m, &s.name, parts)),
                 },
                 EnvSource::Secret(name) => {
                     let mut r = Yaml::map()
