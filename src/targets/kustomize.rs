@@ -1189,3 +1189,55 @@ fn readme(m: &Model) -> String {
     out.push_str("## Security scan (checkov) exceptions\n\nThe same as the Helm chart's: `CKV_K8S_15` (pull policy Always; pin digests instead),\n`CKV_K8S_35` (secrets as env: the app reads only its environment), `CKV_K8S_21` (the base has no\nnamespace by design), `CKV_K8S_11` (CPU limits only where declared), `CKV2_K8S_6` when the profile\nturns NetworkPolicy off, `CKV_K8S_43` while images have no digest, `CKV_K8S_40` for images that\nown their files as a UID below 10000.\n");
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literals_survive_kustomizes_quote_stripping() {
+        assert_eq!(literal("a", "x"), "a=x");
+        assert_eq!(literal("a", "'q'"), "a=\"'q'\"");
+        assert_eq!(literal("a", "\"q\""), "a=\"\"q\"\"");
+        assert_eq!(literal("a", "\""), "a=\"");
+        assert_eq!(literal("a", "'x\""), "a='x\"");
+        assert_eq!(literal("a", "k=v"), "a=k=v");
+    }
+
+    #[test]
+    fn diff_is_minimal_and_guards_named_list_items() {
+        let a = Yaml::map().with(
+            "c",
+            Yaml::Seq(vec![
+                Yaml::map()
+                    .with("name", "x")
+                    .with("r", Yaml::map().with("m", "1").with("gone", "g")),
+            ]),
+        );
+        let b = Yaml::map()
+            .with(
+                "c",
+                Yaml::Seq(vec![
+                    Yaml::map()
+                        .with("name", "x")
+                        .with("r", Yaml::map().with("m", "2")),
+                ]),
+            )
+            .with("a/b~c", true);
+        let mut ops = Vec::new();
+        diff("", &a, &b, &mut ops);
+        let ops: Vec<serde_json::Value> = ops.iter().map(to_json).collect();
+        assert_eq!(
+            ops,
+            vec![
+                serde_json::json!({"op": "test", "path": "/c/0/name", "value": "x"}),
+                serde_json::json!({"op": "replace", "path": "/c/0/r/m", "value": "2"}),
+                serde_json::json!({"op": "remove", "path": "/c/0/r/gone"}),
+                serde_json::json!({"op": "add", "path": "/a~1b~0c", "value": true}),
+            ]
+        );
+        let mut none = Vec::new();
+        diff("", &a, &a, &mut none);
+        assert!(none.is_empty());
+    }
+}
