@@ -5,6 +5,7 @@
 
 pub mod compose;
 pub mod helm;
+pub mod k8s;
 pub mod kustomize;
 pub mod systemd;
 pub mod workflow;

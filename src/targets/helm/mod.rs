@@ -29,6 +29,7 @@ use serde_json::json;
 use crate::diag::{self, Diag};
 use crate::model::*;
 use crate::pack::{self, FileTree, Order};
+use crate::targets::k8s::{self, container_security, pod_security, resources, web};
 use crate::targets::{Artifact, Layout};
 use crate::yaml::{self, Yaml};
 use values::{Entry, leaf, node};
@@ -216,36 +217,6 @@ pub fn yq(s: &str) -> String {
     }
 }
 
-/// The service and port the Ingress (and the `helm test` hook) reach: the first service whose
-/// readiness check is HTTP on a published port, else the first published port.
-fn web(model: &Model) -> Option<(&ServiceInfo, &PortInfo)> {
-    for s in &model.services {
-        if let Some(HealthInfo {
-            readiness: Check::Http { port, .. },
-            ..
-        }) = &s.health
-            && let Some(p) = s
-                .ports
-                .iter()
-                .find(|p| &p.name == port && p.publish.is_some())
-        {
-            return Some((s, p));
-        }
-    }
-    model
-        .services
-        .iter()
-        .find_map(|s| s.ports.iter().find(|p| p.publish.is_some()).map(|p| (s, p)))
-}
-
-fn dependents<'a>(model: &'a Model, s: &ServiceInfo) -> Vec<&'a ServiceInfo> {
-    model
-        .services
-        .iter()
-        .filter(|o| o.depends_on.contains(&s.name))
-        .collect()
-}
-
 fn param_value(p: &ParamInfo) -> Yaml {
     match p.kind {
         ParamKind::Int { .. } | ParamKind::Port => p
@@ -308,60 +279,6 @@ fn secret_schema(s: &SecretInfo) -> serde_json::Value {
     }
 }
 
-fn resources(r: &ResourceInfo) -> Yaml {
-    let mut requests = Yaml::map();
-    if let Some(c) = &r.cpu {
-        requests.insert("cpu", c.text.as_str());
-    }
-    if let Some(m) = &r.memory {
-        requests.insert("memory", m.text.as_str());
-    }
-    let mut limits = Yaml::map();
-    if let Some(c) = &r.cpu_limit {
-        limits.insert("cpu", c.text.as_str());
-    }
-    if let Some(m) = r.memory_limit.as_ref().or(r.memory.as_ref()) {
-        limits.insert("memory", m.text.as_str());
-    }
-    let mut out = Yaml::map();
-    if !requests.is_empty() {
-        out.insert("requests", requests);
-    }
-    if !limits.is_empty() {
-        out.insert("limits", limits);
-    }
-    out
-}
-
-fn pod_security(s: &ServiceInfo) -> Yaml {
-    let mut m = Yaml::map().with("runAsNonRoot", true);
-    if let Some(u) = s.uid {
-        m.insert("runAsUser", u);
-    }
-    if let Some(g) = s.gid.or(s.uid) {
-        m.insert("runAsGroup", g);
-        m.insert("fsGroup", g);
-        m.insert("fsGroupChangePolicy", "OnRootMismatch");
-    }
-    m.with("seccompProfile", Yaml::map().with("type", "RuntimeDefault"))
-}
-
-fn container_security(s: &ServiceInfo) -> Yaml {
-    let mut m = Yaml::map()
-        .with("allowPrivilegeEscalation", false)
-        .with("privileged", false)
-        .with("readOnlyRootFilesystem", s.read_only_root)
-        .with("runAsNonRoot", true);
-    if let Some(u) = s.uid {
-        m.insert("runAsUser", u);
-    }
-    if let Some(g) = s.gid.or(s.uid) {
-        m.insert("runAsGroup", g);
-    }
-    m.with("capabilities", Yaml::map().with("drop", vec!["ALL"]))
-        .with("seccompProfile", Yaml::map().with("type", "RuntimeDefault"))
-}
-
 const DIGEST_PATTERN: &str = "^(sha256:[a-f0-9]{64})?$";
 
 fn service_values(model: &Model, s: &ServiceInfo) -> Entry {
@@ -387,7 +304,7 @@ fn service_values(model: &Model, s: &ServiceInfo) -> Entry {
         children.push(leaf(
             "emptyDirSizeLimit",
             "Size limit of each writable emptyDir (the declaration's `writable` paths).",
-            "256Mi",
+            k8s::EMPTY_DIR_SIZE_LIMIT,
         ));
     }
     if !s.volumes.is_empty() {
@@ -929,7 +846,7 @@ impl<'a> Tpl<'a> {
         out
     }
 
-    fn probe(&self, check: &Check, period: u64, timeout: u64, failures: u64) -> String {
+    fn probe(&self, check: &Check, t: k8s::ProbeTiming) -> String {
         let mut out = match check {
             Check::Http { path, port, .. } => {
                 format!("  httpGet:\n    path: {}\n    port: {port}\n", yq(path))
@@ -942,7 +859,10 @@ impl<'a> Tpl<'a> {
                 s
             }
         };
-        out.push_str(&format!("  periodSeconds: {period}\n  timeoutSeconds: {timeout}\n  failureThreshold: {failures}\n"));
+        out.push_str(&format!(
+            "  periodSeconds: {}\n  timeoutSeconds: {}\n  failureThreshold: {}\n",
+            t.period, t.timeout, t.failures
+        ));
         out
     }
 
@@ -994,31 +914,10 @@ impl<'a> Tpl<'a> {
                     .map(|l| format!("          {l}\n"))
                     .collect::<String>()
             };
-            // Startup: twice the declared start period, so a cold start on small hardware
-            // (JIT, migrations) is never mistaken for a hang; liveness takes over afterwards.
-            let startup_period = 10;
-            let startup_failures = (2 * h.start_period).div_ceil(startup_period).max(3);
-            out.push_str("          startupProbe:\n");
-            out.push_str(&indent(self.probe(
-                &h.liveness,
-                startup_period,
-                h.timeout.max(1),
-                startup_failures,
-            )));
-            out.push_str("          livenessProbe:\n");
-            out.push_str(&indent(self.probe(
-                &h.liveness,
-                h.interval.max(1),
-                h.timeout.max(1),
-                u64::from(h.retries.max(1)),
-            )));
-            out.push_str("          readinessProbe:\n");
-            out.push_str(&indent(self.probe(
-                &h.readiness,
-                h.interval.clamp(1, 10),
-                h.timeout.max(1),
-                u64::from(h.retries.max(1)),
-            )));
+            for (key, check, timing) in k8s::probes(h) {
+                out.push_str(&format!("          {key}:\n"));
+                out.push_str(&indent(self.probe(check, timing)));
+            }
         }
         out.push_str(&self.t(
             "          resources:\n            {{- toYaml @V@.resources | nindent 12 }}\n          securityContext:\n            {{- toYaml @V@.containerSecurityContext | nindent 12 }}\n",
@@ -1120,31 +1019,24 @@ impl<'a> Tpl<'a> {
             &[("CTX", &self.ctx(c))],
         ));
         let mut rules = String::new();
-        let published: Vec<&PortInfo> = s.ports.iter().filter(|p| p.publish.is_some()).collect();
-        if !published.is_empty() {
+        let net = k8s::network_rules(self.model, s);
+        if !net.published.is_empty() {
             rules.push_str("    # Published ports: reachable from anywhere (Ingress controller, LoadBalancer, helm test).\n    - ports:\n");
-            for p in &published {
-                rules.push_str(&format!(
-                    "        - port: {}\n          protocol: TCP\n",
-                    p.name
-                ));
+            for p in &net.published {
+                rules.push_str(&format!("        - port: {p}\n          protocol: TCP\n"));
             }
         }
-        let deps = dependents(self.model, s);
-        if !deps.is_empty() && !s.ports.is_empty() {
+        if !net.from.is_empty() {
             rules.push_str("    # Only the services that depend on this one.\n    - from:\n");
-            for d in &deps {
+            for d in &net.from {
                 rules.push_str(&self.t(
                     "        - podSelector:\n            matchLabels:\n              {{- include \"@N@.selectorLabels\" @CTX@ | nindent 14 }}\n",
-                    &[("CTX", &self.ctx(&d.name))],
+                    &[("CTX", &self.ctx(d))],
                 ));
             }
             rules.push_str("      ports:\n");
-            for p in &s.ports {
-                rules.push_str(&format!(
-                    "        - port: {}\n          protocol: TCP\n",
-                    p.name
-                ));
+            for p in &net.ports {
+                rules.push_str(&format!("        - port: {p}\n          protocol: TCP\n"));
             }
         }
         if rules.is_empty() {
