@@ -42,7 +42,6 @@ pub fn lower_all(model: &Model, diags: &mut Vec<Diag>) -> Vec<Artifact> {
 /// without the profile (the same as `model` when building without one): targets whose
 /// format separates a base from per-profile changes (Kustomize) use it.
 pub fn lower_all_with_base(model: &Model, base: &Model, diags: &mut Vec<Diag>) -> Vec<Artifact> {
-    let _ = base;
     let mut out = Vec::new();
     if model.targets.compose.enabled {
         out.extend(compose::lower(model, diags));
@@ -51,7 +50,7 @@ pub fn lower_all_with_base(model: &Model, base: &Model, diags: &mut Vec<Diag>) -
         out.extend(helm::lower(model, diags));
     }
     if model.targets.kustomize.enabled {
-        out.extend(kustomize::lower(model, diags));
+        out.extend(kustomize::lower_with_base(base, model, diags));
     }
     if model.targets.systemd.enabled {
         out.extend(systemd::lower(model, diags));
