@@ -103,7 +103,7 @@ codes! {
     NOTHING_TO_REMOVE = "E0038", "`remove` names something that does not exist",
         "A profile's `remove KIND NAME` must name something the base declaration defines.";
     UNKNOWN_TARGET = "E0039", "unknown target",
-        "`target` blocks exist for `compose`, `helm`, `kustomize`, `systemd` and `github`.";
+        "`target` blocks exist for `compose`, `kubernetes` (Helm and Kustomize alike; also spelled `helm`), `kustomize`, `systemd` and `github`.";
     UNKNOWN_PORT = "E0040", "unknown port",
         "A health check or reference names a port that the service does not declare.";
     UNUSED = "E0041", "declared but never used",

@@ -31,11 +31,12 @@ impl Resolver<'_> {
                 branch: "main".into(),
             },
         };
-        const NAMES: &[&str] = &["compose", "helm", "kustomize", "systemd", "github"];
+        const NAMES: &[&str] = &["compose", "helm", "kustomize", "kubernetes", "systemd", "github"];
         for target in &decl.targets {
             let known: &[&str] = match target.name.v.as_str() {
                 "compose" => &["enabled", "bind-address", "log-max-size", "log-max-files"],
-                "helm" => &[
+                // `kubernetes` holds what Helm and Kustomize share; `helm` is the same block.
+                "helm" | "kubernetes" => &[
                     "enabled",
                     "ingress",
                     "storage-class",
@@ -129,6 +130,10 @@ impl Resolver<'_> {
                     "compose" => t.compose.enabled = *b,
                     "helm" => t.helm.enabled = *b,
                     "kustomize" => t.kustomize.enabled = *b,
+                    "kubernetes" => {
+                        t.helm.enabled = *b;
+                        t.kustomize.enabled = *b;
+                    }
                     "github" => t.github.enabled = *b,
                     _ => t.systemd.enabled = *b,
                 },
@@ -142,8 +147,8 @@ impl Resolver<'_> {
                 match (target, key) {
                     ("compose", "bind-address") => t.compose.bind_address = Some(text),
                     ("compose", "log-max-size") => t.compose.log_max_size = text,
-                    ("helm", "storage-class") => t.helm.storage_class = Some(text),
-                    ("helm", "namespace") => t.helm.namespace = Some(text),
+                    ("helm" | "kubernetes", "storage-class") => t.helm.storage_class = Some(text),
+                    ("helm" | "kubernetes", "namespace") => t.helm.namespace = Some(text),
                     ("kustomize", "namespace") => t.kustomize.namespace = Some(text),
                     ("systemd", "prefix") => {
                         if !text.starts_with('/') || text.contains(char::is_whitespace) {
