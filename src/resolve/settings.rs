@@ -31,7 +31,14 @@ impl Resolver<'_> {
                 branch: "main".into(),
             },
         };
-        const NAMES: &[&str] = &["compose", "helm", "kustomize", "kubernetes", "systemd", "github"];
+        const NAMES: &[&str] = &[
+            "compose",
+            "helm",
+            "kustomize",
+            "kubernetes",
+            "systemd",
+            "github",
+        ];
         for target in &decl.targets {
             let known: &[&str] = match target.name.v.as_str() {
                 "compose" => &["enabled", "bind-address", "log-max-size", "log-max-files"],
