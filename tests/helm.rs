@@ -39,7 +39,10 @@ fn tgz_bytes(a: &Artifact) -> Vec<u8> {
 }
 
 fn chart(model: &Model) -> Chart {
-    let arts = lower(model);
+    chart_from(lower(model))
+}
+
+fn chart_from(arts: Vec<Artifact>) -> Chart {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let chart = &arts[0];
     let tgz = dir.path().join(&chart.path);
@@ -891,4 +894,28 @@ target "helm" {
         &["--set", "params.port=8100"],
     );
     assert_eq!(svc["spec"]["ports"][0]["port"], 8100);
+}
+
+/// The bundles ship one chart for every profile (the base declaration's) plus the profile's
+/// values file: together they must render exactly what the profile's own chart renders.
+#[test]
+fn the_shared_chart_with_a_profiles_values_renders_that_profile() {
+    let base = repo_model(None);
+    for profile in ["dev", "prod"] {
+        let model = repo_model(Some(profile));
+        let mut diags = Vec::new();
+        let shared = helm::lower_with_base(&base, &model, &mut diags);
+        assert!(!diags.iter().any(luciac::diag::Diag::is_error), "{diags:?}");
+        let base_chart = lower(&base);
+        assert_eq!(
+            shared[0].tree, base_chart[0].tree,
+            "{profile}: the chart is the base's"
+        );
+        let own = template_ok(&chart(&model), &[]);
+        let via_values = template_ok(&chart_from(shared), &[]);
+        assert_eq!(
+            own, via_values,
+            "{profile}: base chart + values-{profile}.yaml differs from the profile's chart"
+        );
+    }
 }

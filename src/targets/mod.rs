@@ -47,7 +47,7 @@ pub fn lower_all_with_base(model: &Model, base: &Model, diags: &mut Vec<Diag>) -
         out.extend(compose::lower(model, diags));
     }
     if model.targets.helm.enabled {
-        out.extend(helm::lower(model, diags));
+        out.extend(helm::lower_with_base(base, model, diags));
     }
     if model.targets.kustomize.enabled {
         out.extend(kustomize::lower_with_base(base, model, diags));

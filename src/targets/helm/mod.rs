@@ -1,14 +1,13 @@
 //! Helm target: a chart `.tgz` in Helm's own layout plus the profile's values file.
 //!
 //! Choices a reviewer should know:
-//! - **Profiles.** The model a target sees is already profile-merged, so the chart's
-//!   `values.yaml` carries the profile's defaults: `bundles/<profile>/<chart>-<version>.tgz`
-//!   alone deploys that profile. Everything else in the chart (Chart.yaml, templates, schema,
+//! - **Profiles.** Everything in the chart but `values.yaml` (Chart.yaml, templates, schema,
 //!   README) is generated from the model's structure only (services, ports, env keys,
-//!   volumes, health checks), never from values a profile changes, so two profiles' charts
-//!   differ only in `values.yaml` (a test asserts it). Next to the chart sits
-//!   `values-<profile>.yaml`: the keys a profile sets (params, resources, persistence,
-//!   ingress, NetworkPolicy), for `helm -f`, Flux `valuesFrom` or Argo CD `valueFiles`.
+//!   volumes, health checks), never from values a profile changes. So [`lower_with_base`]
+//!   ships the base declaration's chart in every profile's bundle (the same bytes) and puts
+//!   every value the profile changes into `values-<profile>.yaml`, for `helm -f`, Flux
+//!   `valuesFrom` or Argo CD `valueFiles`; a test renders both ways and compares. A profile
+//!   that changes the structure gets its own chart with the profile's defaults.
 //! - **Declared text never becomes template text.** Every literal from the declaration that
 //!   lands in a template is a Go string literal (with `{` and `}` escaped as `\u007b`/`\u007d`)
 //!   piped through `quote`, or plain double-quoted YAML when it holds nothing that Go
@@ -47,6 +46,38 @@ const RESERVED_KEYS: &[&str] = &[
     "networkPolicy",
     "persistence",
 ];
+
+/// Lower a profile with its base: when the profile changes only values (not the chart's
+/// structure), the chart is the base declaration's, byte-identical for every profile, and
+/// `values-<profile>.yaml` carries every value the profile changes.
+pub fn lower_with_base(base: &Model, model: &Model, diags: &mut Vec<Diag>) -> Vec<Artifact> {
+    let mut out = lower(model, diags);
+    if base == model || out.len() != 2 {
+        return out;
+    }
+    let base_out = lower(base, &mut Vec::new());
+    let (Some(bchart), Some(pchart)) = (base_out.first(), out.first()) else {
+        return out;
+    };
+    let same_structure = bchart.path == pchart.path
+        && bchart.tree.len() == pchart.tree.len()
+        && bchart
+            .tree
+            .iter()
+            .all(|(k, f)| k == "values.yaml" || pchart.tree.get(k) == Some(f));
+    if !same_structure {
+        return out;
+    }
+    let text = profile_values_over(model, &values_tree(model), Some(&values_tree(base)));
+    out[0] = bchart.clone();
+    if let Some(files) = out.get_mut(1) {
+        files.tree.insert(
+            format!("values-{}.yaml", model.profile_or_base()),
+            pack::text(text),
+        );
+    }
+    out
+}
 
 pub fn lower(model: &Model, diags: &mut Vec<Diag>) -> Vec<Artifact> {
     let mut clash = false;
@@ -496,6 +527,65 @@ fn values_tree(model: &Model) -> Vec<Entry> {
 
 /// The keys a profile sets, as a values file of their own.
 fn profile_values(model: &Model, tree: &[Entry]) -> String {
+    profile_values_over(model, tree, None)
+}
+
+/// The leaves of `p` whose value differs from (or is missing in) `b`.
+fn changed(p: &[Entry], b: &[Entry]) -> Vec<Entry> {
+    let mut out = Vec::new();
+    for e in p {
+        match (b.iter().find(|x| x.key == e.key), &e.val) {
+            (None, _) => out.push(e.clone()),
+            (Some(be), values::Val::Node(children)) => {
+                if let values::Val::Node(bc) = &be.val {
+                    let kept = changed(children, bc);
+                    if !kept.is_empty() {
+                        out.push(Entry {
+                            val: values::Val::Node(kept),
+                            ..e.clone()
+                        });
+                    }
+                } else {
+                    out.push(e.clone());
+                }
+            }
+            (Some(be), values::Val::Leaf(v)) => {
+                if !matches!(&be.val, values::Val::Leaf(bv) if bv == v) {
+                    out.push(e.clone());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `a` with the entries of `extra` merged in by key (nodes recursively), in `full`'s order.
+fn union(a: &[Entry], extra: &[Entry], full: &[Entry]) -> Vec<Entry> {
+    let mut out = Vec::new();
+    for f in full {
+        let x = a.iter().find(|e| e.key == f.key);
+        let y = extra.iter().find(|e| e.key == f.key);
+        match (x, y) {
+            (None, None) => {}
+            (Some(e), None) | (None, Some(e)) => out.push(e.clone()),
+            (Some(e), Some(g)) => match (&e.val, &g.val, &f.val) {
+                (values::Val::Node(ec), values::Val::Node(gc), values::Val::Node(fc)) => {
+                    out.push(Entry {
+                        val: values::Val::Node(union(ec, gc, fc)),
+                        ..f.clone()
+                    })
+                }
+                _ => out.push(f.clone()),
+            },
+        }
+    }
+    out
+}
+
+/// The profile's values file: the keys a profile usually sets (params, resources,
+/// persistence, ingress, NetworkPolicy) plus, when the chart next to it carries the base's
+/// defaults (`base` is given), every other value the profile changes.
+fn profile_values_over(model: &Model, tree: &[Entry], base: Option<&Vec<Entry>>) -> String {
     let mut subset = Vec::new();
     let services: Vec<String> = model.services.iter().map(|s| camel(&s.name)).collect();
     for e in tree {
@@ -527,6 +617,13 @@ fn profile_values(model: &Model, tree: &[Entry]) -> String {
             .as_deref()
             .unwrap_or(&model.app.name),
     );
+    if let Some(b) = base {
+        subset = union(&subset, &changed(tree, b), tree);
+        out = out.replace(
+            "# The chart next to this file already defaults to them; pass this file explicitly (helm -f,\n# Flux valuesFrom, Argo CD valueFiles) to pin the profile.",
+            "# The chart next to this file is the same for every profile and defaults to lucia.kdl alone:\n# pass this file (helm -f, Flux valuesFrom, Argo CD valueFiles) to deploy the profile.",
+        );
+    }
     values::emit(&subset, 0, &mut out);
     out
 }
@@ -1209,7 +1306,7 @@ fn readme(model: &Model) -> String {
         v = app.version
     ));
     out.push_str(
-        "## Profiles\n\nluciac writes one chart per profile (`bundles/<profile>/`). Every file of it but `values.yaml`\ndepends only on the declaration's structure and is the same for every profile; `values.yaml`\nholds the profile's defaults, and `values-<profile>.yaml` next to the chart repeats the keys the profile\nsets so GitOps tools (Flux `valuesFrom`, Argo CD `valueFiles`) can name the profile explicitly.\n\n",
+        "## Profiles\n\nEvery file of the chart but `values.yaml` depends only on the declaration's structure. When the\nprofiles change only values, `bundles/<profile>/` of every profile holds this same chart (the same\nbytes), whose `values.yaml` holds the defaults of `lucia.kdl` alone, and `values-<profile>.yaml` next\nto it holds every value the profile changes: pass it with `-f` (Flux `valuesFrom`, Argo CD `valueFiles`).\nA profile that changes the structure (a service, a port, an env key) gets its own chart whose\n`values.yaml` holds the profile's defaults.\n\n",
     );
     out.push_str(
         "## Secrets\n\nNothing secret is in the chart. Either create a Secret yourself and set `secrets.existingSecret`\n(key names under `secrets.keys`), or pass `secrets.values.*` at install time (never commit them)\nand the chart creates `<fullname>-secrets`. The chart never generates or looks up values, so\n`helm template` (Argo CD, Flux) renders the same manifests every time. Each secret reaches the\napp as the configuration key it reads:\n\n| Secret key | Env key | Required |\n|---|---|---|\n",
