@@ -57,7 +57,7 @@ fn chart_from(arts: Vec<Artifact>) -> Chart {
     let name = arts[1]
         .tree
         .keys()
-        .next()
+        .find(|k| k.starts_with("values-"))
         .unwrap_or_else(|| panic!("no values file"))
         .clone();
     Chart {
@@ -918,4 +918,51 @@ fn the_shared_chart_with_a_profiles_values_renders_that_profile() {
             "{profile}: base chart + values-{profile}.yaml differs from the profile's chart"
         );
     }
+}
+
+/// GitOps controllers get the chart as a directory: the unpacked chart is the archive's files,
+/// helm lints it, and the Argo CD and Flux manifests point at it with the profile's values.
+#[test]
+fn the_bundle_holds_the_chart_unpacked_for_gitops() {
+    let base = repo_model(None);
+    let model = repo_model(Some("prod"));
+    let arts = helm::lower_with_base(&base, &model, &mut Vec::new());
+    let files = &arts[1].tree;
+    for (k, f) in &arts[0].tree {
+        assert_eq!(files.get(&format!("helm/chart/lucia/{k}")), Some(f), "{k}");
+    }
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    write_tree(dir.path(), files);
+    let chart_dir = dir.path().join("helm/chart/lucia");
+    let values = dir.path().join("values-prod.yaml");
+    let out = helm_cmd(
+        "helm",
+        &[
+            "lint",
+            "--strict",
+            chart_dir.to_str().unwrap_or_default(),
+            "-f",
+            values.to_str().unwrap_or_default(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let argo =
+        String::from_utf8_lossy(&files["helm/gitops/argocd-application.yaml"].bytes).to_string();
+    assert!(
+        argo.contains("path: bundles/prod/helm/chart/lucia")
+            && argo.contains("- ../../../values-prod.yaml"),
+        "{argo}"
+    );
+    let flux =
+        String::from_utf8_lossy(&files["helm/gitops/flux-helmrelease.yaml"].bytes).to_string();
+    assert!(
+        flux.contains("chart: ./bundles/prod/helm/chart/lucia")
+            && flux.contains("- ./bundles/prod/values-prod.yaml"),
+        "{flux}"
+    );
+    insta::assert_snapshot!("prod_gitops_helm", format!("{argo}---\n{flux}"));
 }
