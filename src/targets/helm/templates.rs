@@ -1,0 +1,606 @@
+//! The chart's templates: one resource per file, Go templates written as text. Declared
+//! text never becomes template text (see [`super::go_str`] and [`super::yq`]).
+
+use super::*;
+
+/// Template text builder.
+pub(super) struct Tpl<'a> {
+    model: &'a Model,
+    /// Chart name: the prefix of every named template.
+    n: String,
+}
+
+impl<'a> Tpl<'a> {
+    pub(super) fn new(model: &'a Model) -> Tpl<'a> {
+        Tpl {
+            model,
+            n: model.app.name.clone(),
+        }
+    }
+
+    /// Substitute `@N@` (chart name) and the given `@X@` placeholders in one pass over
+    /// `text`, so substituted text (which may hold declared strings) is never rescanned.
+    pub(super) fn t(&self, text: &str, vars: &[(&str, &str)]) -> String {
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(start) = rest.find('@') {
+            out.push_str(&rest[..start]);
+            let after = &rest[start + 1..];
+            let key = after
+                .find('@')
+                .map(|end| &after[..end])
+                .filter(|k| !k.is_empty() && k.chars().all(|c| c.is_ascii_uppercase()));
+            let value = key.and_then(|k| {
+                if k == "N" {
+                    Some(self.n.as_str())
+                } else {
+                    vars.iter().find(|(name, _)| *name == k).map(|(_, v)| *v)
+                }
+            });
+            match (key, value) {
+                (Some(k), Some(v)) => {
+                    out.push_str(v);
+                    rest = &after[k.len() + 1..];
+                }
+                _ => {
+                    out.push('@');
+                    rest = after;
+                }
+            }
+        }
+        out.push_str(rest);
+        out
+    }
+
+    fn ctx(&self, component: &str) -> String {
+        format!("(dict \"ctx\" $ \"component\" \"{component}\")")
+    }
+
+    fn name_of(&self, component: &str) -> String {
+        format!(
+            "{{{{ include \"{}.componentName\" {} }}}}",
+            self.n,
+            self.ctx(component)
+        )
+    }
+
+    fn meta(&self, name: &str, component: &str) -> String {
+        self.t(
+            "metadata:\n  name: @NAME@\n  labels:\n    {{- include \"@N@.labels\" @CTX@ | nindent 4 }}\n",
+            &[("NAME", name), ("CTX", &self.ctx(component))],
+        )
+    }
+
+    pub(super) fn helpers(&self) -> String {
+        let mut out = self.t(HELPERS, &[]);
+        for s in &self.model.services {
+            if s.env.is_empty() {
+                continue;
+            }
+            out.push_str(&format!(
+                "\n{{{{/* Environment of {}: the keys the program reads. */}}}}\n",
+                s.name
+            ));
+            out.push_str(&format!(
+                "{{{{- define \"{}.{}.env\" -}}}}\n",
+                self.n, s.name
+            ));
+            for e in &s.env {
+                out.push_str(&format!("- name: {}\n", yq(&e.key)));
+                match &e.source {
+                    EnvSource::Template(parts) => {
+                        out.push_str(&format!("  value: {}\n", self.value(&s.name, parts)))
+                    }
+                    EnvSource::Secret(name) => {
+                        let optional = self.model.secret(name).map(|x| x.optional).unwrap_or(false);
+                        out.push_str(&self.t(
+                            "  valueFrom:\n    secretKeyRef:\n      name: {{ include \"@N@.secretName\" $ | quote }}\n      key: {{ $.Values.secrets.keys.@KEY@ | quote }}\n",
+                            &[("KEY", &camel(name))],
+                        ));
+                        if optional {
+                            out.push_str("      optional: true\n");
+                        }
+                    }
+                }
+            }
+            out.push_str("{{- end }}\n");
+        }
+        out
+    }
+
+    /// The template expression of a port number others use to reach `svc`'s `port`.
+    fn port_expr(&self, svc: &str, port: &str, number: u16) -> Option<String> {
+        let p = self
+            .model
+            .service(svc)?
+            .ports
+            .iter()
+            .find(|p| p.name == port)?;
+        match &p.publish {
+            Some(Publish::Param { name, .. }) => Some(format!(
+                "(int64 $.Values.params.{} | toString)",
+                camel(name)
+            )),
+            Some(Publish::Fixed(n)) => Some(go_str(&n.to_string())),
+            None => Some(go_str(&number.to_string())),
+        }
+    }
+
+    /// An env value of service `own`: a plain quoted string, or `print` of its parts piped
+    /// through `quote`. `own`'s own ports are its container ports (where it listens); other
+    /// services' ports are their Service ports.
+    fn value(&self, own: &str, parts: &[Part]) -> String {
+        if parts.iter().all(|p| matches!(p, Part::Lit(_))) {
+            let s: String = parts
+                .iter()
+                .map(|p| if let Part::Lit(s) = p { s.as_str() } else { "" })
+                .collect();
+            return yq(&s);
+        }
+        let mut items: Vec<String> = Vec::new();
+        let mut lit = String::new();
+        for p in parts {
+            let item = match p {
+                Part::Lit(s) => {
+                    lit.push_str(s);
+                    continue;
+                }
+                Part::Param(name) => match self.model.param(name).map(|p| p.kind) {
+                    Some(ParamKind::Int { .. } | ParamKind::Port) => {
+                        format!("(int64 $.Values.params.{} | toString)", camel(name))
+                    }
+                    _ => format!("(toString $.Values.params.{})", camel(name)),
+                },
+                Part::Host(svc) => {
+                    format!("(include \"{}.componentName\" {})", self.n, self.ctx(svc))
+                }
+                Part::Port {
+                    service,
+                    port,
+                    number,
+                } if service == own => go_str(&number.to_string()),
+                Part::Port {
+                    service,
+                    port,
+                    number,
+                } => self
+                    .port_expr(service, port, *number)
+                    .unwrap_or_else(|| go_str(&number.to_string())),
+            };
+            if !lit.is_empty() {
+                items.push(go_str(&std::mem::take(&mut lit)));
+            }
+            items.push(item);
+        }
+        if !lit.is_empty() {
+            items.push(go_str(&lit));
+        }
+        format!("{{{{ print {} | quote }}}}", items.join(" "))
+    }
+
+    pub(super) fn notes(&self) -> String {
+        let mut out = self.t(
+            "{{ .Chart.Name }} {{ .Chart.AppVersion }} is installed as release {{ .Release.Name | quote }} in namespace {{ .Release.Namespace | quote }}.\n",
+            &[],
+        );
+        if let Some((s, p)) = web(self.model) {
+            let port = match &p.publish {
+                Some(Publish::Param { name, .. }) => {
+                    format!("{{{{ $.Values.params.{} }}}}", camel(name))
+                }
+                _ => p.number.to_string(),
+            };
+            out.push_str(&self.t(
+                "\nReach it:\n{{- if .Values.ingress.enabled }}\n  http{{ if .Values.ingress.tls.enabled }}s{{ end }}://{{ .Values.ingress.host }}/\n{{- else }}\n  kubectl --namespace {{ .Release.Namespace }} port-forward svc/@SVC@ @PORT@:@PORT@\n  then open http://127.0.0.1:@PORT@/\n{{- end }}\n",
+                &[("SVC", &self.name_of(&s.name)), ("PORT", &port)],
+            ));
+        }
+        out.push_str("\nThe first start can take about two minutes (cold start); `kubectl get pods -w` shows progress.\n");
+        if !self.model.secrets.is_empty() {
+            let cond: Vec<String> = self
+                .model
+                .secrets
+                .iter()
+                .map(|s| format!("$v.{}", camel(&s.name)))
+                .collect();
+            out.push_str(&self.t(
+                "\nSecrets: the pods read Secret {{ include \"@N@.secretName\" . | quote }}.\n{{- $v := .Values.secrets.values }}\n{{- if and (not .Values.secrets.existingSecret) (not (or @COND@)) }}\n\nWARNING: neither secrets.existingSecret nor secrets.values is set. The pods wait until you\ncreate the Secret, for example:\n\n  kubectl --namespace {{ .Release.Namespace }} create secret generic {{ include \"@N@.secretName\" . }}@LINES@\n{{- end }}\n",
+                &[
+                    ("COND", &cond.join(" ")),
+                    ("LINES", &self.secret_lines()),
+                ],
+            ));
+        }
+        out.push_str("{{- if not .Values.networkPolicy.enabled }}\n\nNetworkPolicies are off (networkPolicy.enabled=false).\n{{- end }}\n\nCheck the wiring with: helm test {{ .Release.Name }}\n");
+        out
+    }
+
+    /// `--from-literal` lines for NOTES.txt: required keys in the command, optional ones listed.
+    fn secret_lines(&self) -> String {
+        let mut out = String::new();
+        for s in self.model.secrets.iter().filter(|s| !s.optional) {
+            out.push_str(&format!(
+                " \\\n    --from-literal={{{{ .Values.secrets.keys.{} }}}}='…'",
+                camel(&s.name)
+            ));
+        }
+        let optional: Vec<String> = self
+            .model
+            .secrets
+            .iter()
+            .filter(|s| s.optional)
+            .map(|s| format!("{{{{ .Values.secrets.keys.{} }}}}", camel(&s.name)))
+            .collect();
+        if !optional.is_empty() {
+            out.push_str(&format!(
+                "\n\nOptional keys (add --from-literal=KEY='…' for those you use): {}",
+                optional.join(", ")
+            ));
+        }
+        out
+    }
+
+    pub(super) fn service_account(&self) -> String {
+        self.t(
+            "{{- if .Values.serviceAccount.create }}\napiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: {{ include \"@N@.serviceAccountName\" . }}\n  labels:\n    {{- include \"@N@.labels\" (dict \"ctx\" $ \"component\" \"@N@\") | nindent 4 }}\n  {{- with .Values.serviceAccount.annotations }}\n  annotations:\n    {{- toYaml . | nindent 4 }}\n  {{- end }}\nautomountServiceAccountToken: false\n{{- end }}\n",
+            &[],
+        )
+    }
+
+    pub(super) fn secret(&self) -> String {
+        let cond: Vec<String> = self
+            .model
+            .secrets
+            .iter()
+            .map(|s| format!("$v.{}", camel(&s.name)))
+            .collect();
+        let mut out = self.t(
+            "{{- /* Created only from values given at install time; never generated, never looked up. */}}\n{{- $v := .Values.secrets.values }}\n{{- if and (not .Values.secrets.existingSecret) (or @COND@) }}\napiVersion: v1\nkind: Secret\nmetadata:\n  name: {{ include \"@N@.secretName\" . }}\n  labels:\n    {{- include \"@N@.labels\" (dict \"ctx\" $ \"component\" \"@N@\") | nindent 4 }}\ntype: Opaque\ndata:\n",
+            &[("COND", &cond.join(" "))],
+        );
+        for s in &self.model.secrets {
+            let k = camel(&s.name);
+            if s.optional {
+                out.push_str(&format!(
+                    "  {{{{- if $v.{k} }}}}\n  {{{{ .Values.secrets.keys.{k} | quote }}}}: {{{{ $v.{k} | b64enc | quote }}}}\n  {{{{- end }}}}\n"
+                ));
+            } else {
+                out.push_str(&format!(
+                    "  {{{{ .Values.secrets.keys.{k} | quote }}}}: {{{{ required \"secrets.values.{k} is required when the chart creates the Secret (or set secrets.existingSecret)\" $v.{k} | b64enc | quote }}}}\n"
+                ));
+            }
+        }
+        out.push_str("{{- end }}\n");
+        out
+    }
+
+    fn probe(&self, check: &Check, t: k8s::ProbeTiming) -> String {
+        let mut out = match check {
+            Check::Http { path, port, .. } => {
+                format!("  httpGet:\n    path: {}\n    port: {port}\n", yq(path))
+            }
+            Check::Exec(args) => {
+                let mut s = String::from("  exec:\n    command:\n");
+                for a in args {
+                    s.push_str(&format!("      - {}\n", yq(a)));
+                }
+                s
+            }
+        };
+        out.push_str(&format!(
+            "  periodSeconds: {}\n  timeoutSeconds: {}\n  failureThreshold: {}\n",
+            t.period, t.timeout, t.failures
+        ));
+        out
+    }
+
+    pub(super) fn deployment(&self, s: &ServiceInfo) -> String {
+        let c = &s.name;
+        let v = format!("$.Values.{}", camel(c));
+        let ctx = self.ctx(c);
+        let mut out = String::from("apiVersion: apps/v1\nkind: Deployment\n");
+        out.push_str(&self.meta(&self.name_of(c), c));
+        let replicas = if s.singleton { 1 } else { s.replicas.max(1) };
+        // Roll the pods when their environment or a chart-managed Secret changes.
+        let mut hashed = Vec::new();
+        if !s.env.is_empty() {
+            hashed.push(format!("(include \"{}.{c}.env\" $)", self.n));
+        }
+        if !self.model.secrets.is_empty() {
+            hashed.push("(include (print $.Template.BasePath \"/secret.yaml\") $)".to_string());
+        }
+        let checksum = if hashed.is_empty() {
+            "{{ \"\" | sha256sum }}".to_string()
+        } else {
+            format!("{{{{ print {} | sha256sum }}}}", hashed.join(" "))
+        };
+        out.push_str(&self.t(
+            "spec:\n  replicas: @REPLICAS@\n  revisionHistoryLimit: 3\n  strategy:\n    type: Recreate\n  selector:\n    matchLabels:\n      {{- include \"@N@.selectorLabels\" @CTX@ | nindent 6 }}\n  template:\n    metadata:\n      labels:\n        {{- include \"@N@.labels\" @CTX@ | nindent 8 }}\n      annotations:\n        checksum/config: @CHECKSUM@\n        {{- with @V@.podAnnotations }}\n        {{- toYaml . | nindent 8 }}\n        {{- end }}\n    spec:\n      serviceAccountName: {{ include \"@N@.serviceAccountName\" $ }}\n      automountServiceAccountToken: false\n      enableServiceLinks: false\n      terminationGracePeriodSeconds: 30\n      securityContext:\n        {{- toYaml @V@.podSecurityContext | nindent 8 }}\n      containers:\n        - name: @C@\n          image: {{ include \"@N@.image\" @V@.image | quote }}\n          imagePullPolicy: {{ @V@.image.pullPolicy }}\n",
+            &[("REPLICAS", &replicas.to_string()), ("CTX", &ctx), ("CHECKSUM", &checksum), ("V", &v), ("C", c)],
+        ));
+        if !s.command.is_empty() {
+            out.push_str("          command:\n");
+            for a in &s.command {
+                out.push_str(&format!("            - {}\n", yq(a)));
+            }
+        }
+        if !s.ports.is_empty() {
+            out.push_str("          ports:\n");
+            for p in &s.ports {
+                out.push_str(&format!("            - name: {}\n              containerPort: {}\n              protocol: TCP\n", p.name, p.number));
+            }
+        }
+        if !s.env.is_empty() {
+            out.push_str(&format!(
+                "          env:\n            {{{{- include \"{}.{c}.env\" $ | nindent 12 }}}}\n",
+                self.n
+            ));
+        }
+        if let Some(h) = &s.health {
+            let indent = |text: String| {
+                text.lines()
+                    .map(|l| format!("          {l}\n"))
+                    .collect::<String>()
+            };
+            for (key, check, timing) in k8s::probes(h) {
+                out.push_str(&format!("          {key}:\n"));
+                out.push_str(&indent(self.probe(check, timing)));
+            }
+        }
+        out.push_str(&self.t(
+            "          resources:\n            {{- toYaml @V@.resources | nindent 12 }}\n          securityContext:\n            {{- toYaml @V@.containerSecurityContext | nindent 12 }}\n",
+            &[("V", &v)],
+        ));
+        let mut mounts = String::new();
+        let mut volumes = String::new();
+        for (i, w) in s.writable.iter().enumerate() {
+            mounts.push_str(&format!(
+                "            - name: writable-{i}\n              mountPath: {}\n",
+                yq(w)
+            ));
+            volumes.push_str(&format!("        - name: writable-{i}\n          emptyDir:\n            sizeLimit: {{{{ {v}.emptyDirSizeLimit | quote }}}}\n"));
+        }
+        for vol in &s.volumes {
+            let key = camel(&vol.name);
+            mounts.push_str(&format!(
+                "            - name: data-{}\n              mountPath: {}\n",
+                vol.name,
+                yq(&vol.path)
+            ));
+            volumes.push_str(&format!(
+                "        - name: data-{}\n          persistentVolumeClaim:\n            claimName: {{{{ {v}.persistence.{key}.existingClaim | default (printf \"%s-{}\" (include \"{}.componentName\" {ctx}) | trunc 63 | trimSuffix \"-\") | quote }}}}\n",
+                vol.name, vol.name, self.n
+            ));
+        }
+        if !mounts.is_empty() {
+            out.push_str("          volumeMounts:\n");
+            out.push_str(&mounts);
+            out.push_str("      volumes:\n");
+            out.push_str(&volumes);
+        }
+        out.push_str(&self.t(
+            "      {{- with @V@.nodeSelector }}\n      nodeSelector:\n        {{- toYaml . | nindent 8 }}\n      {{- end }}\n      {{- with @V@.tolerations }}\n      tolerations:\n        {{- toYaml . | nindent 8 }}\n      {{- end }}\n      {{- with @V@.affinity }}\n      affinity:\n        {{- toYaml . | nindent 8 }}\n      {{- end }}\n",
+            &[("V", &v)],
+        ));
+        out
+    }
+
+    pub(super) fn service(&self, s: &ServiceInfo) -> String {
+        let c = &s.name;
+        let mut out = String::from("apiVersion: v1\nkind: Service\n");
+        out.push_str(&self.meta(&self.name_of(c), c));
+        let published = s.ports.iter().any(|p| p.publish.is_some());
+        let ty = if published {
+            "{{ .Values.service.type }}"
+        } else {
+            "ClusterIP"
+        };
+        out.push_str(&self.t(
+            "spec:\n  type: @TYPE@\n  selector:\n    {{- include \"@N@.selectorLabels\" @CTX@ | nindent 4 }}\n  ports:\n",
+            &[("TYPE", ty), ("CTX", &self.ctx(c))],
+        ));
+        for p in &s.ports {
+            let port = match &p.publish {
+                Some(Publish::Param { name, .. }) => {
+                    format!("{{{{ int64 $.Values.params.{} }}}}", camel(name))
+                }
+                Some(Publish::Fixed(n)) => n.to_string(),
+                None => p.number.to_string(),
+            };
+            out.push_str(&format!(
+                "    - name: {}\n      port: {port}\n      targetPort: {}\n      protocol: TCP\n",
+                p.name, p.name
+            ));
+        }
+        out
+    }
+
+    pub(super) fn pvc(&self, s: &ServiceInfo, vol: &VolumeInfo) -> String {
+        let c = &s.name;
+        let v = format!(".Values.{}.persistence.{}", camel(c), camel(&vol.name));
+        let name = format!(
+            "{{{{ printf \"%s-{}\" (include \"{}.componentName\" {}) | trunc 63 | trimSuffix \"-\" }}}}",
+            vol.name,
+            self.n,
+            self.ctx(c)
+        );
+        let mut out = self.t(
+            "{{- if not @V@.existingClaim }}\napiVersion: v1\nkind: PersistentVolumeClaim\n",
+            &[("V", &v)],
+        );
+        out.push_str(&self.meta(&name, c));
+        out.push_str(&self.t(
+            "  annotations:\n    # Keep the data when the release is uninstalled; a reinstall adopts the claim again.\n    helm.sh/resource-policy: keep\nspec:\n  accessModes:\n    - ReadWriteOnce\n  {{- with .Values.persistence.storageClass }}\n  {{- if eq . \"-\" }}\n  storageClassName: \"\"\n  {{- else }}\n  storageClassName: {{ . | quote }}\n  {{- end }}\n  {{- end }}\n  resources:\n    requests:\n      storage: {{ @V@.size | quote }}\n{{- end }}\n",
+            &[("V", &v)],
+        ));
+        out
+    }
+
+    pub(super) fn network_policy(&self, s: &ServiceInfo) -> String {
+        let c = &s.name;
+        let mut out = String::from(
+            "{{- if .Values.networkPolicy.enabled }}\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n",
+        );
+        out.push_str(&self.meta(&self.name_of(c), c));
+        out.push_str(&self.t(
+            "spec:\n  podSelector:\n    matchLabels:\n      {{- include \"@N@.selectorLabels\" @CTX@ | nindent 6 }}\n  policyTypes:\n    - Ingress\n",
+            &[("CTX", &self.ctx(c))],
+        ));
+        let mut rules = String::new();
+        let net = k8s::network_rules(self.model, s);
+        if !net.published.is_empty() {
+            rules.push_str("    # Published ports: reachable from anywhere (Ingress controller, LoadBalancer, helm test).\n    - ports:\n");
+            for p in &net.published {
+                rules.push_str(&format!("        - port: {p}\n          protocol: TCP\n"));
+            }
+        }
+        if !net.from.is_empty() {
+            rules.push_str("    # Only the services that depend on this one.\n    - from:\n");
+            for d in &net.from {
+                rules.push_str(&self.t(
+                    "        - podSelector:\n            matchLabels:\n              {{- include \"@N@.selectorLabels\" @CTX@ | nindent 14 }}\n",
+                    &[("CTX", &self.ctx(d))],
+                ));
+            }
+            rules.push_str("      ports:\n");
+            for p in &net.ports {
+                rules.push_str(&format!("        - port: {p}\n          protocol: TCP\n"));
+            }
+        }
+        if rules.is_empty() {
+            out.push_str("  ingress: []\n");
+        } else {
+            out.push_str("  ingress:\n");
+            out.push_str(&rules);
+        }
+        out.push_str("{{- end }}\n");
+        out
+    }
+
+    pub(super) fn ingress(&self) -> String {
+        let Some((s, p)) = web(self.model) else {
+            return String::new();
+        };
+        let mut out = String::from(
+            "{{- if .Values.ingress.enabled }}\n{{- $host := required \"ingress.host is required when ingress.enabled is true\" .Values.ingress.host }}\napiVersion: networking.k8s.io/v1\nkind: Ingress\n",
+        );
+        out.push_str(&self.t(
+            "metadata:\n  name: {{ include \"@N@.fullname\" . }}\n  labels:\n    {{- include \"@N@.labels\" @CTX@ | nindent 4 }}\n  {{- with .Values.ingress.annotations }}\n  annotations:\n    {{- toYaml . | nindent 4 }}\n  {{- end }}\nspec:\n  {{- with .Values.ingress.className }}\n  ingressClassName: {{ . | quote }}\n  {{- end }}\n  {{- if .Values.ingress.tls.enabled }}\n  tls:\n    - hosts:\n        - {{ $host | quote }}\n      secretName: {{ .Values.ingress.tls.secretName | default (printf \"%s-tls\" (include \"@N@.fullname\" .)) | quote }}\n  {{- end }}\n  rules:\n    - host: {{ $host | quote }}\n      http:\n        paths:\n          - path: /\n            pathType: Prefix\n            backend:\n              service:\n                name: @SVC@\n                port:\n                  name: @PORT@\n{{- end }}\n",
+            &[("CTX", &self.ctx(&s.name)), ("SVC", &self.name_of(&s.name)), ("PORT", &p.name)],
+        ));
+        out
+    }
+
+    /// The `helm test` pod accepts no traffic; it only calls out.
+    pub(super) fn test_network_policy(&self) -> String {
+        let mut out = String::from(
+            "{{- if .Values.networkPolicy.enabled }}\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n",
+        );
+        out.push_str(&self.meta(&self.name_of("test"), "test"));
+        out.push_str(&self.t(
+            "spec:\n  podSelector:\n    matchLabels:\n      {{- include \"@N@.selectorLabels\" @CTX@ | nindent 6 }}\n  policyTypes:\n    - Ingress\n  ingress: []\n{{- end }}\n",
+            &[("CTX", &self.ctx("test"))],
+        ));
+        out
+    }
+
+    /// `helm test`: the web image itself (already on the node; it has bash but no curl) asks
+    /// the readiness path through the Service, which proves the Service, the probes' path and
+    /// the wiring to the dependencies. Retries for the cold start.
+    pub(super) fn test_pod(&self) -> Option<String> {
+        let (s, p) = web(self.model)?;
+        let Some(HealthInfo {
+            readiness: Check::Http { path, .. },
+            ..
+        }) = &s.health
+        else {
+            return None;
+        };
+        let c = &s.name;
+        let v = format!("$.Values.{}", camel(c));
+        let port = match &p.publish {
+            Some(Publish::Param { name, .. }) => {
+                format!("{{{{ int64 $.Values.params.{} | quote }}}}", camel(name))
+            }
+            Some(Publish::Fixed(n)) => format!("\"{n}\""),
+            None => format!("\"{}\"", p.number),
+        };
+        let script = "for i in $(seq 1 30); do if exec 3<>\"/dev/tcp/$TARGET_HOST/$TARGET_PORT\"; then printf 'GET %s HTTP/1.0\\r\\nHost: %s\\r\\n\\r\\n' \"$TARGET_PATH\" \"$TARGET_HOST\" >&3; read -r status <&3; exec 3<&-; echo \"attempt $i: $status\"; case \"$status\" in *' 200 '*) exit 0;; esac; fi; sleep 10; done; exit 1";
+        Some(self.t(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {{ printf \"%s-test\" (include \"@N@.fullname\" .) | trunc 63 | trimSuffix \"-\" }}\n  labels:\n    {{- include \"@N@.labels\" (dict \"ctx\" $ \"component\" \"test\") | nindent 4 }}\n  annotations:\n    helm.sh/hook: test\n    helm.sh/hook-delete-policy: before-hook-creation,hook-succeeded\n    checkov.io/skip1: CKV_K8S_8=A one-shot test pod has no long-running process to probe\n    checkov.io/skip2: CKV_K8S_9=A one-shot test pod has no long-running process to probe\nspec:\n  restartPolicy: Never\n  serviceAccountName: {{ include \"@N@.serviceAccountName\" $ }}\n  automountServiceAccountToken: false\n  enableServiceLinks: false\n  securityContext:\n    {{- toYaml @V@.podSecurityContext | nindent 4 }}\n  containers:\n    - name: test\n      image: {{ include \"@N@.image\" @V@.image | quote }}\n      imagePullPolicy: {{ @V@.image.pullPolicy }}\n      command:\n        - bash\n        - -c\n        - @SCRIPT@\n      env:\n        - name: TARGET_HOST\n          value: {{ include \"@N@.componentName\" @CTX@ | quote }}\n        - name: TARGET_PORT\n          value: @PORT@\n        - name: TARGET_PATH\n          value: @PATH@\n      resources:\n        requests:\n          cpu: 10m\n          memory: 32Mi\n        limits:\n          cpu: 100m\n          memory: 64Mi\n      securityContext:\n        {{- toYaml @V@.containerSecurityContext | nindent 8 }}\n",
+            &[("V", &v), ("CTX", &self.ctx(c)), ("PORT", &port), ("PATH", &yq(path)), ("SCRIPT", &yq(script))],
+        ))
+    }
+}
+
+const HELPERS: &str = r#"{{/* Chart name, overridable with nameOverride. */}}
+{{- define "@N@.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Full name: <release>-<chart> (or the release alone when it holds the chart name), at most 63 characters. */}}
+{{- define "@N@.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Chart label value: name-version. */}}
+{{- define "@N@.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Objects of one component: <fullname>-<component>. Call with (dict "ctx" $ "component" "NAME"). */}}
+{{- define "@N@.componentName" -}}
+{{- printf "%s-%s" (include "@N@.fullname" .ctx) .component | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Selector labels: the immutable subset, with the component so no Service selects another component's pods. */}}
+{{- define "@N@.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "@N@.name" .ctx | quote }}
+app.kubernetes.io/instance: {{ .ctx.Release.Name | quote }}
+app.kubernetes.io/component: {{ .component | quote }}
+{{- end }}
+
+{{/* Standard labels on every object. */}}
+{{- define "@N@.labels" -}}
+helm.sh/chart: {{ include "@N@.chart" .ctx | quote }}
+{{ include "@N@.selectorLabels" . }}
+app.kubernetes.io/version: {{ .ctx.Chart.AppVersion | quote }}
+app.kubernetes.io/part-of: "@N@"
+app.kubernetes.io/managed-by: {{ .ctx.Release.Service | quote }}
+{{- end }}
+
+{{/* The pods' ServiceAccount. */}}
+{{- define "@N@.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "@N@.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* The Secret the pods read: existingSecret, else <fullname>-secrets. */}}
+{{- define "@N@.secretName" -}}
+{{- if .Values.secrets.existingSecret }}
+{{- .Values.secrets.existingSecret }}
+{{- else }}
+{{- include "@N@.componentName" (dict "ctx" . "component" "secrets") }}
+{{- end }}
+{{- end }}
+
+{{/* Image reference: repository[:tag][@digest]. Call with an image values map. */}}
+{{- define "@N@.image" -}}
+{{- $ref := .repository }}
+{{- if .tag }}{{ $ref = printf "%s:%s" $ref .tag }}{{ end }}
+{{- if .digest }}{{ $ref = printf "%s@%s" $ref .digest }}{{ end }}
+{{- $ref }}
+{{- end }}
+"#;
