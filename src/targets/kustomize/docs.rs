@@ -1,0 +1,312 @@
+//! The GitOps manifests and the READMEs of the base and the overlay.
+
+use super::*;
+
+pub(super) fn gitops(m: &Model, t: &mut FileTree) {
+    let p = m.profile_or_base();
+    let inst = m.instance_name();
+    let ns = namespace(m);
+    let path = format!("bundles/{p}/{DIR}/overlays/{p}");
+    let app = Yaml::map()
+        .with("apiVersion", "argoproj.io/v1alpha1")
+        .with("kind", "Application")
+        .with(
+            "metadata",
+            Yaml::map()
+                .with("name", inst.as_str())
+                .with("namespace", "argocd"),
+        )
+        .with(
+            "spec",
+            Yaml::map()
+                .with("project", "default")
+                .with(
+                    "source",
+                    Yaml::map()
+                        .with("repoURL", REPO_PLACEHOLDER)
+                        .with("targetRevision", "main")
+                        .with("path", path.as_str()),
+                )
+                .with(
+                    "destination",
+                    Yaml::map()
+                        .with("server", "https://kubernetes.default.svc")
+                        .with("namespace", ns.as_str()),
+                )
+                .with(
+                    "syncPolicy",
+                    Yaml::map()
+                        .with(
+                            "automated",
+                            Yaml::map().with("prune", true).with("selfHeal", true),
+                        )
+                        .with(
+                            "syncOptions",
+                            vec!["CreateNamespace=true", "PruneLast=true"],
+                        ),
+                ),
+        );
+    let repo = Yaml::map()
+        .with("apiVersion", "source.toolkit.fluxcd.io/v1")
+        .with("kind", "GitRepository")
+        .with(
+            "metadata",
+            Yaml::map()
+                .with("name", inst.as_str())
+                .with("namespace", "flux-system"),
+        )
+        .with(
+            "spec",
+            Yaml::map()
+                .with("interval", "5m")
+                .with("url", REPO_PLACEHOLDER)
+                .with("ref", Yaml::map().with("branch", "main")),
+        );
+    let ks = Yaml::map()
+        .with("apiVersion", "kustomize.toolkit.fluxcd.io/v1")
+        .with("kind", "Kustomization")
+        .with(
+            "metadata",
+            Yaml::map()
+                .with("name", inst.as_str())
+                .with("namespace", "flux-system"),
+        )
+        .with(
+            "spec",
+            Yaml::map()
+                .with("interval", "10m")
+                .with("retryInterval", "2m")
+                .with("timeout", "10m")
+                .with(
+                    "sourceRef",
+                    Yaml::map()
+                        .with("kind", "GitRepository")
+                        .with("name", inst.as_str()),
+                )
+                .with("path", path.as_str())
+                .with("prune", true)
+                .with("wait", true)
+                .with("targetNamespace", ns.as_str()),
+        );
+    let target = |kind: &str, name: &str, paths: Vec<&str>| {
+        Yaml::map()
+            .with("select", Yaml::map().with("kind", kind).with("name", name))
+            .with("fieldPaths", Yaml::from(paths))
+    };
+    let replacement = |key: &str, targets: Vec<Yaml>| {
+        Yaml::map()
+            .with(
+                "source",
+                Yaml::map()
+                    .with("kind", "ConfigMap")
+                    .with("name", "gitops-params")
+                    .with("fieldPath", format!("data.{key}")),
+            )
+            .with("targets", Yaml::Seq(targets))
+    };
+    let kz = Yaml::map()
+        .with("apiVersion", KUSTOMIZE_API)
+        .with("kind", "Kustomization")
+        .with(
+            "resources",
+            vec![
+                "argocd-application.yaml",
+                "flux-gitrepository.yaml",
+                "flux-kustomization.yaml",
+            ],
+        )
+        .with(
+            "configMapGenerator",
+            Yaml::Seq(vec![
+                Yaml::map()
+                    .with("name", "gitops-params")
+                    .with(
+                        "literals",
+                        vec![
+                            format!("repoURL={REPO_PLACEHOLDER}"),
+                            "revision=main".to_string(),
+                            format!("path={path}"),
+                        ],
+                    )
+                    .with(
+                        "options",
+                        Yaml::map().with("disableNameSuffixHash", true).with(
+                            "annotations",
+                            Yaml::map().with("config.kubernetes.io/local-config", "true"),
+                        ),
+                    ),
+            ]),
+        )
+        .with(
+            "replacements",
+            Yaml::Seq(vec![
+                replacement(
+                    "repoURL",
+                    vec![
+                        target("Application", &inst, vec!["spec.source.repoURL"]),
+                        target("GitRepository", &inst, vec!["spec.url"]),
+                    ],
+                ),
+                replacement(
+                    "revision",
+                    vec![
+                        target("Application", &inst, vec!["spec.source.targetRevision"]),
+                        target("GitRepository", &inst, vec!["spec.ref.branch"]),
+                    ],
+                ),
+                replacement(
+                    "path",
+                    vec![
+                        target("Application", &inst, vec!["spec.source.path"]),
+                        target("Kustomization", &inst, vec!["spec.path"]),
+                    ],
+                ),
+            ]),
+        );
+    let head = format!(
+        "{GENERATED}# GitOps wiring of profile `{p}`: set repoURL, revision (a branch) and path below, then\n# `kubectl apply -k` this directory (the params ConfigMap is local-config and never applied).\n"
+    );
+    t.insert("gitops/kustomization.yaml".into(), doc_file(&head, &kz));
+    t.insert(
+        "gitops/argocd-application.yaml".into(),
+        doc_file(GENERATED, &app),
+    );
+    t.insert(
+        "gitops/flux-gitrepository.yaml".into(),
+        doc_file(GENERATED, &repo),
+    );
+    t.insert(
+        "gitops/flux-kustomization.yaml".into(),
+        doc_file(GENERATED, &ks),
+    );
+}
+
+pub(super) fn md(s: &str) -> String {
+    crate::targets::compose::md_cell(s)
+}
+
+pub(super) fn secret_command(m: &Model) -> String {
+    let ns = namespace(m);
+    let mut out = format!(
+        "kubectl create namespace {ns}\nkubectl --namespace {ns} create secret generic {}",
+        secret_name(m)
+    );
+    for s in m.secrets.iter().filter(|s| !s.optional) {
+        out.push_str(&format!(" \\\n  --from-literal={}='…'", s.name));
+    }
+    let optional: Vec<&str> = m
+        .secrets
+        .iter()
+        .filter(|s| s.optional)
+        .map(|s| s.name.as_str())
+        .collect();
+    if !optional.is_empty() {
+        out.push_str(&format!(
+            "\n# optional keys, add --from-literal=KEY='…' for those you use: {}",
+            optional.join(", ")
+        ));
+    }
+    out
+}
+
+pub(super) fn overlay_readme(base: &Model, m: &Model, added: &[Obj], patches: &[Patch]) -> String {
+    let p = m.profile_or_base();
+    let n = &m.app.name;
+    let mut out = format!(
+        "# {n} {} — Kustomize overlay `{p}`\n\nGenerated by luciac from `lucia.kdl` and `profiles/{p}.kdl`. Do not edit; change the declaration and rebuild.\n\n",
+        m.app.version
+    );
+    out.push_str(&format!(
+        "## Deploy\n\n```sh\n{}\nkubectl apply -k .\n```\n\nOr point Argo CD / Flux at this directory: see `../../gitops/`.\n\n",
+        secret_command(m)
+    ));
+    out.push_str(&format!(
+        "## Secrets\n\nNothing secret is in the repository. The pods read the Secret `{}` (namespace `{}`), which you\ncreate (above) or manage with SOPS, Sealed Secrets or External Secrets under that name:\n\n| Secret key | Env key | Required |\n|---|---|---|\n",
+        secret_name(m),
+        namespace(m)
+    ));
+    for s in &m.secrets {
+        out.push_str(&format!(
+            "| `{}` | {} | {} |\n",
+            s.name,
+            s.keys
+                .iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            if s.optional { "no" } else { "yes" }
+        ));
+    }
+    out.push_str("\nAfter changing the Secret, run `kubectl rollout restart deployment` (the pods do not watch it).\n\n");
+    let generated = generated_params(m);
+    out.push_str(&format!(
+        "## Params\n\nParams that reach the app's environment are the `configMapGenerator` `{}` in `kustomization.yaml`\n(`behavior: merge` over the base's). Edit a `literals` line (`name=value`, taken verbatim) and\nre-apply: the ConfigMap's name carries a hash of its content, so the pods roll by themselves.\nPublished ports and values built from several parts are resolved at build time; the profile's\nchanges to them are patches (below).\n\n| Param | Base default | This profile | Where it lands |\n|---|---|---|---|\n",
+        params_name(m)
+    ));
+    for prm in &m.params {
+        let base_default = base
+            .param(&prm.name)
+            .map(|b| format!("`{}`", md(&b.default)))
+            .unwrap_or_else(|| "—".into());
+        let lands = if generated.iter().any(|g| g.name == prm.name) {
+            format!("`{}` key `{}`", params_name(m), prm.name)
+        } else {
+            "resolved into the objects".to_string()
+        };
+        out.push_str(&format!(
+            "| `{}` | {base_default} | `{}` | {lands} |\n",
+            prm.name,
+            md(&prm.default)
+        ));
+    }
+    out.push_str("\n## Images\n\nPinned by the `images:` transformer (digest where the declaration has one):\n\n");
+    for i in &m.images {
+        out.push_str(&format!("- `{}`: `{}`\n", i.name, i.pinned()));
+    }
+    out.push_str("\n## What this profile changes\n\n");
+    if added.is_empty() && patches.is_empty() {
+        out.push_str("Nothing beyond the namespace, images and params above.\n");
+    }
+    for o in added {
+        out.push_str(&format!("- adds {} `{}` (`{}`)\n", o.kind, o.name, o.file));
+    }
+    for x in patches {
+        if x.delete {
+            out.push_str(&format!(
+                "- removes {} `{}` (`{}`)\n",
+                x.kind, x.name, x.file
+            ));
+        } else {
+            out.push_str(&format!(
+                "- patches {} `{}` (`{}`): {}\n",
+                x.kind,
+                x.name,
+                x.file,
+                x.ops
+                    .iter()
+                    .filter(|o| o["op"] != "test")
+                    .map(|o| format!("`{}`", o["path"].as_str().unwrap_or_default()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+    }
+    out
+}
+
+pub(super) fn readme(m: &Model) -> String {
+    let p = m.profile_or_base();
+    let n = &m.app.name;
+    let mut out = format!(
+        "# {n} {} — Kustomize\n\n{}\n\nGenerated by luciac from `lucia.kdl`. Do not edit; change the declaration and rebuild.\n\n",
+        m.app.version, m.app.description
+    );
+    out.push_str(&format!(
+        "## Layout\n\n- `base/`: the objects of `lucia.kdl` alone (no namespace, no secrets, params at their base\n  defaults). `kubectl kustomize base` builds on its own.\n- `overlays/{p}/`: only what profile `{p}` changes: namespace, pinned images, params, added\n  objects and patches. Deploy this one (`kubectl apply -k overlays/{p}`); its README lists everything.\n- `gitops/`: Argo CD `Application` and Flux `GitRepository` + `Kustomization` pointing at\n  `bundles/{p}/{DIR}/overlays/{p}`.\n\nThe objects are the ones the Helm chart renders for the same profile (same names, labels,\nselectors, probes, security contexts, NetworkPolicies); the test suite compares them.\n\n"
+    ));
+    out.push_str(&format!(
+        "## GitOps\n\nEdit the `gitops-params` literals in `gitops/kustomization.yaml`:\n\n| Literal | Meaning | Default |\n|---|---|---|\n| `repoURL` | Git repository holding `bundles/` | `{REPO_PLACEHOLDER}` (replace it) |\n| `revision` | Branch to follow (Argo CD `targetRevision`, Flux `ref.branch`) | `main` |\n| `path` | The overlay inside the repository | `bundles/{p}/{DIR}/overlays/{p}` |\n\nThen apply the wiring (the params ConfigMap is `local-config`, never sent to the cluster):\n\n```sh\nkubectl apply -k gitops/   # needs the Argo CD and/or Flux CRDs; delete the file of the tool you do not run\n```\n\nArgo CD: automated sync with prune and self-heal, `CreateNamespace=true`, `PruneLast=true` (old\nhashed ConfigMaps are pruned last). Flux: `prune: true`, `wait: true`, `targetNamespace`.\nPersistentVolumeClaims carry `argocd.argoproj.io/sync-options: Prune=false` and\n`kustomize.toolkit.fluxcd.io/prune: disabled`: data is never pruned. Create the Secret named in the\noverlay README before the first sync. No Flux `postBuild` substitution is used, so `${{…}}` in\nvalues is never expanded.\n\n"
+    ));
+    out.push_str("## Security scan (checkov) exceptions\n\nThe same as the Helm chart's: `CKV_K8S_15` (pull policy Always; pin digests instead),\n`CKV_K8S_35` (secrets as env: the app reads only its environment), `CKV_K8S_21` (the base has no\nnamespace by design), `CKV_K8S_11` (CPU limits only where declared), `CKV2_K8S_6` when the profile\nturns NetworkPolicy off, `CKV_K8S_43` while images have no digest, `CKV_K8S_40` for images that\nown their files as a UID below 10000.\n");
+    out
+}

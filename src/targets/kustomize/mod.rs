@@ -1,0 +1,391 @@
+//! Kustomize target: `kustomize/base/` from the declaration alone, `kustomize/overlays/<profile>/`
+//! holding only what the profile changes, and GitOps wiring (Argo CD, Flux) in
+//! `kustomize/gitops/`.
+//!
+//! Choices a reviewer should know:
+//! - **Same objects as the Helm chart.** Objects are built from the shared building blocks in
+//!   [`super::k8s`] with the names the chart gives a release called like the app
+//!   (`<app>-<service>`, ServiceAccount `<app>`, claims `<app>-<service>-<volume>`), the same
+//!   labels (`name`/`instance`/`component` written literally, so selectors stay immutable;
+//!   `version`/`part-of` through the `labels:` transformer with `includeSelectors: false`),
+//!   the same probes, security contexts, NetworkPolicies and Ingress. A test compares
+//!   `kubectl kustomize` with `helm template` object by object.
+//! - **Base and overlay.** [`lower_with_base`] builds the objects of the base declaration and
+//!   of the profile; the base directory holds the former, and the overlay holds the
+//!   difference: objects the profile adds are overlay resources, objects it drops are
+//!   `$patch: delete` patches, changed objects are JSON 6902 patches (one per object, each
+//!   change one `replace`/`add`/`remove`, guarded by a `test` of the list item's name so a
+//!   patch can never silently edit the wrong container). Images are never patched: the
+//!   overlay pins every image with the `images:` transformer (tag, and digest when declared).
+//!   [`lower`] (what `lower_all` calls) uses the profile model as its own base, which still
+//!   gives a complete, valid base and overlay (namespace, images, params).
+//! - **Params** become the `configMapGenerator` `<app>-params` (hash suffix: pods roll on
+//!   change); an env key that is exactly one param reads it through `configMapKeyRef`. Values
+//!   composed from params and other text, and published ports, are resolved at build time and
+//!   patched by the overlay when a profile changes them. The overlay's generator repeats every
+//!   param with the profile's value (`behavior: merge`), so it is the one place to edit them.
+//! - **Secrets** never enter the repository: pods read `secretKeyRef`s into `<app>-secrets`,
+//!   a Secret the user creates (the README gives the command).
+
+use crate::diag::{self, Diag};
+use crate::model::*;
+use crate::pack::{self, FileTree};
+use crate::targets::k8s;
+use crate::targets::{Artifact, Layout};
+use crate::yaml::{self, Yaml};
+
+mod docs;
+mod objects;
+mod patches;
+
+use docs::*;
+pub use objects::namespace;
+use objects::*;
+pub use patches::patches;
+use patches::*;
+
+/// Directory of the artifact inside the bundle.
+pub const DIR: &str = "kustomize";
+
+const KUSTOMIZE_API: &str = "kustomize.config.k8s.io/v1beta1";
+/// Placeholder repository URL in the GitOps params (the README says to replace it).
+pub const REPO_PLACEHOLDER: &str = "https://github.com/CHANGE-ME/CHANGE-ME.git";
+
+/// Lower the (profile-merged) model; it serves as its own base, so the overlay holds the
+/// namespace, the images and the params but no patches.
+pub fn lower(model: &Model, diags: &mut Vec<Diag>) -> Vec<Artifact> {
+    lower_with_base(model, model, diags)
+}
+
+/// Lower a profile against the model of the base declaration alone (`lucia.kdl` without the
+/// profile): `base/` comes from `base`, `overlays/<profile>/` from the difference.
+pub fn lower_with_base(base: &Model, profile: &Model, diags: &mut Vec<Diag>) -> Vec<Artifact> {
+    if !carries(profile, diags) || (base != profile && !carries(base, diags)) {
+        return Vec::new();
+    }
+    vec![Artifact {
+        target: "kustomize",
+        path: DIR.into(),
+        layout: Layout::Files,
+        tree: tree(base, profile),
+    }]
+}
+
+/// Characters Kustomize (v5.7) cannot carry: it re-emits U+007F (DEL) raw and then refuses its
+/// own output ("control characters are not allowed"), and turns U+0085 (NEL) into a space.
+const UNCARRIABLE: [char; 2] = ['\u{7f}', '\u{85}'];
+
+fn has_del(y: &Yaml) -> bool {
+    match y {
+        Yaml::Str(s) => s.contains(UNCARRIABLE),
+        Yaml::Seq(v) => v.iter().any(has_del),
+        Yaml::Map(m) => m.iter().any(|(k, v)| k.contains(UNCARRIABLE) || has_del(v)),
+        _ => false,
+    }
+}
+
+/// A value Kustomize would break is a diagnostic, not a broken (or silently changed) bundle.
+fn carries(m: &Model, diags: &mut Vec<Diag>) -> bool {
+    let mut ok = true;
+    for p in m.params.iter().filter(|p| p.default.contains(UNCARRIABLE)) {
+        diags.push(del_diag(p.span, &format!("param `{}`", p.name)));
+        ok = false;
+    }
+    for s in &m.services {
+        if has_del(&deployment(m, s, "").doc) {
+            diags.push(del_diag(s.span, &format!("service `{}`", s.name)));
+            ok = false;
+        }
+    }
+    ok
+}
+
+fn del_diag(span: crate::source::Span, what: &str) -> Diag {
+    Diag::error(
+        diag::NOT_ALLOWED,
+        format!("the Kustomize target cannot carry U+007F (DEL) or U+0085 (NEL) in {what}"),
+    )
+    .label(span, "holds U+007F or U+0085")
+    .help("kustomize rejects DEL and turns NEL into a space; remove the character or turn the target off (`target \"kustomize\" { enabled #false }`)")
+}
+
+/// One Kubernetes object and the file it is written to.
+#[derive(Debug, Clone, PartialEq)]
+struct Obj {
+    api: &'static str,
+    kind: &'static str,
+    name: String,
+    file: String,
+    doc: Yaml,
+}
+
+impl Obj {
+    fn new(api: &'static str, kind: &'static str, name: String, file: String, rest: Yaml) -> Obj {
+        let mut doc = Yaml::map().with("apiVersion", api).with("kind", kind);
+        if let Yaml::Map(entries) = rest {
+            for (k, v) in entries {
+                doc.insert(&k, v);
+            }
+        }
+        Obj {
+            api,
+            kind,
+            name,
+            file,
+            doc,
+        }
+    }
+
+    fn same(&self, other: &Obj) -> bool {
+        self.kind == other.kind && self.name == other.name
+    }
+
+    fn target(&self) -> Yaml {
+        let (group, version) = match self.api.split_once('/') {
+            Some((g, v)) => (g, v),
+            None => ("", self.api),
+        };
+        let mut t = Yaml::map();
+        if !group.is_empty() {
+            t.insert("group", group);
+        }
+        t.with("version", version)
+            .with("kind", self.kind)
+            .with("name", self.name.as_str())
+    }
+}
+
+/// A patch of the overlay, as data (the tests check each one reached the output).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Patch {
+    /// Path inside the overlay directory.
+    pub file: String,
+    pub kind: String,
+    pub name: String,
+    /// JSON 6902 operations; empty for a delete patch.
+    pub ops: Vec<serde_json::Value>,
+    /// `$patch: delete` of an object the profile drops.
+    pub delete: bool,
+}
+
+/// A generator literal `key=value` that kustomize reads back as exactly `value` (it strips one
+/// pair of matching outer quotes, so such a value gets one more pair).
+fn literal(key: &str, value: &str) -> String {
+    let quoted = value.len() >= 2
+        && (value.starts_with('"') && value.ends_with('"')
+            || value.starts_with('\'') && value.ends_with('\''));
+    if quoted {
+        format!("{key}=\"{value}\"")
+    } else {
+        format!("{key}={value}")
+    }
+}
+
+fn version_labels(m: &Model) -> Yaml {
+    Yaml::Seq(vec![
+        Yaml::map()
+            .with(
+                "pairs",
+                Yaml::map()
+                    .with("app.kubernetes.io/version", m.app.version.as_str())
+                    .with("app.kubernetes.io/part-of", m.app.name.as_str()),
+            )
+            .with("includeSelectors", false)
+            .with("includeTemplates", true),
+    ])
+}
+
+fn doc_file(header: &str, doc: &Yaml) -> pack::File {
+    pack::text(format!("{header}{}", yaml::to_string(doc)))
+}
+
+const GENERATED: &str =
+    "# Generated by luciac from lucia.kdl. Do not edit: change the declaration and rebuild.\n";
+
+fn tree(base: &Model, profile: &Model) -> FileTree {
+    let mut t = FileTree::new();
+    let p = profile.profile_or_base();
+    // base/
+    let objs = base_objects(base);
+    let mut kz = Yaml::map()
+        .with("apiVersion", KUSTOMIZE_API)
+        .with("kind", "Kustomization")
+        .with("labels", version_labels(base))
+        .with(
+            "resources",
+            Yaml::from(objs.iter().map(|o| o.file.clone()).collect::<Vec<_>>()),
+        );
+    let gen_params = generated_params(base);
+    if !gen_params.is_empty() {
+        kz.insert(
+            "configMapGenerator",
+            Yaml::Seq(vec![
+                Yaml::map().with("name", params_name(base)).with(
+                    "literals",
+                    Yaml::from(
+                        gen_params
+                            .iter()
+                            .map(|x| literal(&x.name, &x.default))
+                            .collect::<Vec<_>>(),
+                    ),
+                ),
+            ]),
+        );
+    }
+    t.insert(
+        "base/kustomization.yaml".into(),
+        doc_file(
+            &format!("{GENERATED}# The base: lucia.kdl alone, no namespace, no secrets. Overlays in ../overlays/.\n"),
+            &kz,
+        ),
+    );
+    for o in &objs {
+        t.insert(format!("base/{}", o.file), doc_file(GENERATED, &o.doc));
+    }
+    // overlays/<profile>/
+    let dir = format!("overlays/{p}");
+    let (added, patches, texts) = overlay_parts(base, profile);
+    let mut resources = vec!["../../base".to_string()];
+    for o in &added {
+        resources.push(o.file.clone());
+        t.insert(format!("{dir}/{}", o.file), doc_file(GENERATED, &o.doc));
+    }
+    let mut kz = Yaml::map()
+        .with("apiVersion", KUSTOMIZE_API)
+        .with("kind", "Kustomization")
+        .with("namespace", namespace(profile))
+        .with("labels", version_labels(profile))
+        .with("resources", Yaml::from(resources));
+    let mut images = Vec::new();
+    let mut seen = Vec::new();
+    for s in &profile.services {
+        let i = &s.image;
+        if seen.contains(&&i.name) {
+            continue;
+        }
+        seen.push(&i.name);
+        let from = base.images.iter().find(|b| b.name == i.name).unwrap_or(i);
+        let mut e = Yaml::map().with("name", from.repository.as_str());
+        if from.repository != i.repository {
+            e.insert("newName", i.repository.as_str());
+        }
+        if let Some(tag) = &i.tag {
+            e.insert("newTag", tag.as_str());
+        }
+        if let Some(d) = &i.digest {
+            e.insert("digest", d.as_str());
+        }
+        images.push(e);
+    }
+    if !images.is_empty() {
+        kz.insert("images", Yaml::Seq(images));
+    }
+    let prof_params = generated_params(profile);
+    if !prof_params.is_empty() {
+        let in_base = !generated_params(base).is_empty();
+        let mut g = Yaml::map().with("name", params_name(profile));
+        if in_base {
+            g.insert("behavior", "merge");
+        }
+        g.insert(
+            "literals",
+            Yaml::from(
+                prof_params
+                    .iter()
+                    .map(|x| literal(&x.name, &x.default))
+                    .collect::<Vec<_>>(),
+            ),
+        );
+        kz.insert("configMapGenerator", Yaml::Seq(vec![g]));
+    }
+    if !patches.is_empty() {
+        let items = patches
+            .iter()
+            .map(|x| {
+                let e = Yaml::map().with("path", x.file.as_str());
+                if x.delete {
+                    e
+                } else {
+                    let obj = profile_objects(base, profile)
+                        .into_iter()
+                        .find(|o| o.kind == x.kind && o.name == x.name);
+                    match obj {
+                        Some(o) => e.with("target", o.target()),
+                        None => e,
+                    }
+                }
+            })
+            .collect();
+        kz.insert("patches", Yaml::Seq(items));
+    }
+    for (x, text) in patches.iter().zip(&texts) {
+        t.insert(format!("{dir}/{}", x.file), pack::text(text.clone()));
+    }
+    t.insert(
+        format!("{dir}/kustomization.yaml"),
+        doc_file(
+            &format!("{GENERATED}# Overlay of profile `{p}` (profiles/{p}.kdl): only what the profile changes. See README.md.\n"),
+            &kz,
+        ),
+    );
+    t.insert(
+        format!("{dir}/README.md"),
+        pack::text(overlay_readme(base, profile, &added, &patches)),
+    );
+    // gitops/
+    gitops(profile, &mut t);
+    t.insert("README.md".into(), pack::text(readme(profile)));
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literals_survive_kustomizes_quote_stripping() {
+        assert_eq!(literal("a", "x"), "a=x");
+        assert_eq!(literal("a", "'q'"), "a=\"'q'\"");
+        assert_eq!(literal("a", "\"q\""), "a=\"\"q\"\"");
+        assert_eq!(literal("a", "\""), "a=\"");
+        assert_eq!(literal("a", "'x\""), "a='x\"");
+        assert_eq!(literal("a", "k=v"), "a=k=v");
+    }
+
+    #[test]
+    fn diff_is_minimal_and_guards_named_list_items() {
+        let a = Yaml::map().with(
+            "c",
+            Yaml::Seq(vec![
+                Yaml::map()
+                    .with("name", "x")
+                    .with("r", Yaml::map().with("m", "1").with("gone", "g")),
+            ]),
+        );
+        let b = Yaml::map()
+            .with(
+                "c",
+                Yaml::Seq(vec![
+                    Yaml::map()
+                        .with("name", "x")
+                        .with("r", Yaml::map().with("m", "2")),
+                ]),
+            )
+            .with("a/b~c", true);
+        let mut ops = Vec::new();
+        diff("", &a, &b, &mut ops);
+        let ops: Vec<serde_json::Value> = ops.iter().map(to_json).collect();
+        assert_eq!(
+            ops,
+            vec![
+                serde_json::json!({"op": "test", "path": "/c/0/name", "value": "x"}),
+                serde_json::json!({"op": "replace", "path": "/c/0/r/m", "value": "2"}),
+                serde_json::json!({"op": "remove", "path": "/c/0/r/gone"}),
+                serde_json::json!({"op": "add", "path": "/a~1b~0c", "value": true}),
+            ]
+        );
+        let mut none = Vec::new();
+        diff("", &a, &a, &mut none);
+        assert!(none.is_empty());
+    }
+}
