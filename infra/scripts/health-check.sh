@@ -239,7 +239,7 @@ systemd_setup() {
 	URL=http://127.0.0.1:${port:-7233}
 }
 systemd_deps() {
-	if have systemctl && [ -d /run/systemd/system ]; then
+	if have systemctl && [ -d /run/systemd/system ] && systemctl cat lucia.service >/dev/null 2>&1; then
 		if systemctl is-active --quiet lucia.service; then
 			ok 'lucia.service: active'
 		else
