@@ -159,6 +159,13 @@ fn compile_block(text: &str, m: &Markers) -> (bool, Vec<Diag>) {
         ),
         None => compile::compile_str(text, None, Strictness::default(), &mut diags),
     };
+    // A declaration that compiles must also lower into every target's bundle.
+    if let Some(model) = &model {
+        if !diags.iter().any(Diag::is_error) {
+            let artifacts = luciac::targets::lower_all(model, &mut diags);
+            assert!(!artifacts.is_empty(), "no artifacts");
+        }
+    }
     (model.is_some(), diags)
 }
 
@@ -359,5 +366,100 @@ fn the_operator_docs_name_only_secrets_params_and_keys_that_exist() {
             }
         }
     }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// The lines of a YAML mapping file as (indent, key, rest of the line).
+fn yaml_keys(text: &str) -> Vec<(usize, String, String)> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        .filter_map(|l| {
+            let t = l.trim_start();
+            let (key, rest) = t.split_once(':')?;
+            if key.starts_with('-') || key.contains(' ') {
+                return None;
+            }
+            Some((l.len() - t.len(), key.to_string(), rest.trim().to_string()))
+        })
+        .collect()
+}
+
+/// Whether `path` (Helm `--set` syntax: `.` separates, `\.` is a literal dot) names a value of
+/// the chart: every segment exists, or the walk reaches a free-form map (`{}`).
+fn values_have(lines: &[(usize, String, String)], path: &str) -> bool {
+    let mut segments = Vec::new();
+    let mut cur = String::new();
+    let mut chars = path.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if chars.peek() == Some(&'.') => {
+                cur.push('.');
+                chars.next();
+            }
+            '.' => segments.push(std::mem::take(&mut cur)),
+            c => cur.push(c),
+        }
+    }
+    segments.push(cur);
+    let (mut lo, mut hi, mut indent) = (0, lines.len(), 0);
+    for seg in &segments {
+        let Some(i) = (lo..hi).find(|&i| lines[i].0 == indent && lines[i].1 == *seg) else {
+            return false;
+        };
+        if lines[i].2 == "{}" {
+            return true;
+        }
+        lo = i + 1;
+        hi = (lo..hi).find(|&j| lines[j].0 <= indent).unwrap_or(hi);
+        match lines.get(lo) {
+            Some(next) if lo < hi => indent = next.0,
+            _ => return seg == segments.last().unwrap_or(seg),
+        }
+    }
+    true
+}
+
+#[test]
+fn every_helm_value_the_operator_docs_set_exists_in_the_chart() {
+    let tgz = std::fs::read(repo().join("bundles/prod/lucia-1.2.3.tgz"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (_, tree) = luciac::pack::untar_gz(&tgz).unwrap_or_else(|e| panic!("{e}"));
+    let values = tree
+        .iter()
+        .find(|(p, _)| p.as_str() == "values.yaml" || p.ends_with("/values.yaml"))
+        .map(|(_, f)| String::from_utf8_lossy(&f.bytes).into_owned())
+        .unwrap_or_else(|| panic!("no values.yaml in the chart"));
+    let lines = yaml_keys(&values);
+    assert!(values_have(&lines, "secrets.existingSecret"));
+    assert!(values_have(
+        &lines,
+        "ingress.annotations.cert-manager\\.io/cluster-issuer"
+    ));
+    assert!(!values_have(&lines, "secrets.existing"));
+    assert!(!values_have(&lines, "mongo.persistence.data.size.extra"));
+    let mut problems = Vec::new();
+    let mut seen = 0;
+    for (file, text) in operator_docs() {
+        let rel = file
+            .strip_prefix(repo())
+            .unwrap_or(&file)
+            .display()
+            .to_string();
+        for flag in ["--set ", "--set-string ", "--set=", "--set-string="] {
+            for (i, _) in text.match_indices(flag) {
+                let rest = text[i + flag.len()..].trim_start_matches('\'');
+                let Some(end) = rest.find('=') else { continue };
+                let key = &rest[..end];
+                if key.is_empty() || key.contains(char::is_whitespace) || key.contains('…') {
+                    continue;
+                }
+                seen += 1;
+                if !values_have(&lines, key) {
+                    problems.push(format!("{rel}: `{flag}{key}=` is not a value of the chart"));
+                }
+            }
+        }
+    }
+    assert!(seen >= 5, "only {seen} --set flags found");
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
