@@ -160,11 +160,11 @@ fn compile_block(text: &str, m: &Markers) -> (bool, Vec<Diag>) {
         None => compile::compile_str(text, None, Strictness::default(), &mut diags),
     };
     // A declaration that compiles must also lower into every target's bundle.
-    if let Some(model) = &model {
-        if !diags.iter().any(Diag::is_error) {
-            let artifacts = luciac::targets::lower_all(model, &mut diags);
-            assert!(!artifacts.is_empty(), "no artifacts");
-        }
+    if let Some(model) = &model
+        && !diags.iter().any(Diag::is_error)
+    {
+        let artifacts = luciac::targets::lower_all(model, &mut diags);
+        assert!(!artifacts.is_empty(), "no artifacts");
     }
     (model.is_some(), diags)
 }
