@@ -702,3 +702,55 @@ fn validate_deployment_fails_a_tampered_bundle_and_a_missing_validator() {
         describe(&out)
     );
 }
+
+/// A minimal Kustomize bundle (a base and one overlay), until the Kustomize target lands.
+fn kustomize_fixture(dir: &Path, overlay_resources: &str) {
+    let files = [
+        (
+            "kustomize/base/kustomization.yaml",
+            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - configmap.yaml\n".to_string(),
+        ),
+        (
+            "kustomize/base/configmap.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: lucia-params\ndata:\n  LOG_LEVEL: Information\n".to_string(),
+        ),
+        (
+            "kustomize/overlays/prod/kustomization.yaml",
+            format!(
+                "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: lucia\nresources:\n{overlay_resources}"
+            ),
+        ),
+    ];
+    for (rel, text) in files {
+        let p = dir.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap_or(dir)).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(p, text).unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
+#[test]
+fn validate_deployment_builds_every_kustomize_overlay() {
+    tool("kubectl");
+    let good = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    kustomize_fixture(good.path(), "  - ../../base\n");
+    let out = validate(&[good.path()]);
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    let s = stdout(&out);
+    for check in [
+        "PASS  kustomize kustomize/overlays/prod: kubectl kustomize",
+        "PASS  kustomize kustomize/overlays/prod: kubernetes-validate --strict -k 1.30",
+        "PASS  kustomize kustomize/base: kubectl kustomize",
+    ] {
+        assert!(s.contains(check), "missing `{check}` in:\n{s}");
+    }
+
+    let bad = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    kustomize_fixture(bad.path(), "  - ../../base\n  - missing.yaml\n");
+    let out = validate(&[bad.path()]);
+    assert_eq!(code(&out), 1, "{}", describe(&out));
+    assert!(
+        stdout(&out).contains("FAIL  kustomize kustomize/overlays/prod: kubectl kustomize"),
+        "{}",
+        describe(&out)
+    );
+}
