@@ -691,9 +691,18 @@ fn validate_deployment_fails_a_tampered_bundle_and_a_missing_validator() {
         assert!(s.contains(check), "missing `{check}` in:\n{s}");
     }
 
-    // A validator that is missing is a failure, never a skip.
-    let out = run(Command::new(script("validate-deployment.sh"))
-        .env("PATH", "/usr/bin:/bin")
+    // A validator that is missing is a failure, never a skip: a PATH with only the basic
+    // commands the script itself uses.
+    let basic = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    for cmd in [
+        "sh", "mktemp", "rm", "dirname", "sed", "grep", "head", "cat", "tar", "gzip",
+    ] {
+        std::os::unix::fs::symlink(tool(cmd), basic.path().join(cmd))
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let out = run(Command::new(tool("sh"))
+        .env("PATH", basic.path())
+        .arg(script("validate-deployment.sh"))
         .arg(repo().join("bundles/prod/lucia-1.2.3.tgz")));
     assert_eq!(code(&out), 1, "{}", describe(&out));
     assert!(
