@@ -763,3 +763,90 @@ fn validate_deployment_builds_every_kustomize_overlay() {
         describe(&out)
     );
 }
+
+#[test]
+fn backup_and_restore_a_compose_bundle_through_docker_compose() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let bundle = tmp.path().join("lucia-prod-compose-1.2.3");
+    let out_dir = tmp.path().join("out");
+    std::fs::create_dir_all(bundle.join("secrets")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::create_dir(&out_dir).unwrap_or_else(|e| panic!("{e}"));
+    let files: &[(&str, u32, &str)] = &[
+        ("compose.yaml", 0o644, "name: lucia-prod\n"),
+        (".env", 0o600, "HTTP_PORT=7233\n"),
+        (
+            "secrets/ha-token",
+            0o644,
+            "0123456789abcdef0123456789abcdef",
+        ),
+        ("secrets/dashboard-key", 0o644, ""),
+    ];
+    for (rel, mode, text) in files {
+        let p = bundle.join(rel);
+        std::fs::write(&p, text).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(*mode))
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    std::fs::set_permissions(
+        bundle.join("secrets"),
+        std::fs::Permissions::from_mode(0o700),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let log = tmp.path().join("docker.log");
+    let restored = tmp.path().join("mongorestore.stdin");
+    let docker = format!(
+        r#"printf '%s\n' "$*" >> '{log}'
+case "$*" in
+*"exec -T mongo mongodump --quiet --archive") printf 'MONGO-ARCHIVE' ;;
+*"exec -T mongo mongorestore --quiet --drop --archive") cat > '{restored}' ;;
+*" cp -a agenthost:/app/"*) eval "dest=\${{$#}}"; mkdir -p "$dest"; echo voice > "$dest/file" ;;
+*" cp -a "*" agenthost:/app/"*) : ;;
+*) echo "unexpected: $*" >&2; exit 1 ;;
+esac"#,
+        log = log.display(),
+        restored = restored.display()
+    );
+    let bin = fake_bin(&[("docker", &docker)]);
+    let dir = bundle.to_string_lossy().into_owned();
+    let out = run(Command::new(script("backup-config.sh"))
+        .env("PATH", path_with(bin.path()))
+        .args(["--target", "compose", "--dir", &dir, "--out"])
+        .arg(&out_dir));
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    let archive = std::fs::read_dir(&out_dir)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .next()
+        .unwrap_or_else(|| panic!("no archive"));
+    assert!(
+        archive.to_string_lossy().contains("/lucia-backup-compose-"),
+        "{}",
+        archive.display()
+    );
+    let before = snapshot(&bundle);
+
+    // Lose the configuration, then restore it.
+    std::fs::remove_file(bundle.join(".env")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::remove_dir_all(bundle.join("secrets")).unwrap_or_else(|e| panic!("{e}"));
+    let out = run(Command::new(script("backup-config.sh"))
+        .env("PATH", path_with(bin.path()))
+        .args(["--dir", &dir, "--restore"])
+        .arg(&archive));
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    assert_eq!(snapshot(&bundle), before, "{}", describe(&out));
+    assert_eq!(
+        std::fs::read_to_string(&restored).unwrap_or_default(),
+        "MONGO-ARCHIVE"
+    );
+    let calls = std::fs::read_to_string(&log).unwrap_or_else(|e| panic!("{e}"));
+    for want in [
+        "exec -T mongo mongodump --quiet --archive",
+        "cp -a agenthost:/app/models",
+        "cp -a agenthost:/app/plugins",
+        "exec -T mongo mongorestore --quiet --drop --archive",
+        "/data/agenthost/plugins/. agenthost:/app/plugins",
+    ] {
+        assert!(calls.contains(want), "no `{want}` in:\n{calls}");
+    }
+}
