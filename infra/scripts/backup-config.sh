@@ -13,7 +13,7 @@ usage() {
 	cat <<EOF
 Usage: $PROG --target compose|kubernetes|systemd [OPTIONS]
        $PROG --restore ARCHIVE [OPTIONS]
-Back up a Lucia deployment into ARCHIVE-DIR/lucia-backup-<target>-<UTC time>.tar.gz (mode 0600),
+Back up a Lucia deployment into --out DIR/lucia-backup-<target>-<UTC time>.tar.gz (mode 0600),
 or put a backup back.
 
 What is saved:
@@ -29,7 +29,8 @@ Redis is a cache and is not saved.
 Options:
   --target T        compose, kubernetes or systemd (required for a backup; a restore reads it
                     from the archive)
-  --out DIR         where the archive is written (default: the current directory)
+  --out DIR         where the archive is written (default: \$HOME, so that no backup lands
+                    in a repository or a bundle directory by accident)
   --restore ARCHIVE put ARCHIVE back (stop Lucia first; see below)
   --root DIR        systemd: treat DIR as / (a copy of a host tree; default /)
   --dir DIR         compose: the unpacked bundle holding compose.yaml (default: this script's
@@ -65,7 +66,7 @@ say() { printf '%s\n' "$*"; }
 have() { command -v "$1" >/dev/null 2>&1; }
 
 TARGET=
-OUT=.
+OUT=${HOME:-.}
 RESTORE=
 ROOT=
 DIR=
