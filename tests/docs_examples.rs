@@ -463,3 +463,41 @@ fn every_helm_value_the_operator_docs_set_exists_in_the_chart() {
     assert!(seen >= 5, "only {seen} --set flags found");
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+#[test]
+fn every_bundle_file_the_operator_docs_name_exists() {
+    let mut problems = Vec::new();
+    let mut seen = 0;
+    // The guides under infra/ (README.md also names bundles/base/, which only a build makes).
+    for (file, text) in operator_docs() {
+        let rel = file
+            .strip_prefix(repo())
+            .unwrap_or(&file)
+            .display()
+            .to_string();
+        if !rel.starts_with("infra") {
+            continue;
+        }
+        for (i, _) in text.match_indices("bundles/") {
+            // `/path/to/bundles/…` is a placeholder, `xbundles/` another word.
+            let before = text[..i].chars().next_back();
+            if before.is_some_and(|c| c == '/' || c.is_alphanumeric()) {
+                continue;
+            }
+            let rest = &text[i..];
+            let end = rest
+                .find(|c: char| c.is_whitespace() || "`'\")],;".contains(c))
+                .unwrap_or(rest.len());
+            let path = rest[..end].trim_end_matches(['.', ':']);
+            if path.contains('<') || path == "bundles/" {
+                continue;
+            }
+            seen += 1;
+            if !repo().join(path).exists() {
+                problems.push(format!("{rel}: `{path}` does not exist"));
+            }
+        }
+    }
+    assert!(seen >= 10, "only {seen} bundle paths found");
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
