@@ -501,3 +501,72 @@ fn every_bundle_file_the_operator_docs_name_exists() {
     assert!(seen >= 10, "only {seen} bundle paths found");
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// GitHub's anchor for a heading: lower case, punctuation dropped, spaces to `-`.
+fn slug(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || *c == ' ' || *c == '-' || *c == '_')
+        .map(|c| if c == ' ' { '-' } else { c })
+        .collect()
+}
+
+fn anchors(text: &str) -> Vec<String> {
+    let mut in_fence = false;
+    let mut out = Vec::new();
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            in_fence = !in_fence;
+        } else if !in_fence && line.starts_with('#') {
+            out.push(slug(line.trim_start_matches('#')));
+        }
+    }
+    out
+}
+
+#[test]
+fn every_relative_link_in_the_operator_docs_resolves() {
+    assert_eq!(
+        anchors("# T\n```sh\n# not a heading\n```\n## Quick start: `Helm` (k3s)\n"),
+        ["t", "quick-start-helm-k3s"]
+    );
+    let mut problems = Vec::new();
+    let mut seen = 0;
+    for (file, text) in operator_docs() {
+        let rel = file
+            .strip_prefix(repo())
+            .unwrap_or(&file)
+            .display()
+            .to_string();
+        let dir = file.parent().unwrap_or(Path::new("."));
+        for (i, _) in text.match_indices("](") {
+            let rest = &text[i + 2..];
+            let Some(end) = rest.find(')') else { continue };
+            let target = &rest[..end];
+            if target.contains("://") || target.starts_with("mailto:") {
+                continue;
+            }
+            seen += 1;
+            let (path, anchor) = target.split_once('#').unwrap_or((target, ""));
+            let dest = if path.is_empty() {
+                file.clone()
+            } else {
+                dir.join(path)
+            };
+            if !dest.exists() {
+                problems.push(format!("{rel}: link `{target}`: no such file"));
+                continue;
+            }
+            if !anchor.is_empty() {
+                let t = std::fs::read_to_string(&dest).unwrap_or_default();
+                if !anchors(&t).iter().any(|a| a == anchor) {
+                    problems.push(format!("{rel}: link `{target}`: no such heading"));
+                }
+            }
+        }
+    }
+    assert!(seen >= 10, "only {seen} relative links found");
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
