@@ -69,6 +69,17 @@ pub fn configuration_reference(base: &Model, profiles: &[(String, Model)]) -> St
             camel(&p.name),
             camel(&p.name)
         ));
+        if crate::targets::kustomize::generated_params(base)
+            .iter()
+            .any(|g| g.name == p.name)
+        {
+            out.push_str(&format!(
+                "  - Kustomize: literal `{}=` of the `configMapGenerator` `{}-params` in the overlay's `kustomization.yaml`\n",
+                p.name, base.app.name
+            ));
+        } else {
+            out.push_str("  - Kustomize: resolved into the objects at build time: change the profile and rebuild\n");
+        }
         let mut host_keys = keys.clone();
         host_keys.extend(own_port_keys(base, &p.name));
         if host_keys.is_empty() {
@@ -88,11 +99,14 @@ pub fn configuration_reference(base: &Model, profiles: &[(String, Model)]) -> St
     out.push_str(
         "## Secrets\n\nSecrets never enter a bundle. Each reaches the app as the key it reads.\n\n",
     );
-    out.push_str("| Secret | Required | Sets | Constraints | Compose | Helm (Secret key) | systemd |\n|---|---|---|---|---|---|---|\n");
+    out.push_str(&format!(
+        "| Secret | Required | Sets | Constraints | Compose | Helm (Secret key) | Kustomize (key of Secret `{}-secrets`) | systemd |\n|---|---|---|---|---|---|---|---|\n",
+        app.name
+    ));
     for s in &base.secrets {
         let cons = crate::targets::secret_constraints(s);
         out.push_str(&format!(
-            "| `{}` | {} | {} | {} | `secrets/{}` | `{}` (`secrets.keys.{}`) | `/etc/lucia/credentials/{}` |\n",
+            "| `{}` | {} | {} | {} | `secrets/{}` | `{}` (`secrets.keys.{}`) | `{}` | `/etc/lucia/credentials/{}` |\n",
             s.name,
             if s.optional { "no" } else { "yes" },
             s.keys.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", "),
@@ -100,6 +114,7 @@ pub fn configuration_reference(base: &Model, profiles: &[(String, Model)]) -> St
             s.name,
             s.name,
             camel(&s.name),
+            s.name,
             s.name,
         ));
     }
@@ -118,6 +133,20 @@ pub fn configuration_reference(base: &Model, profiles: &[(String, Model)]) -> St
                     .map(|p| match p {
                         Part::Lit(s) => s.clone(),
                         Part::Host(h) => format!("<{h} host>"),
+                        Part::Port {
+                            service,
+                            port,
+                            number,
+                        } if *service == svc.name => svc
+                            .ports
+                            .iter()
+                            .find(|p| p.name == *port && p.publish.is_some())
+                            .map(|_| {
+                                format!(
+                                    "<its {port} port: {number}; under systemd the published port>"
+                                )
+                            })
+                            .unwrap_or_else(|| format!("<its {port} port: {number}>")),
                         Part::Port {
                             service,
                             port,

@@ -483,7 +483,10 @@ fn readme(model: &Model, stem: &str) -> String {
     ));
     out.push_str("chmod 700 secrets\n");
     for s in model.secrets.iter().filter(|s| !s.optional) {
-        out.push_str(&format!("printf '%s' '…' > secrets/{}\n", s.name));
+        out.push_str(&format!(
+            "read -r value && printf '%s' \"$value\" > secrets/{}    # paste the value, Enter\n",
+            s.name
+        ));
     }
     for s in model.secrets.iter().filter(|s| s.optional) {
         out.push_str(&format!(

@@ -39,8 +39,8 @@ mod objects;
 mod patches;
 
 use docs::*;
-pub use objects::namespace;
 use objects::*;
+pub use objects::{generated_params, namespace};
 pub use patches::patches;
 use patches::*;
 

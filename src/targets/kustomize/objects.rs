@@ -64,7 +64,7 @@ pub(super) fn resolve(m: &Model, own: &str, parts: &[Part]) -> String {
 }
 
 /// Params that reach an env key as its whole value: the keys of the params ConfigMap.
-pub(super) fn generated_params(m: &Model) -> Vec<&ParamInfo> {
+pub fn generated_params(m: &Model) -> Vec<&ParamInfo> {
     m.params
         .iter()
         .filter(|p| {
