@@ -612,7 +612,8 @@ fn validate_deployment_passes_the_committed_prod_bundle() {
         "PASS  helm lucia-1.2.3 with values-prod.yaml: kubernetes-validate --strict -k 1.25",
         "PASS  helm lucia-1.2.3 with values-prod.yaml: kubernetes-validate --strict -k 1.30",
         "PASS  systemd lucia-prod-systemd-1.2.3: systemd-analyze security lucia.service: 1.2 OK",
-        "PASS  shellcheck systemd lucia-prod-systemd-1.2.3: install.sh lucia-start uninstall.sh",
+        "PASS  shellcheck systemd lucia-prod-systemd-1.2.3: backup-config.sh health-check.sh install.sh lucia-start uninstall.sh",
+        "PASS  kustomize kustomize/overlays/prod: kubectl kustomize",
     ] {
         assert!(s.contains(check), "missing `{check}` in:\n{s}");
     }

@@ -183,6 +183,8 @@ fn package_contents_are_reproducible() {
             names,
             [
                 "README.md",
+                "backup-config.sh",
+                "health-check.sh",
                 "install.sh",
                 "lucia-start",
                 "lucia.env",

@@ -7,6 +7,7 @@ pub mod compose;
 pub mod helm;
 pub mod k8s;
 pub mod kustomize;
+pub mod scripts;
 pub mod systemd;
 pub mod workflow;
 
@@ -54,6 +55,9 @@ pub fn lower_all_with_base(model: &Model, base: &Model, diags: &mut Vec<Diag>) -
     }
     if model.targets.systemd.enabled {
         out.extend(systemd::lower(model, diags));
+    }
+    if !out.is_empty() {
+        out.push(scripts::lower(model));
     }
     // Last: the GitOps workflow checks whatever the other targets produced.
     if let Some(w) = workflow::lower(model, &out) {

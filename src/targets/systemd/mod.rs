@@ -79,6 +79,7 @@ pub fn lower(model: &Model, diags: &mut Vec<Diag>) -> Vec<Artifact> {
         pack::script(plan.script(UNINSTALL_SH, false)),
     );
     tree.insert("README.md".into(), pack::text(plan.readme(&stem)));
+    crate::targets::scripts::add_host_scripts(&mut tree);
     vec![Artifact {
         target: "systemd",
         path: format!("{stem}.tar.gz"),

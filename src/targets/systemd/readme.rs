@@ -209,6 +209,7 @@ impl Plan<'_> {
             self.cache_dir(),
             self.user
         ));
+        out.push_str("\n## Operations\n\n```sh\n./health-check.sh --target systemd          # /alive, /health, Redis and the store; exit 0 when healthy\nsudo ./backup-config.sh --target systemd   # /etc/lucia (credentials kept 0600), the state directory, a store dump\n```\n\nBoth take `--help`.\n");
         out
     }
 }
