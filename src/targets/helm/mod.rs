@@ -512,7 +512,7 @@ fn values_tree(model: &Model) -> Vec<Entry> {
                     "TLS for the host.",
                     vec![
                         leaf("enabled", "Terminate TLS at the Ingress.", h.ingress_tls),
-                        leaf("secretName", "TLS Secret; empty = `<fullname>-tls`.", h.ingress_tls_secret.clone().unwrap_or_default()),
+                        leaf("secretName", "TLS Secret; empty = `<fullname>-tls`. Nothing in the chart creates it: create it, or let cert-manager do so through an annotation.", h.ingress_tls_secret.clone().unwrap_or_default()),
                     ],
                 ),
             ],
