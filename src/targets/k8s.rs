@@ -234,3 +234,94 @@ pub fn network_rules<'a>(model: &'a Model, s: &'a ServiceInfo) -> NetworkRules<'
         ports: s.ports.iter().map(|p| p.name.as_str()).collect(),
     }
 }
+
+/// The placeholder repository URL of the GitOps manifests; the READMEs say to replace it.
+pub const REPO_PLACEHOLDER: &str = "https://github.com/CHANGE-ME/CHANGE-ME.git";
+
+/// An Argo CD `Application` for a path of the Git repository that holds `bundles/`, with an
+/// optional `helm:` block for chart sources.
+pub fn argo_application(
+    name: &str,
+    path: &str,
+    namespace: &str,
+    helm: Option<Yaml>,
+    sync: Vec<&str>,
+) -> Yaml {
+    let source = Yaml::map()
+        .with("repoURL", REPO_PLACEHOLDER)
+        .with("targetRevision", "main")
+        .with("path", path)
+        .with_opt("helm", helm);
+    Yaml::map()
+        .with("apiVersion", "argoproj.io/v1alpha1")
+        .with("kind", "Application")
+        .with(
+            "metadata",
+            Yaml::map().with("name", name).with("namespace", "argocd"),
+        )
+        .with(
+            "spec",
+            Yaml::map()
+                .with("project", "default")
+                .with("source", source)
+                .with(
+                    "destination",
+                    Yaml::map()
+                        .with("server", "https://kubernetes.default.svc")
+                        .with("namespace", namespace),
+                )
+                .with(
+                    "syncPolicy",
+                    Yaml::map()
+                        .with(
+                            "automated",
+                            Yaml::map().with("prune", true).with("selfHeal", true),
+                        )
+                        .with("syncOptions", sync),
+                ),
+        )
+}
+
+/// A Flux `GitRepository` for the repository that holds `bundles/`.
+pub fn flux_git_repository(name: &str) -> Yaml {
+    Yaml::map()
+        .with("apiVersion", "source.toolkit.fluxcd.io/v1")
+        .with("kind", "GitRepository")
+        .with(
+            "metadata",
+            Yaml::map()
+                .with("name", name)
+                .with("namespace", "flux-system"),
+        )
+        .with(
+            "spec",
+            Yaml::map()
+                .with("interval", "5m")
+                .with("url", REPO_PLACEHOLDER)
+                .with("ref", Yaml::map().with("branch", "main")),
+        )
+}
+
+/// The `kubectl create secret` command that makes the Secret the pods read: required keys as
+/// literals to fill in, optional ones listed.
+pub fn create_secret_command(m: &Model, namespace: &str, secret: &str) -> String {
+    let mut out = format!(
+        "kubectl create namespace {namespace}\nkubectl --namespace {namespace} create secret generic {secret}"
+    );
+    for s in m.secrets.iter().filter(|s| !s.optional) {
+        out.push_str(&format!(" \\\n  --from-literal={}='…'", s.name));
+    }
+    let optional: Vec<&str> = m
+        .secrets
+        .iter()
+        .filter(|s| s.optional)
+        .map(|s| s.name.as_str())
+        .collect();
+    if !optional.is_empty() {
+        out.push_str(&format!(
+            "\n# optional keys, add --from-literal=KEY='…' for those you use: {}",
+            optional.join(", ")
+        ));
+    }
+    out
+}

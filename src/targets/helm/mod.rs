@@ -691,23 +691,9 @@ fn readme(model: &Model) -> String {
     // Profile-independent on purpose: values-<profile>.yaml names the profile's namespace.
     let ns = n;
     out.push_str(&format!(
-        "## Install\n\nThe namespace comes from `helm --namespace` (`values-<profile>.yaml` names the one the profile suggests).\n\n```sh\nkubectl create namespace {ns}\nkubectl --namespace {ns} create secret generic {n}-secrets"
+        "## Install\n\nThe namespace comes from `helm --namespace` (`values-<profile>.yaml` names the one the profile suggests).\n\n```sh\n{}",
+        k8s::create_secret_command(model, ns, &format!("{n}-secrets"))
     ));
-    for s in model.secrets.iter().filter(|s| !s.optional) {
-        out.push_str(&format!(" \\\n  --from-literal={}='…'", s.name));
-    }
-    let optional: Vec<&str> = model
-        .secrets
-        .iter()
-        .filter(|s| s.optional)
-        .map(|s| s.name.as_str())
-        .collect();
-    if !optional.is_empty() {
-        out.push_str(&format!(
-            "\n# optional keys, add --from-literal=KEY='…' for those you use: {}",
-            optional.join(", ")
-        ));
-    }
     out.push_str(&format!(
         "\nhelm install {n} ./{n}-{v}.tgz --namespace {ns} -f values-<profile>.yaml \\\n  --set secrets.existingSecret={n}-secrets\nhelm test {n} --namespace {ns}\n```\n\n",
         v = app.version

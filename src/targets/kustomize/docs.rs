@@ -7,61 +7,14 @@ pub(super) fn gitops(m: &Model, t: &mut FileTree) {
     let inst = m.instance_name();
     let ns = namespace(m);
     let path = format!("bundles/{p}/{DIR}/overlays/{p}");
-    let app = Yaml::map()
-        .with("apiVersion", "argoproj.io/v1alpha1")
-        .with("kind", "Application")
-        .with(
-            "metadata",
-            Yaml::map()
-                .with("name", inst.as_str())
-                .with("namespace", "argocd"),
-        )
-        .with(
-            "spec",
-            Yaml::map()
-                .with("project", "default")
-                .with(
-                    "source",
-                    Yaml::map()
-                        .with("repoURL", REPO_PLACEHOLDER)
-                        .with("targetRevision", "main")
-                        .with("path", path.as_str()),
-                )
-                .with(
-                    "destination",
-                    Yaml::map()
-                        .with("server", "https://kubernetes.default.svc")
-                        .with("namespace", ns.as_str()),
-                )
-                .with(
-                    "syncPolicy",
-                    Yaml::map()
-                        .with(
-                            "automated",
-                            Yaml::map().with("prune", true).with("selfHeal", true),
-                        )
-                        .with(
-                            "syncOptions",
-                            vec!["CreateNamespace=true", "PruneLast=true"],
-                        ),
-                ),
-        );
-    let repo = Yaml::map()
-        .with("apiVersion", "source.toolkit.fluxcd.io/v1")
-        .with("kind", "GitRepository")
-        .with(
-            "metadata",
-            Yaml::map()
-                .with("name", inst.as_str())
-                .with("namespace", "flux-system"),
-        )
-        .with(
-            "spec",
-            Yaml::map()
-                .with("interval", "5m")
-                .with("url", REPO_PLACEHOLDER)
-                .with("ref", Yaml::map().with("branch", "main")),
-        );
+    let app = crate::targets::k8s::argo_application(
+        &inst,
+        &path,
+        &ns,
+        None,
+        vec!["CreateNamespace=true", "PruneLast=true"],
+    );
+    let repo = crate::targets::k8s::flux_git_repository(&inst);
     let ks = Yaml::map()
         .with("apiVersion", "kustomize.toolkit.fluxcd.io/v1")
         .with("kind", "Kustomization")
@@ -186,27 +139,7 @@ pub(super) fn md(s: &str) -> String {
 }
 
 pub(super) fn secret_command(m: &Model) -> String {
-    let ns = namespace(m);
-    let mut out = format!(
-        "kubectl create namespace {ns}\nkubectl --namespace {ns} create secret generic {}",
-        secret_name(m)
-    );
-    for s in m.secrets.iter().filter(|s| !s.optional) {
-        out.push_str(&format!(" \\\n  --from-literal={}='…'", s.name));
-    }
-    let optional: Vec<&str> = m
-        .secrets
-        .iter()
-        .filter(|s| s.optional)
-        .map(|s| s.name.as_str())
-        .collect();
-    if !optional.is_empty() {
-        out.push_str(&format!(
-            "\n# optional keys, add --from-literal=KEY='…' for those you use: {}",
-            optional.join(", ")
-        ));
-    }
-    out
+    crate::targets::k8s::create_secret_command(m, &namespace(m), &secret_name(m))
 }
 
 pub(super) fn overlay_readme(base: &Model, m: &Model, added: &[Obj], patches: &[Patch]) -> String {

@@ -49,7 +49,7 @@ pub const DIR: &str = "kustomize";
 
 const KUSTOMIZE_API: &str = "kustomize.config.k8s.io/v1beta1";
 /// Placeholder repository URL in the GitOps params (the README says to replace it).
-pub const REPO_PLACEHOLDER: &str = "https://github.com/CHANGE-ME/CHANGE-ME.git";
+pub use crate::targets::k8s::REPO_PLACEHOLDER;
 
 /// Lower the (profile-merged) model; it serves as its own base, so the overlay holds the
 /// namespace, the images and the params but no patches.
