@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::kdl_literal;
+
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
@@ -450,23 +452,6 @@ const HOSTILE: &[&str] = &[
     "trailing backslash \\",
     "\"",
 ];
-
-fn kdl_literal(v: &str) -> String {
-    let mut out = String::new();
-    for c in v.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '{' => out.push_str("{{"),
-            '}' => out.push_str("}}"),
-            c if c.is_control() || c == '\u{2028}' || c == '\u{feff}' => {
-                out.push_str(&format!("\\u{{{:x}}}", c as u32))
-            }
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 #[test]
 fn hostile_values_arrive_unchanged() {

@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::{kdl_literal, kdl_plain};
+
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -746,39 +748,6 @@ const HOSTILE: &[&str] = &[
     "trailing backslash \\",
     "\"",
 ];
-
-fn kdl_literal(v: &str) -> String {
-    let mut out = String::new();
-    for c in v.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '{' => out.push_str("{{"),
-            '}' => out.push_str("}}"),
-            c if c.is_control() || c == '\u{2028}' || c == '\u{feff}' => {
-                out.push_str(&format!("\\u{{{:x}}}", c as u32))
-            }
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Param defaults are plain strings (no references): only KDL escaping applies.
-fn kdl_plain(v: &str) -> String {
-    let mut out = String::new();
-    for c in v.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            c if c.is_control() || c == '\u{2028}' || c == '\u{feff}' => {
-                out.push_str(&format!("\\u{{{:x}}}", c as u32))
-            }
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 fn env_value(deploy: &Value, key: &str) -> Option<Value> {
     deploy["spec"]["template"]["spec"]["containers"][0]["env"]

@@ -118,3 +118,32 @@ pub fn project() -> tempfile::TempDir {
     }
     dir
 }
+
+/// A KDL string literal's body for `v` (quotes, backslashes and control characters escaped).
+/// With `template`, braces are doubled too, as strings that may hold references need.
+fn kdl_escape(v: &str, template: bool) -> String {
+    let mut out = String::new();
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '{' if template => out.push_str("{{"),
+            '}' if template => out.push_str("}}"),
+            c if c.is_control() || c == '\u{2028}' || c == '\u{feff}' => {
+                out.push_str(&format!("\\u{{{:x}}}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// For env values, which may hold references: `{` and `}` are doubled.
+pub fn kdl_literal(v: &str) -> String {
+    kdl_escape(v, true)
+}
+
+/// For plain strings (param defaults): only KDL escaping.
+pub fn kdl_plain(v: &str) -> String {
+    kdl_escape(v, false)
+}
