@@ -168,8 +168,8 @@ pub fn compile_base(input: &Input, strict: Strictness) -> Option<Model> {
     compile(&base_only, strict, &mut Vec::new())
 }
 
-/// The declaration with the profile applied (for `graph` and tests).
-pub fn merged(input: &Input, diags: &mut Vec<Diag>) -> Option<Decl> {
+/// The declaration with the profile applied, before resolution.
+fn merged(input: &Input, diags: &mut Vec<Diag>) -> Option<Decl> {
     let text = input.sources.get(input.base)?.text.clone();
     let base_doc = parse::parse(&text, input.base, diags);
     let profile_doc = input.profile.as_ref().and_then(|(_, id)| {

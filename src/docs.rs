@@ -6,8 +6,8 @@
 //! a test fails when the committed file is stale.
 
 use crate::model::{EnvSource, Model, ParamKind, Part, Publish};
-use crate::targets::compose::{kind_text, md_cell};
 use crate::targets::helm::camel;
+use crate::targets::{kind_text, md_cell};
 
 /// The reference for the base declaration and its profiles (`(name, model)` pairs).
 pub fn configuration_reference(base: &Model, profiles: &[(String, Model)]) -> String {
@@ -74,8 +74,9 @@ pub fn configuration_reference(base: &Model, profiles: &[(String, Model)]) -> St
             .any(|g| g.name == p.name)
         {
             out.push_str(&format!(
-                "  - Kustomize: literal `{}=` of the `configMapGenerator` `{}-params` in the overlay's `kustomization.yaml`\n",
-                p.name, base.app.name
+                "  - Kustomize: literal `{}=` of the `configMapGenerator` `{}` in the overlay's `kustomization.yaml`\n",
+                p.name,
+                crate::targets::kustomize::params_name(base)
             ));
         } else {
             out.push_str("  - Kustomize: resolved into the objects at build time: change the profile and rebuild\n");
@@ -100,8 +101,8 @@ pub fn configuration_reference(base: &Model, profiles: &[(String, Model)]) -> St
         "## Secrets\n\nSecrets never enter a bundle. Each reaches the app as the key it reads.\n\n",
     );
     out.push_str(&format!(
-        "| Secret | Required | Sets | Constraints | Compose | Helm (Secret key) | Kustomize (key of Secret `{}-secrets`) | systemd |\n|---|---|---|---|---|---|---|---|\n",
-        app.name
+        "| Secret | Required | Sets | Constraints | Compose | Helm (Secret key) | Kustomize (key of Secret `{}`) | systemd |\n|---|---|---|---|---|---|---|---|\n",
+        crate::targets::kustomize::secret_name(base)
     ));
     for s in &base.secrets {
         let cons = crate::targets::secret_constraints(s);

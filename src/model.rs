@@ -251,6 +251,7 @@ impl ServiceInfo {
 pub struct TargetSettings {
     pub compose: ComposeSettings,
     pub helm: HelmSettings,
+    pub kubernetes: KubernetesSettings,
     pub kustomize: KustomizeSettings,
     pub systemd: SystemdSettings,
     pub github: GithubSettings,
@@ -268,6 +269,11 @@ pub struct ComposeSettings {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct HelmSettings {
     pub enabled: bool,
+}
+
+/// What the Helm chart and the Kustomize overlay share (`target "kubernetes"`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct KubernetesSettings {
     pub ingress_host: Option<String>,
     pub ingress_class: Option<String>,
     pub ingress_tls: bool,

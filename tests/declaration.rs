@@ -109,7 +109,7 @@ fn profiles_differ_as_a_user_expects() {
     let level = |m: &luciac::model::Model| m.param("log-level").map(|p| p.default.clone());
     assert_eq!(level(&dev).as_deref(), Some("Debug"));
     assert_eq!(level(&prod).as_deref(), Some("Information"));
-    assert!(prod.targets.helm.network_policy && !dev.targets.helm.network_policy);
+    assert!(prod.targets.kubernetes.network_policy && !dev.targets.kubernetes.network_policy);
     let port = |m: &luciac::model::Model| m.param("http-port").map(|p| p.default.clone());
     assert_ne!(
         port(&dev),

@@ -367,7 +367,7 @@ fn checkov_finds_nothing_beyond_the_documented_exceptions() {
             // The images own their files as their declared UID (1100, 999).
             skips.push("CKV_K8S_40");
         }
-        if !model.targets.helm.network_policy {
+        if !model.targets.kubernetes.network_policy {
             // The profile turns NetworkPolicy off by declaration (dev).
             skips.push("CKV2_K8S_6");
         }

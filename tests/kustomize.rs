@@ -473,7 +473,7 @@ fn checkov_finds_nothing_beyond_the_documented_exceptions() {
         // The overlay: exactly the Helm rule (CKV2_K8S_6 only when the profile turns
         // NetworkPolicy off).
         let mut overlay_skips = skips.clone();
-        if !model.targets.helm.network_policy {
+        if !model.targets.kubernetes.network_policy {
             overlay_skips.push("CKV2_K8S_6");
         }
         checkov(

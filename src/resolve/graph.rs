@@ -11,11 +11,7 @@ use super::*;
 
 impl Resolver<'_> {
     /// Cycles in the service graph, each reported once with a label per edge.
-    pub(super) fn graph(
-        &mut self,
-        _decl: &Decl,
-        services: &mut [(ServiceInfo, Vec<(String, Span)>)],
-    ) {
+    pub(super) fn graph(&mut self, services: &mut [(ServiceInfo, Vec<(String, Span)>)]) {
         let mut g: DiGraph<String, Span> = DiGraph::new();
         let mut idx: BTreeMap<String, NodeIndex> = BTreeMap::new();
         let mut names: Vec<&str> = services.iter().map(|(s, _)| s.name.as_str()).collect();

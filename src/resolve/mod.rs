@@ -45,7 +45,7 @@ pub fn resolve(
     let images = r.images(decl, strict);
     let params = r.params(decl);
     let mut services = r.services(decl, &images, &params);
-    r.graph(decl, &mut services);
+    r.graph(&mut services);
     r.host_ports(decl, &services);
     let secrets = r.secrets(decl, &services);
     r.unused(decl);

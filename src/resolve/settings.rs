@@ -11,11 +11,8 @@ impl Resolver<'_> {
                 log_max_size: "10m".into(),
                 log_max_files: 3,
             },
-            helm: HelmSettings {
-                enabled: true,
-                network_policy: false,
-                ..Default::default()
-            },
+            helm: HelmSettings { enabled: true },
+            kubernetes: KubernetesSettings::default(),
             kustomize: KustomizeSettings {
                 enabled: true,
                 namespace: None,
@@ -89,10 +86,12 @@ impl Resolver<'_> {
         if key == "ingress" {
             for (k, v) in &s.props {
                 match (k.v.as_str(), &v.v) {
-                    ("host", Scalar::Str(h)) => t.helm.ingress_host = Some(h.clone()),
-                    ("class", Scalar::Str(c)) => t.helm.ingress_class = Some(c.clone()),
-                    ("tls", Scalar::Bool(b)) => t.helm.ingress_tls = *b,
-                    ("tls-secret", Scalar::Str(c)) => t.helm.ingress_tls_secret = Some(c.clone()),
+                    ("host", Scalar::Str(h)) => t.kubernetes.ingress_host = Some(h.clone()),
+                    ("class", Scalar::Str(c)) => t.kubernetes.ingress_class = Some(c.clone()),
+                    ("tls", Scalar::Bool(b)) => t.kubernetes.ingress_tls = *b,
+                    ("tls-secret", Scalar::Str(c)) => {
+                        t.kubernetes.ingress_tls_secret = Some(c.clone())
+                    }
                     ("host" | "class" | "tls-secret", _) => self.err(
                         Diag::error(diag::WRONG_TYPE, format!("`{}` must be a string", k.v))
                             .label(v.span, "expected a string"),
@@ -144,7 +143,7 @@ impl Resolver<'_> {
                     "github" => t.github.enabled = *b,
                     _ => t.systemd.enabled = *b,
                 },
-                _ => t.helm.network_policy = *b,
+                _ => t.kubernetes.network_policy = *b,
             },
             (Scalar::Int(n), _, true) if *n >= 1 && *n <= 100 => {
                 t.compose.log_max_files = *n as u32
@@ -154,8 +153,10 @@ impl Resolver<'_> {
                 match (target, key) {
                     ("compose", "bind-address") => t.compose.bind_address = Some(text),
                     ("compose", "log-max-size") => t.compose.log_max_size = text,
-                    ("helm" | "kubernetes", "storage-class") => t.helm.storage_class = Some(text),
-                    ("helm" | "kubernetes", "namespace") => t.helm.namespace = Some(text),
+                    ("helm" | "kubernetes", "storage-class") => {
+                        t.kubernetes.storage_class = Some(text)
+                    }
+                    ("helm" | "kubernetes", "namespace") => t.kubernetes.namespace = Some(text),
                     ("kustomize", "namespace") => t.kustomize.namespace = Some(text),
                     ("systemd", "prefix") => {
                         if !text.starts_with('/') || text.contains(char::is_whitespace) {

@@ -16,7 +16,7 @@
 use crate::diag::{self, Diag};
 use crate::model::*;
 use crate::pack::{self, FileTree, Order};
-use crate::targets::{Artifact, Layout, bytes_text, cores_text};
+use crate::targets::{Artifact, Layout, bytes_text, cores_text, kind_text, md_cell};
 use crate::yaml::{self, Yaml};
 
 const BACKEND: &str = "backend";
@@ -419,22 +419,6 @@ fn env_example(model: &Model) -> String {
     out
 }
 
-pub fn kind_text(p: &ParamInfo) -> String {
-    match p.kind {
-        ParamKind::String => "string".into(),
-        ParamKind::Url => "URL".into(),
-        ParamKind::Int { min, max } => match (min, max) {
-            (Some(a), Some(b)) => format!("integer {a}..{b}"),
-            (Some(a), None) => format!("integer >= {a}"),
-            (None, Some(b)) => format!("integer <= {b}"),
-            (None, None) => "integer".into(),
-        },
-        ParamKind::Port => "port".into(),
-        ParamKind::Bool => "true or false".into(),
-        ParamKind::Enum => "enum".into(),
-    }
-}
-
 fn secrets_readme(model: &Model) -> String {
     let mut out = String::from(
         "# Secrets\n\nEach secret is a file in this directory, named exactly as below. Compose mounts it at\n`/run/secrets/<name>`; the service's entrypoint exports it as the configuration key the app\nreads, so the value never appears in `compose.yaml` or in `docker inspect`. A trailing newline\nis removed.\n\nCreate them like this (the directory stays private; the files must be readable by the\ncontainer user, which is not you):\n\n```sh\nchmod 700 secrets\nprintf '%s' 'the-value' > secrets/NAME\nchmod 644 secrets/NAME\n```\n\nUnder rootless Docker the same works: the files are read through the bind mount.\nNever commit these files; `.gitignore` excludes them.\n\n| File | Required | Becomes | Constraints | What it is |\n|---|---|---|---|---|\n",
@@ -463,10 +447,6 @@ fn secrets_readme(model: &Model) -> String {
         ));
     }
     out
-}
-
-pub fn md_cell(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', " ")
 }
 
 fn readme(model: &Model, stem: &str) -> String {

@@ -113,3 +113,25 @@ pub fn secret_constraints(s: &crate::model::SecretInfo) -> Vec<String> {
     }
     cons
 }
+
+/// A param's type for READMEs and references: "integer 1..10", "URL", "port"…
+pub fn kind_text(p: &crate::model::ParamInfo) -> String {
+    match p.kind {
+        crate::model::ParamKind::String => "string".into(),
+        crate::model::ParamKind::Url => "URL".into(),
+        crate::model::ParamKind::Int { min, max } => match (min, max) {
+            (Some(a), Some(b)) => format!("integer {a}..{b}"),
+            (Some(a), None) => format!("integer >= {a}"),
+            (None, Some(b)) => format!("integer <= {b}"),
+            (None, None) => "integer".into(),
+        },
+        crate::model::ParamKind::Port => "port".into(),
+        crate::model::ParamKind::Bool => "true or false".into(),
+        crate::model::ParamKind::Enum => "enum".into(),
+    }
+}
+
+/// Text safe inside a Markdown table cell.
+pub fn md_cell(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
+}

@@ -15,7 +15,7 @@ pub(super) fn add_unpacked(model: &Model, out: &mut [Artifact]) {
     let name = &model.app.name;
     let ns = model
         .targets
-        .helm
+        .kubernetes
         .namespace
         .clone()
         .unwrap_or_else(|| name.clone());

@@ -134,10 +134,6 @@ pub(super) fn gitops(m: &Model, t: &mut FileTree) {
     );
 }
 
-pub(super) fn md(s: &str) -> String {
-    crate::targets::compose::md_cell(s)
-}
-
 pub(super) fn secret_command(m: &Model) -> String {
     crate::targets::k8s::create_secret_command(m, &namespace(m), &secret_name(m))
 }
@@ -179,7 +175,7 @@ pub(super) fn overlay_readme(base: &Model, m: &Model, added: &[Obj], patches: &[
     for prm in &m.params {
         let base_default = base
             .param(&prm.name)
-            .map(|b| format!("`{}`", md(&b.default)))
+            .map(|b| format!("`{}`", crate::targets::md_cell(&b.default)))
             .unwrap_or_else(|| "—".into());
         let lands = if generated.iter().any(|g| g.name == prm.name) {
             format!("`{}` key `{}`", params_name(m), prm.name)
@@ -189,7 +185,7 @@ pub(super) fn overlay_readme(base: &Model, m: &Model, added: &[Obj], patches: &[
         out.push_str(&format!(
             "| `{}` | {base_default} | `{}` | {lands} |\n",
             prm.name,
-            md(&prm.default)
+            crate::targets::md_cell(&prm.default)
         ));
     }
     out.push_str("\n## Images\n\nPinned by the `images:` transformer (digest where the declaration has one):\n\n");

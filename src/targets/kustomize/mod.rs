@@ -40,7 +40,7 @@ mod patches;
 
 use docs::*;
 use objects::*;
-pub use objects::{generated_params, namespace};
+pub use objects::{generated_params, namespace, params_name, secret_name};
 pub use patches::patches;
 use patches::*;
 

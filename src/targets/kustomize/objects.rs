@@ -12,11 +12,11 @@ pub(super) fn meta(m: &Model, name: &str, component: &str) -> Yaml {
         .with("labels", labels(m, component))
 }
 
-pub(super) fn params_name(m: &Model) -> String {
+pub fn params_name(m: &Model) -> String {
     format!("{}-params", m.app.name)
 }
 
-pub(super) fn secret_name(m: &Model) -> String {
+pub fn secret_name(m: &Model) -> String {
     format!("{}-secrets", m.app.name)
 }
 
@@ -25,7 +25,7 @@ pub fn namespace(m: &Model) -> String {
         .kustomize
         .namespace
         .clone()
-        .or_else(|| m.targets.helm.namespace.clone())
+        .or_else(|| m.targets.kubernetes.namespace.clone())
         .unwrap_or_else(|| m.app.name.clone())
 }
 
@@ -240,7 +240,7 @@ pub(super) fn service(m: &Model, s: &ServiceInfo) -> Obj {
 pub(super) fn pvc(m: &Model, s: &ServiceInfo, v: &VolumeInfo) -> Obj {
     let name = k8s::claim_name(&m.app.name, &s.name, &v.name);
     let mut spec = Yaml::map().with("accessModes", vec!["ReadWriteOnce"]);
-    match m.targets.helm.storage_class.as_deref() {
+    match m.targets.kubernetes.storage_class.as_deref() {
         Some("-") => spec.insert("storageClassName", ""),
         Some(c) if !c.is_empty() => spec.insert("storageClassName", c),
         _ => {}
@@ -317,7 +317,7 @@ pub(super) fn network_policy(m: &Model, s: &ServiceInfo) -> Obj {
 }
 
 pub(super) fn ingress(m: &Model) -> Option<Obj> {
-    let h = &m.targets.helm;
+    let h = &m.targets.kubernetes;
     let host = h.ingress_host.as_deref()?;
     let (s, p) = k8s::web(m)?;
     let mut spec = Yaml::map();
@@ -391,7 +391,7 @@ pub(super) fn objects(m: &Model, image: &dyn Fn(&ImageRef) -> String) -> Vec<Obj
         for v in &s.volumes {
             out.push(pvc(m, s, v));
         }
-        if m.targets.helm.network_policy {
+        if m.targets.kubernetes.network_policy {
             out.push(network_policy(m, s));
         }
     }

@@ -39,8 +39,8 @@
 use crate::diag::{self, Diag};
 use crate::model::*;
 use crate::pack::{self, FileTree, Order};
-use crate::targets::compose::{kind_text, md_cell};
 use crate::targets::{Artifact, Layout, bytes_text, cores_text, sh_quote};
+use crate::targets::{kind_text, md_cell};
 
 mod files;
 mod readme;
