@@ -212,7 +212,7 @@ pub struct Removal {
     pub span: Span,
 }
 
-/// Target-only knobs, e.g. `target "helm" { ingress host="lucia.example.com" }`.
+/// Target-only knobs, e.g. `target "kubernetes" { ingress host="lucia.example.com" }`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Target {
     pub name: S<String>,
