@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Full check: install the validators (cached), then fmt, clippy and tests with
-# LUCIAC_REQUIRE_VALIDATORS=1 so that no validator-backed test can be skipped.
+# Full check: install the validators and the engines (both cached), build the test images, start
+# the engines, then fmt, clippy and tests with LUCIAC_REQUIRE_VALIDATORS=1 and
+# LUCIAC_REQUIRE_ENGINES=1 so that no validator- or engine-backed test can be skipped.
+# The engines are stopped, and what they left removed, however the tests end.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -8,6 +10,14 @@ VALIDATORS_DIR="${VALIDATORS_DIR:-$HOME/.cache/luciac-validators}"
 ./scripts/install-validators.sh "$VALIDATORS_DIR" >/dev/null
 export PATH="$VALIDATORS_DIR/bin:$PATH"
 export LUCIAC_REQUIRE_VALIDATORS=1
+
+./scripts/engines.sh install
+./scripts/engines.sh images
+RUN_DIR="$PWD/target/e2e-run"
+./scripts/engines.sh stop "$RUN_DIR"
+trap './scripts/engines.sh stop "$RUN_DIR"' EXIT
+eval "$(./scripts/engines.sh start "$RUN_DIR")"
+export LUCIAC_REQUIRE_ENGINES=1
 
 cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
