@@ -113,7 +113,7 @@ recipe_hash() { # NAME
   {
     echo "$SUITE"
     cat "$IMAGES/$1"/* "$IMAGES"/standins/*
-    declare -f install_dotnet_standin
+    declare -f install_dotnet_standin build_image
   } | sha256sum | cut -c1-16
 }
 
@@ -129,8 +129,10 @@ build_image() {
   # shellcheck disable=SC2046
   chroot_run "$ROOT" apt-get -qq install -y --no-install-recommends $(cat "$IMAGES/$name/packages") >"$log" 2>&1 ||
     { tail -20 "$log" >&2; die "image $name: apt-get install failed"; }
-  # shellcheck source=/dev/null
-  (set -e && . "$IMAGES/$name/setup.sh") >>"$log" 2>&1 || { tail -20 "$log" >&2; die "image $name: setup.sh failed"; }
+  # A process of its own, so that `set -e` holds (it is ignored in a subshell whose status is tested).
+  export ROOT STANDINS
+  export -f in_root chroot_run install_dotnet_standin
+  bash -euo pipefail "$IMAGES/$name/setup.sh" >>"$log" 2>&1 || { tail -20 "$log" >&2; die "image $name: setup.sh failed"; }
   chroot_run "$ROOT" apt-get -qq clean
   rm -rf "$ROOT"/var/lib/apt/lists/* "$ROOT"/var/cache/apt/*.bin "$ROOT/usr/sbin/policy-rc.d"
   tar -C "$ROOT" --numeric-owner -cf "$tar.tmp" . && mv "$tar.tmp" "$tar"
@@ -214,6 +216,7 @@ EOF
   compose=$(command -v docker-compose) || die "docker-compose is not on PATH (scripts/install-validators.sh installs it)"
   mkdir -p "$run/docker-config/cli-plugins"
   ln -sf "$compose" "$run/docker-config/cli-plugins/docker-compose"
+  [[ -f $run/docker-config/config.json ]] || echo "{}" >"$run/docker-config/config.json"
   eval "$(engine_env "$run")"
   : >"$run/images"
   import_images "$run"

@@ -3,8 +3,8 @@
 # (/usr/share/dotnet with the ASP.NET Core layout) and a publish output in /srv/lucia-publish.
 install -D -m 0755 "$STANDINS/mongo.py" "$ROOT/usr/local/lib/mongo-standin/mongo.py"
 for t in mongod mongosh mongodump mongorestore; do ln -sf ../lib/mongo-standin/mongo.py "$ROOT/usr/local/bin/$t"; done
-in_root sh -c 'groupadd -r -g 999 mongodb && useradd -r -u 999 -g 999 -d /var/lib/mongodb -s /usr/sbin/nologin mongodb'
-mkdir -p "$ROOT/var/lib/mongodb" && chown 999:999 "$ROOT/var/lib/mongodb"
+# MongoDB's packages make a system user with whatever ID is free, as this does.
+in_root sh -c 'useradd -r -U -d /var/lib/mongodb -s /usr/sbin/nologin mongodb && install -d -o mongodb -g mongodb /var/lib/mongodb'
 install -m 0644 "$STANDINS/mongod.service" "$ROOT/lib/systemd/system/mongod.service"
 ln -sf /lib/systemd/system/mongod.service "$ROOT/etc/systemd/system/multi-user.target.wants/mongod.service"
 install_dotnet_standin
