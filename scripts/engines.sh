@@ -180,6 +180,8 @@ do_start() {
   mkdir -p "$run/docker" "$run/podman"
   run="$(cd "$run" && pwd -P)"
   local d="$run/docker"
+  # dockerd sets the FORWARD policy to DROP; stop puts back what was there.
+  [[ -f $run/forward-policy ]] || iptables -S FORWARD 2>/dev/null | awk '$1=="-P" {print $3}' >"$run/forward-policy"
   if ! [[ -f $d/docker.pid ]] || ! kill -0 "$(cat "$d/docker.pid")" 2>/dev/null; then
     dockerd --data-root "$d/data" --exec-root "$d/exec" -H "unix://$d/docker.sock" \
       --pidfile "$d/docker.pid" --exec-opt native.cgroupdriver=cgroupfs \
@@ -242,20 +244,20 @@ do_stop() {
     for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
     kill -9 "$pid" 2>/dev/null || :
   fi
-  # What the engines leave behind: iptables chains, bridges, netns mounts.
-  local t c
+  # What the engines leave behind: rules that name their bridges or jump to their chains, the
+  # chains themselves, bridges, netns mounts. Nothing else on the host is touched.
+  local t c rule engine_re='(-j (DOCKER|NETAVARK)[A-Z0-9_-]*|(-i|-o) (docker0|br-[0-9a-f]{12}|podman[0-9]+|cni-podman[0-9]+)( |$)|NETAVARK|DOCKER)'
   for t in filter nat; do
-    for c in $(iptables -t "$t" -S 2>/dev/null | awk '$1=="-N" && ($2 ~ /^(DOCKER|NETAVARK)/) {print $2}'); do
-      iptables -t "$t" -S 2>/dev/null | awk -v c="$c" '$1=="-A" && $0 ~ ("-j " c "( |$)") {sub(/^-A/, "-D"); print}' |
-        while read -r rule; do eval "iptables -t $t $rule" 2>/dev/null || :; done
-    done
-    for c in $(iptables -t "$t" -S 2>/dev/null | awk '$1=="-N" && ($2 ~ /^(DOCKER|NETAVARK)/) {print $2}'); do
+    iptables -t "$t" -S 2>/dev/null | grep '^-A ' | grep -E -- "$engine_re" | sed 's/^-A/-D/' |
+      while read -r rule; do eval "iptables -t $t $rule" 2>/dev/null || :; done
+    for c in $(iptables -t "$t" -S 2>/dev/null | awk '$1=="-N" && $2 ~ /^(DOCKER|NETAVARK)/ {print $2}'); do
       iptables -t "$t" -F "$c" 2>/dev/null || :
     done
-    for c in $(iptables -t "$t" -S 2>/dev/null | awk '$1=="-N" && ($2 ~ /^(DOCKER|NETAVARK)/) {print $2}'); do
+    for c in $(iptables -t "$t" -S 2>/dev/null | awk '$1=="-N" && $2 ~ /^(DOCKER|NETAVARK)/ {print $2}'); do
       iptables -t "$t" -X "$c" 2>/dev/null || :
     done
   done
+  if [[ -s $run/forward-policy ]]; then iptables -P FORWARD "$(cat "$run/forward-policy")" 2>/dev/null || :; fi
   for c in $(ip -o link show type bridge 2>/dev/null | awk -F': ' '{print $2}' | grep -E '^(docker0|br-[0-9a-f]+|podman[0-9]+)$'); do
     ip link delete "$c" 2>/dev/null || :
   done
@@ -264,7 +266,7 @@ do_stop() {
     umount "$c" 2>/dev/null || :
     rm -f "$c"
   done
-  grep -F " $run/" /proc/mounts | awk '{print $2}' | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || :; done
+  awk -v r="$run/" 'index($2, r) == 1 {print $2}' /proc/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || :; done
   rm -rf "$run"
 }
 
