@@ -137,6 +137,21 @@ enum Command {
         #[arg(value_name = "FILE")]
         files: Vec<PathBuf>,
     },
+    /// Run the language server on stdin/stdout (for editors).
+    ///
+    /// Example: configure your editor to run `luciac lsp` for *.kdl files; see docs/editors.md.
+    Lsp,
+    /// Print a shell completion script.
+    ///
+    /// Example: luciac completions bash > /etc/bash_completion.d/luciac
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff).
+    ///
+    /// Example: luciac man > /usr/local/share/man/man1/luciac.1
+    Man,
     /// Print the long explanation of a diagnostic code.
     ///
     /// Example: luciac explain E0035
@@ -206,6 +221,28 @@ fn main() -> ExitCode {
                     rep.files
                 ));
                 ExitCode::SUCCESS
+            }
+        }
+        Command::Lsp => match luciac::lsp::run_stdio() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("luciac lsp: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "luciac", &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
+        Command::Man => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            match clap_mangen::Man::new(cmd).render(&mut std::io::stdout()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("luciac: cannot write the manual page: {e}");
+                    ExitCode::FAILURE
+                }
             }
         }
         Command::Fmt { check, files } => fmt(&cli.file, &files, check, &reporter),

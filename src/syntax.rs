@@ -263,7 +263,7 @@ pub struct Node {
     /// From the name to the end of the last entry or the closing `}`.
     pub start: usize,
     pub end: usize,
-    /// Where the children block's braces are, if it has one.
+    /// The children block: the offset of `{` and of `}` (the end of the text if unclosed).
     pub block: Option<(usize, usize)>,
 }
 
@@ -383,16 +383,16 @@ impl TreeBuilder<'_> {
                     self.pos += 1;
                     let children = self.nodes(true);
                     let close = self.peek().filter(|t| t.kind == Kind::Close);
-                    let end = match close {
+                    let (inner_end, end) = match close {
                         Some(c) => {
                             self.pos += 1;
-                            c.end
+                            (c.start, c.end)
                         }
-                        None => self.src.len(),
+                        None => (self.src.len(), self.src.len()),
                     };
                     if !dashed {
                         node.children = children;
-                        node.block = Some((t.start, end));
+                        node.block = Some((t.start, inner_end));
                     }
                     node.end = end;
                 }
@@ -460,6 +460,21 @@ impl TreeBuilder<'_> {
             end: first.end,
         }
     }
+}
+
+/// The nodes containing `offset`, outermost first. A node's range ends at the end of its line
+/// or its closing `}`, so a cursor right after the last entry still counts as inside.
+pub fn path_at(tree: &Tree, offset: usize) -> Vec<&Node> {
+    let mut out = Vec::new();
+    let mut nodes = &tree.nodes;
+    while let Some(n) = nodes.iter().find(|n| n.start <= offset && offset <= n.end) {
+        out.push(n);
+        match n.block {
+            Some((open, close)) if open < offset && offset <= close => nodes = &n.children,
+            _ => break,
+        }
+    }
+    out
 }
 
 /// A reference written inside a string: `{param.NAME}`, `{SERVICE.host}`, `{SERVICE.port.P}`.

@@ -1,0 +1,377 @@
+//! `luciac lsp`: a language server for `lucia.kdl` and its profiles, over stdio.
+//!
+//! Built on rust-analyzer's `lsp-server` (synchronous, with an in-memory connection that the
+//! protocol tests use) and `lsp-types`. This file is the protocol loop: it keeps the open
+//! documents, publishes diagnostics when they change and sends each request to its module:
+//!
+//! | Module | Requests |
+//! |---|---|
+//! | `diagnostics` | `publishDiagnostics`, `codeAction` (did-you-mean quick fixes) |
+//! | `hover` | `hover` |
+//! | `completion` | `completion` |
+//! | `navigation` | `definition`, `references`, `prepareRename`, `rename` |
+//! | `symbols` | `documentSymbol` |
+//! | `crate::fmt` | `formatting` |
+//!
+//! Requests are answered one at a time, in order. Before running one, the loop drains what
+//! the client has already sent, so a `$/cancelRequest` for a request still waiting is honoured
+//! (answered with `RequestCancelled`); a request already answered needs nothing. A handler that
+//! panicked would be a bug, but it answers `InternalError` and the server keeps running: no
+//! input may end the session.
+
+use std::collections::VecDeque;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
+
+use lsp_server::{Connection, ErrorCode, Message, Notification, Request, RequestId, Response};
+use lsp_types::notification::{
+    DidChangeTextDocument, DidCloseTextDocument, DidOpenTextDocument, Notification as _,
+    PublishDiagnostics,
+};
+use lsp_types::request::{
+    CodeActionRequest, Completion, DocumentSymbolRequest, Formatting, GotoDefinition, HoverRequest,
+    PrepareRenameRequest, References, Rename, Request as _,
+};
+use lsp_types::{
+    CodeActionProviderCapability, CompletionOptions, HoverProviderCapability, OneOf,
+    PublishDiagnosticsParams, RenameOptions, ServerCapabilities, TextDocumentPositionParams,
+    TextDocumentSyncCapability, TextDocumentSyncKind, TextEdit, Uri,
+};
+
+pub mod completion;
+pub mod diagnostics;
+pub mod hover;
+pub mod index;
+pub mod navigation;
+pub mod schema;
+pub mod symbols;
+pub mod world;
+
+use world::{Project, World, path_to_uri, uri_to_path};
+
+pub fn capabilities() -> ServerCapabilities {
+    ServerCapabilities {
+        text_document_sync: Some(TextDocumentSyncCapability::Kind(TextDocumentSyncKind::FULL)),
+        hover_provider: Some(HoverProviderCapability::Simple(true)),
+        completion_provider: Some(CompletionOptions {
+            trigger_characters: Some(vec![".".into(), "{".into(), "\"".into(), "=".into()]),
+            ..CompletionOptions::default()
+        }),
+        definition_provider: Some(OneOf::Left(true)),
+        references_provider: Some(OneOf::Left(true)),
+        rename_provider: Some(OneOf::Right(RenameOptions {
+            prepare_provider: Some(true),
+            work_done_progress_options: Default::default(),
+        })),
+        document_symbol_provider: Some(OneOf::Left(true)),
+        document_formatting_provider: Some(OneOf::Left(true)),
+        code_action_provider: Some(CodeActionProviderCapability::Simple(true)),
+        ..ServerCapabilities::default()
+    }
+}
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// Run the server on stdin/stdout until the client says `exit`.
+pub fn run_stdio() -> Result<(), Error> {
+    let (conn, io) = Connection::stdio();
+    serve(&conn)?;
+    drop(conn);
+    io.join()?;
+    Ok(())
+}
+
+/// The initialize handshake, then the loop. Returns after `shutdown` + `exit`, or when the
+/// client goes away.
+pub fn serve(conn: &Connection) -> Result<(), Error> {
+    conn.initialize(serde_json::to_value(capabilities())?)?;
+    let mut server = Server {
+        world: World::default(),
+        conn,
+    };
+    let mut queue: VecDeque<Message> = VecDeque::new();
+    loop {
+        while let Ok(m) = conn.receiver.try_recv() {
+            queue.push_back(m);
+        }
+        let msg = match queue.pop_front() {
+            Some(m) => m,
+            None => match conn.receiver.recv() {
+                Ok(m) => m,
+                Err(_) => return Ok(()),
+            },
+        };
+        match msg {
+            Message::Request(req) => {
+                if conn.handle_shutdown(&req)? {
+                    return Ok(());
+                }
+                let cancelled = queue.iter().any(|m| cancels(m, &req.id));
+                let resp = if cancelled {
+                    Response::new_err(
+                        req.id.clone(),
+                        ErrorCode::RequestCanceled as i32,
+                        "cancelled".into(),
+                    )
+                } else {
+                    let id = req.id.clone();
+                    catch_unwind(AssertUnwindSafe(|| server.request(req))).unwrap_or_else(|_| {
+                        Response::new_err(
+                            id,
+                            ErrorCode::InternalError as i32,
+                            "luciac lsp: internal error (a bug: please report it)".into(),
+                        )
+                    })
+                };
+                conn.sender.send(Message::Response(resp))?;
+            }
+            Message::Notification(n) => {
+                // A panic while checking a document loses that round of diagnostics only.
+                let _ = catch_unwind(AssertUnwindSafe(|| server.notification(n)));
+            }
+            Message::Response(_) => {}
+        }
+    }
+}
+
+fn cancels(m: &Message, id: &RequestId) -> bool {
+    let Message::Notification(n) = m else {
+        return false;
+    };
+    if n.method != "$/cancelRequest" {
+        return false;
+    }
+    let Ok(p) = serde_json::from_value::<lsp_types::CancelParams>(n.params.clone()) else {
+        return false;
+    };
+    match p.id {
+        lsp_types::NumberOrString::Number(i) => *id == RequestId::from(i),
+        lsp_types::NumberOrString::String(s) => *id == RequestId::from(s),
+    }
+}
+
+struct Server<'a> {
+    world: World,
+    conn: &'a Connection,
+}
+
+/// A request's answer, or the message of a `RequestFailed` error.
+type Answer = Result<serde_json::Value, (ErrorCode, String)>;
+
+fn json<T: serde::Serialize>(v: T) -> Answer {
+    serde_json::to_value(v).map_err(|e| (ErrorCode::InternalError, e.to_string()))
+}
+
+impl Server<'_> {
+    fn request(&mut self, req: Request) -> Response {
+        let id = req.id.clone();
+        match self.answer(req) {
+            Ok(v) => Response::new_ok(id, v),
+            Err((code, msg)) => Response::new_err(id, code as i32, msg),
+        }
+    }
+
+    /// The project of the document at `p`, the document's index in it and the byte offset.
+    fn locate(&self, p: &TextDocumentPositionParams) -> Option<(Project, usize, usize)> {
+        let path = uri_to_path(&p.text_document.uri)?;
+        let project = self.world.project(&path);
+        let (idx, f) = project.file(&path)?;
+        let offset = f.lines.offset(p.position);
+        Some((project, idx, offset))
+    }
+
+    fn answer(&mut self, req: Request) -> Answer {
+        fn params<P: serde::de::DeserializeOwned>(req: Request) -> Result<P, (ErrorCode, String)> {
+            serde_json::from_value(req.params)
+                .map_err(|e| (ErrorCode::InvalidParams, e.to_string()))
+        }
+        let null = Ok(serde_json::Value::Null);
+        match req.method.as_str() {
+            HoverRequest::METHOD => {
+                let p: lsp_types::HoverParams = params(req)?;
+                match self.locate(&p.text_document_position_params) {
+                    Some((project, i, off)) => json(hover::hover(&project, i, off)),
+                    None => null,
+                }
+            }
+            Completion::METHOD => {
+                let p: lsp_types::CompletionParams = params(req)?;
+                match self.locate(&p.text_document_position) {
+                    Some((project, i, off)) => json(completion::complete(&project, i, off)),
+                    None => null,
+                }
+            }
+            GotoDefinition::METHOD => {
+                let p: lsp_types::GotoDefinitionParams = params(req)?;
+                match self.locate(&p.text_document_position_params) {
+                    Some((project, i, off)) => json(navigation::definition(&project, i, off)),
+                    None => null,
+                }
+            }
+            References::METHOD => {
+                let p: lsp_types::ReferenceParams = params(req)?;
+                let with_decl = p.context.include_declaration;
+                match self.locate(&p.text_document_position) {
+                    Some((project, i, off)) => {
+                        json(navigation::references(&project, i, off, with_decl))
+                    }
+                    None => null,
+                }
+            }
+            PrepareRenameRequest::METHOD => {
+                let p: TextDocumentPositionParams = params(req)?;
+                let (project, i, off) = self.locate(&p).ok_or(not_found())?;
+                navigation::prepare_rename(&project, i, off)
+                    .map_err(|m| (ErrorCode::RequestFailed, m))
+                    .and_then(json)
+            }
+            Rename::METHOD => {
+                let p: lsp_types::RenameParams = params(req)?;
+                let (project, i, off) = self.locate(&p.text_document_position).ok_or(not_found())?;
+                navigation::rename(&project, i, off, &p.new_name)
+                    .map_err(|m| (ErrorCode::RequestFailed, m))
+                    .and_then(json)
+            }
+            DocumentSymbolRequest::METHOD => {
+                let p: lsp_types::DocumentSymbolParams = params(req)?;
+                let Some(path) = uri_to_path(&p.text_document.uri) else {
+                    return null;
+                };
+                let project = self.world.project(&path);
+                match project.file(&path) {
+                    Some((_, f)) => json(lsp_types::DocumentSymbolResponse::Nested(
+                        symbols::outline(f),
+                    )),
+                    None => null,
+                }
+            }
+            Formatting::METHOD => {
+                let p: lsp_types::DocumentFormattingParams = params(req)?;
+                let Some(path) = uri_to_path(&p.text_document.uri) else {
+                    return null;
+                };
+                json(self.format(&path))
+            }
+            CodeActionRequest::METHOD => {
+                let p: lsp_types::CodeActionParams = params(req)?;
+                json(diagnostics::code_actions(
+                    &p.text_document.uri,
+                    &p.context.diagnostics,
+                ))
+            }
+            _ => Err((
+                ErrorCode::MethodNotFound,
+                format!("luciac lsp does not handle `{}`", req.method),
+            )),
+        }
+    }
+
+    /// One edit replacing the whole text, or none when it is formatted or does not parse
+    /// (formatting never rearranges a broken file; its diagnostics say what to fix).
+    fn format(&self, path: &Path) -> Option<Vec<TextEdit>> {
+        let text = self.world.text(path)?;
+        let formatted = crate::fmt::format(&text, 0).ok()?;
+        if formatted == text {
+            return Some(vec![]);
+        }
+        let lines = world::LineIndex::new(&text);
+        let range = lsp_types::Range::new(lines.position(0), lines.position(text.len()));
+        Some(vec![TextEdit::new(range, formatted)])
+    }
+
+    fn notification(&mut self, n: Notification) {
+        let uri = match n.method.as_str() {
+            DidOpenTextDocument::METHOD => {
+                let Ok(p) =
+                    serde_json::from_value::<lsp_types::DidOpenTextDocumentParams>(n.params)
+                else {
+                    return;
+                };
+                let Some(path) = uri_to_path(&p.text_document.uri) else {
+                    return;
+                };
+                self.world.open.insert(path, p.text_document.text);
+                p.text_document.uri
+            }
+            DidChangeTextDocument::METHOD => {
+                let Ok(p) =
+                    serde_json::from_value::<lsp_types::DidChangeTextDocumentParams>(n.params)
+                else {
+                    return;
+                };
+                let Some(path) = uri_to_path(&p.text_document.uri) else {
+                    return;
+                };
+                // Full sync: the last change holds the whole text.
+                if let Some(c) = p.content_changes.into_iter().last() {
+                    self.world.open.insert(path, c.text);
+                }
+                p.text_document.uri
+            }
+            DidCloseTextDocument::METHOD => {
+                let Ok(p) =
+                    serde_json::from_value::<lsp_types::DidCloseTextDocumentParams>(n.params)
+                else {
+                    return;
+                };
+                if let Some(path) = uri_to_path(&p.text_document.uri) {
+                    self.world.open.remove(&path);
+                }
+                self.publish(p.text_document.uri, vec![]);
+                return;
+            }
+            _ => return,
+        };
+        self.recheck(&uri);
+    }
+
+    /// Publish diagnostics for the changed document and, when it is a base, for every open
+    /// profile of it (a change in the base can break or fix them).
+    fn recheck(&self, uri: &Uri) {
+        let Some(path) = uri_to_path(uri) else { return };
+        let project = self.world.project(&path);
+        let Some((idx, _)) = project.file(&path) else {
+            return;
+        };
+        let mut todo = vec![idx];
+        if idx == 0 {
+            todo.extend(
+                project
+                    .files
+                    .iter()
+                    .enumerate()
+                    .skip(1)
+                    .filter_map(|(i, f)| self.world.open.contains_key(&f.path).then_some(i)),
+            );
+        }
+        for i in todo {
+            let checked = diagnostics::check(&project, i);
+            // The changed document keeps the client's own URI spelling.
+            let u = if i == idx {
+                Some(uri.clone())
+            } else {
+                project.files.get(i).and_then(|f| path_to_uri(&f.path))
+            };
+            if let Some(u) = u {
+                self.publish(u, checked.diagnostics);
+            }
+        }
+    }
+
+    fn publish(&self, uri: Uri, diagnostics: Vec<lsp_types::Diagnostic>) {
+        let params = PublishDiagnosticsParams {
+            uri,
+            diagnostics,
+            version: None,
+        };
+        let n = Notification::new(PublishDiagnostics::METHOD.to_string(), params);
+        let _ = self.conn.sender.send(Message::Notification(n));
+    }
+}
+
+fn not_found() -> (ErrorCode, String) {
+    (
+        ErrorCode::InvalidParams,
+        "luciac lsp can only read file:// documents".into(),
+    )
+}
