@@ -389,7 +389,7 @@ fn definition_references_and_rename_across_files() {
         p["newName"] = json!(new);
         let id = c.send("textDocument/rename", p);
         let r = c.response(&id);
-        let e = r.response_result.err().expect("refused");
+        let e = r.response_result.expect_err("refused");
         out.push_str(&format!("{new}: {} {}\n", e.code, e.message));
     }
     insta::assert_snapshot!("rename-refused", out);

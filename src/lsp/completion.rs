@@ -336,7 +336,7 @@ fn env_keys(project: &Project, service: Option<&str>) -> Vec<String> {
         for n in &f.tree.nodes {
             if n.name == "service" && n.arg(0).is_some_and(|v| v.text == service) {
                 for c in n.children.iter().filter(|c| c.name == "env") {
-                    keys.extend(c.arg(0).map(|v| v.text.clone()));
+                    keys.extend(c.arg(0).map(|v| v.text.clone()).filter(|k| !k.is_empty()));
                 }
             }
         }
