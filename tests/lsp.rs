@@ -611,3 +611,66 @@ fn backticked(s: &str) -> Vec<String> {
         .map(str::to_string)
         .collect()
 }
+
+/// Every did-you-mean in the diagnostics corpus comes with a quick fix whose edit turns the
+/// misspelt name into the suggestion.
+#[test]
+fn every_did_you_mean_in_the_corpus_has_a_quick_fix() {
+    use luciac::lsp::{diagnostics, world::World};
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(repo().join("tests/corpus"))
+        .expect("corpus")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    paths.sort();
+    let mut fixes = 0;
+    for p in paths {
+        let text = std::fs::read_to_string(&p).expect("read");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (base, profile) = match text.split_once("// === profile ") {
+            Some((b, rest)) => {
+                let (header, body) = rest.split_once('\n').unwrap_or((rest, ""));
+                let name = header.split_whitespace().next().unwrap_or("p").to_string();
+                (
+                    b.to_string(),
+                    (!header.contains("does not exist")).then(|| (name, body.to_string())),
+                )
+            }
+            None => (text.clone(), None),
+        };
+        let mut world = World::default();
+        let base_path = dir.path().join("lucia.kdl");
+        world.open.insert(base_path.clone(), base);
+        let target = match profile {
+            Some((name, body)) => {
+                let pp = dir.path().join("profiles").join(format!("{name}.kdl"));
+                world.open.insert(pp.clone(), body);
+                pp
+            }
+            None => base_path,
+        };
+        let project = world.project(&target);
+        let (idx, file) = project.file(&target).expect("file in project");
+        for d in diagnostics::check(&project, idx).diagnostics {
+            let Some(suggestion) = d
+                .message
+                .split("did you mean `")
+                .nth(1)
+                .and_then(|s| s.split('`').next())
+            else {
+                continue;
+            };
+            let data = d
+                .data
+                .unwrap_or_else(|| panic!("{}: no quick fix for {}", p.display(), d.message));
+            let range: lsp_types::Range =
+                serde_json::from_value(data["range"].clone()).expect("range");
+            let (s, e) = (file.lines.offset(range.start), file.lines.offset(range.end));
+            let title = data["title"].as_str().unwrap_or("");
+            let misspelt = title.split('`').nth(1).unwrap_or("");
+            assert_eq!(&file.text[s..e], misspelt, "{}: {title}", p.display());
+            assert_eq!(data["new_text"], suggestion);
+            fixes += 1;
+        }
+    }
+    assert!(fixes >= 5, "only {fixes} quick fixes in the corpus");
+}
