@@ -19,7 +19,11 @@ fn completion_scripts_and_man_page() {
             let path = dir.path().join("luciac.bash");
             std::fs::write(&path, out.stdout).unwrap_or_else(|e| panic!("{e}"));
             let syntax = run(std::process::Command::new("bash").arg("-n").arg(&path));
-            assert!(syntax.status.success(), "{}", String::from_utf8_lossy(&syntax.stderr));
+            assert!(
+                syntax.status.success(),
+                "{}",
+                String::from_utf8_lossy(&syntax.stderr)
+            );
         }
     }
     let out = run(luciac().arg("man"));

@@ -10,6 +10,7 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::lsp_position;
 use serde_json::Value;
 
 const SCRIPT: &str = r#"
@@ -48,17 +49,6 @@ vim.lsp.stop_client(client_id)
 vim.cmd("qall!")
 "#;
 
-/// Line and UTF-16 column of the first `needle` plus `delta` bytes.
-fn position(text: &str, needle: &str, delta: usize) -> (usize, usize) {
-    let off = text.find(needle).unwrap_or_else(|| panic!("no {needle:?}")) + delta;
-    let line = text[..off].matches('\n').count();
-    let col = text[..off]
-        .rsplit('\n')
-        .next()
-        .map_or(0, |l| l.encode_utf16().count());
-    (line, col)
-}
-
 fn nvim() -> Option<std::path::PathBuf> {
     let paths = std::env::var_os("PATH")?;
     std::env::split_paths(&paths)
@@ -83,8 +73,8 @@ fn neovim_gets_diagnostics_hover_and_completion() {
     std::fs::write(root.join("lucia.kdl"), &text).expect("write");
     std::fs::write(root.join("test.lua"), SCRIPT).expect("script");
     let out_file = root.join("out.json");
-    let (hl, hc) = position(&text, "param \"log-level\"", 8);
-    let (cl, cc) = position(&text, "{param.environment}", 7);
+    let (hl, hc) = lsp_position(&text, "param \"log-level\"", 8);
+    let (cl, cc) = lsp_position(&text, "{param.environment}", 7);
     let mut child = Command::new(&nvim)
         .args(["--headless", "--clean", "-u", "NONE", "-c"])
         .arg(format!("luafile {}", root.join("test.lua").display()))
@@ -130,7 +120,7 @@ fn neovim_gets_diagnostics_hover_and_completion() {
         .iter()
         .find(|d| d["code"] == "E0030")
         .unwrap_or_else(|| panic!("no E0030 in {diags:?}"));
-    let (line, col) = position(&text, "{param.ha-ulr}", 0);
+    let (line, col) = lsp_position(&text, "{param.ha-ulr}", 0);
     assert_eq!(d["range"]["start"]["line"], line);
     assert_eq!(d["range"]["start"]["character"], col);
     assert_eq!(d["range"]["end"]["character"], col + "{param.ha-ulr}".len());

@@ -11,7 +11,7 @@ use luciac::resolve::Strictness;
 use luciac::syntax::{Kind, lex};
 use proptest::prelude::*;
 
-use common::{luciac, project, repo, run};
+use common::{corpus_parts, luciac, project, repo, run};
 
 /// Every diagnostic (code and message; spans move when the layout does) and, when it compiles,
 /// every emitted file.
@@ -62,24 +62,6 @@ fn formatted(src: &str) -> Option<String> {
     }
 }
 
-/// A corpus file is a base, optionally followed by `// === profile NAME ===` and a profile.
-fn split(text: &str) -> (String, Option<(String, String)>) {
-    match text.find("// === profile ") {
-        None => (text.to_string(), None),
-        Some(i) => {
-            let (base, rest) = text.split_at(i);
-            let (header, body) = rest.split_once('\n').unwrap_or((rest, ""));
-            let name = header
-                .trim_start_matches("// === profile ")
-                .split_whitespace()
-                .next()
-                .unwrap_or("p")
-                .to_string();
-            (base.to_string(), Some((name, body.to_string())))
-        }
-    }
-}
-
 fn read(rel: &str) -> String {
     std::fs::read_to_string(repo().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
 }
@@ -109,7 +91,8 @@ fn corpus_and_examples_keep_their_meaning() {
         .collect();
     entries.sort();
     for p in entries {
-        let (base, profile) = split(&std::fs::read_to_string(&p).expect("read"));
+        let (base, profile) = corpus_parts(&std::fs::read_to_string(&p).expect("read"));
+        let profile = profile.and_then(|(name, body)| Some((name, body?)));
         cases.push((p.display().to_string(), base, profile));
     }
     let lucia = read("lucia.kdl");

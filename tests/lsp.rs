@@ -7,6 +7,9 @@ use std::path::PathBuf;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+mod common;
+
+use common::{corpus_parts, lsp_position, repo};
 use lsp_server::{Connection, Message, Notification, Request, RequestId, Response};
 use serde_json::{Value, json};
 
@@ -18,10 +21,6 @@ struct Client {
     inbox: Vec<Notification>,
     root: PathBuf,
     _dir: tempfile::TempDir,
-}
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 impl Client {
@@ -154,12 +153,7 @@ impl Client {
     /// `{"textDocument", "position"}` at the `nth` occurrence of `needle` in the open text,
     /// `delta` characters in.
     fn at(&self, rel: &str, text: &str, needle: &str, delta: usize) -> Value {
-        let off = text.find(needle).unwrap_or_else(|| panic!("no {needle:?}")) + delta;
-        let line = text[..off].matches('\n').count();
-        let col = text[..off]
-            .rsplit('\n')
-            .next()
-            .map_or(0, |l| l.encode_utf16().count());
+        let (line, col) = lsp_position(text, needle, delta);
         json!({"textDocument": {"uri": self.uri(rel)}, "position": {"line": line, "character": col}})
     }
 
@@ -626,17 +620,8 @@ fn every_did_you_mean_in_the_corpus_has_a_quick_fix() {
     for p in paths {
         let text = std::fs::read_to_string(&p).expect("read");
         let dir = tempfile::tempdir().expect("tempdir");
-        let (base, profile) = match text.split_once("// === profile ") {
-            Some((b, rest)) => {
-                let (header, body) = rest.split_once('\n').unwrap_or((rest, ""));
-                let name = header.split_whitespace().next().unwrap_or("p").to_string();
-                (
-                    b.to_string(),
-                    (!header.contains("does not exist")).then(|| (name, body.to_string())),
-                )
-            }
-            None => (text.clone(), None),
-        };
+        let (base, profile) = corpus_parts(&text);
+        let profile = profile.and_then(|(name, body)| Some((name, body?)));
         let mut world = World::default();
         let base_path = dir.path().join("lucia.kdl");
         world.open.insert(base_path.clone(), base);

@@ -180,6 +180,18 @@ impl Server<'_> {
         Some((project, idx, offset))
     }
 
+    /// Answer a request at a position with `f`; `null` for a document that is not a file.
+    fn at<T: serde::Serialize>(
+        &self,
+        p: &TextDocumentPositionParams,
+        f: impl FnOnce(&Project, usize, usize) -> T,
+    ) -> Answer {
+        match self.locate(p) {
+            Some((project, i, off)) => json(f(&project, i, off)),
+            None => Ok(serde_json::Value::Null),
+        }
+    }
+
     fn answer(&mut self, req: Request) -> Answer {
         fn params<P: serde::de::DeserializeOwned>(req: Request) -> Result<P, (ErrorCode, String)> {
             serde_json::from_value(req.params)
@@ -189,34 +201,22 @@ impl Server<'_> {
         match req.method.as_str() {
             HoverRequest::METHOD => {
                 let p: lsp_types::HoverParams = params(req)?;
-                match self.locate(&p.text_document_position_params) {
-                    Some((project, i, off)) => json(hover::hover(&project, i, off)),
-                    None => null,
-                }
+                self.at(&p.text_document_position_params, hover::hover)
             }
             Completion::METHOD => {
                 let p: lsp_types::CompletionParams = params(req)?;
-                match self.locate(&p.text_document_position) {
-                    Some((project, i, off)) => json(completion::complete(&project, i, off)),
-                    None => null,
-                }
+                self.at(&p.text_document_position, completion::complete)
             }
             GotoDefinition::METHOD => {
                 let p: lsp_types::GotoDefinitionParams = params(req)?;
-                match self.locate(&p.text_document_position_params) {
-                    Some((project, i, off)) => json(navigation::definition(&project, i, off)),
-                    None => null,
-                }
+                self.at(&p.text_document_position_params, navigation::definition)
             }
             References::METHOD => {
                 let p: lsp_types::ReferenceParams = params(req)?;
                 let with_decl = p.context.include_declaration;
-                match self.locate(&p.text_document_position) {
-                    Some((project, i, off)) => {
-                        json(navigation::references(&project, i, off, with_decl))
-                    }
-                    None => null,
-                }
+                self.at(&p.text_document_position, |project, i, off| {
+                    navigation::references(project, i, off, with_decl)
+                })
             }
             PrepareRenameRequest::METHOD => {
                 let p: TextDocumentPositionParams = params(req)?;

@@ -111,18 +111,8 @@ impl World {
             .parent()
             .unwrap_or(Path::new("."))
             .join("profiles");
-        let mut names: Vec<String> = std::fs::read_dir(&dir)
-            .map(|rd| {
-                rd.filter_map(|e| e.ok())
-                    .filter_map(|e| {
-                        e.file_name()
-                            .to_str()
-                            .and_then(|n| n.strip_suffix(".kdl"))
-                            .map(str::to_string)
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        // Profiles on disk, and open ones that are not saved yet.
+        let mut names = crate::compile::list_profiles(&base_path);
         for p in self.open.keys() {
             if let (b, Some(name)) = role(p)
                 && b == base_path
