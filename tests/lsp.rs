@@ -659,3 +659,57 @@ fn every_did_you_mean_in_the_corpus_has_a_quick_fix() {
     }
     assert!(fixes >= 5, "only {fixes} quick fixes in the corpus");
 }
+
+/// The real binary over stdio: malformed frames are skipped, the session goes on, and
+/// `shutdown` + `exit` end it with status 0.
+#[test]
+fn stdio_survives_malformed_messages() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let frame = |body: &str| format!("Content-Length: {}\r\n\r\n{body}", body.len());
+    let mut input = String::new();
+    input.push_str(&frame("{not json"));
+    input.push_str(&frame(r#"{"neither":"request nor notification"}"#));
+    input.push_str("no colon here\r\n\r\n");
+    input.push_str(&frame(
+        r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"capabilities":{}}}"#,
+    ));
+    input.push_str(&frame(
+        r#"{"jsonrpc":"2.0","method":"initialized","params":{}}"#,
+    ));
+    input.push_str(&frame("\u{1F600}"));
+    input.push_str(&frame(r#"{"jsonrpc":"2.0","id":2,"method":"shutdown"}"#));
+    input.push_str(&frame(
+        r#"{"jsonrpc":"2.0","id":3,"method":"textDocument/hover","params":{}}"#,
+    ));
+    input.push_str(&frame(r#"{"jsonrpc":"2.0","method":"exit"}"#));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_luciac"))
+        .arg("lsp")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start luciac lsp");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("wait");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("\"capabilities\""), "{stdout}");
+    assert!(stdout.contains(r#""id":2,"result":null"#), "{stdout}");
+    // After `shutdown`, requests are refused (InvalidRequest) until `exit`.
+    assert!(
+        stdout.contains(r#""id":3,"error":{"code":-32600"#),
+        "{stdout}"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.matches("luciac lsp: ignored").count(), 4, "{stderr}");
+}

@@ -13,7 +13,8 @@
 //! | `symbols` | `documentSymbol` |
 //! | `crate::fmt` | `formatting` |
 //!
-//! Requests are answered one at a time, in order. Before running one, the loop drains what
+//! `shutdown` and `exit` are handled here rather than by `lsp-server` (see
+//! [`after_shutdown`]). Requests are answered one at a time, in order. Before running one, the loop drains what
 //! the client has already sent, so a `$/cancelRequest` for a request still waiting is honoured
 //! (answered with `RequestCancelled`); a request already answered needs nothing. A handler that
 //! panicked would be a bug, but it answers `InternalError` and the server keeps running: no
@@ -72,13 +73,98 @@ pub fn capabilities() -> ServerCapabilities {
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
-/// Run the server on stdin/stdout until the client says `exit`.
+/// Run the server on stdin/stdout until the client says `exit` or closes stdin.
+///
+/// The transport is ours rather than `Connection::stdio()`, whose reader stops at the first
+/// malformed message (ending the session) and allocates whatever `Content-Length` claims.
+/// Here a frame that is not a JSON-RPC message is reported on stderr and skipped, and a
+/// frame above [`MAX_FRAME`] is read past without being kept.
 pub fn run_stdio() -> Result<(), Error> {
-    let (conn, io) = Connection::stdio();
-    serve(&conn)?;
-    drop(conn);
-    io.join()?;
-    Ok(())
+    let (server, bridge) = Connection::memory();
+    let Connection {
+        sender: to_server,
+        receiver: from_server,
+    } = bridge;
+    // Not joined: after `exit` it is blocked reading stdin, and ends with the process.
+    std::thread::spawn(move || {
+        let stdin = std::io::stdin();
+        let mut input = stdin.lock();
+        while let Some(frame) = read_frame(&mut input) {
+            let Some(text) = frame else { continue };
+            match serde_json::from_str::<Message>(&text) {
+                Ok(m) => {
+                    let exit = matches!(&m, Message::Notification(n) if n.method == "exit");
+                    if to_server.send(m).is_err() || exit {
+                        break;
+                    }
+                }
+                Err(e) => eprintln!("luciac lsp: ignored a message that is not JSON-RPC: {e}"),
+            }
+        }
+    });
+    let writer = std::thread::spawn(move || {
+        let stdout = std::io::stdout();
+        let mut out = stdout.lock();
+        for m in from_server {
+            if m.write(&mut out).is_err() {
+                break;
+            }
+        }
+    });
+    let res = serve(&server);
+    drop(server);
+    let _ = writer.join();
+    res
+}
+
+/// The largest message kept (a `didChange` carries a whole file; 64 MiB is far beyond any
+/// declaration).
+const MAX_FRAME: usize = 64 << 20;
+
+/// One `Content-Length` frame: `None` at the end of input, `Some(None)` for a frame that is
+/// skipped (bad headers, too large, not UTF-8), `Some(Some(text))` otherwise.
+fn read_frame(input: &mut impl std::io::BufRead) -> Option<Option<String>> {
+    let mut length: Option<usize> = None;
+    let mut bad = false;
+    loop {
+        let mut line = String::new();
+        match input.read_line(&mut line) {
+            Ok(0) | Err(_) => return None,
+            Ok(_) => {}
+        }
+        let line = line.trim_end_matches(['\r', '\n']);
+        if line.is_empty() {
+            if length.is_some() || bad {
+                break;
+            }
+            continue;
+        }
+        match line.split_once(':') {
+            Some((name, value)) if name.trim().eq_ignore_ascii_case("content-length") => {
+                match value.trim().parse::<usize>() {
+                    Ok(n) => length = Some(n),
+                    Err(_) => bad = true,
+                }
+            }
+            Some(_) => {}
+            None => bad = true,
+        }
+    }
+    let Some(n) = length else {
+        eprintln!("luciac lsp: ignored a message without a valid Content-Length");
+        return Some(None);
+    };
+    if n > MAX_FRAME {
+        eprintln!("luciac lsp: ignored a message of {n} bytes");
+        let mut rest = std::io::Read::take(&mut *input, n as u64);
+        return std::io::copy(&mut rest, &mut std::io::sink())
+            .ok()
+            .filter(|&read| read == n as u64)
+            .map(|_| None);
+    }
+    let mut buf = vec![0; n];
+    input.read_exact(&mut buf).ok()?;
+    Some(String::from_utf8(buf).ok())
 }
 
 /// The initialize handshake, then the loop. Returns after `shutdown` + `exit`, or when the
@@ -103,8 +189,10 @@ pub fn serve(conn: &Connection) -> Result<(), Error> {
         };
         match msg {
             Message::Request(req) => {
-                if conn.handle_shutdown(&req)? {
-                    return Ok(());
+                if req.method == "shutdown" {
+                    conn.sender
+                        .send(Message::Response(Response::new_ok(req.id, ())))?;
+                    return after_shutdown(conn, queue);
                 }
                 let cancelled = queue.iter().any(|m| cancels(m, &req.id));
                 let resp = if cancelled {
@@ -125,11 +213,38 @@ pub fn serve(conn: &Connection) -> Result<(), Error> {
                 };
                 conn.sender.send(Message::Response(resp))?;
             }
+            Message::Notification(n) if n.method == "exit" => {
+                return Err("`exit` before `shutdown`".into());
+            }
             Message::Notification(n) => {
                 // A panic while checking a document loses that round of diagnostics only.
                 let _ = catch_unwind(AssertUnwindSafe(|| server.notification(n)));
             }
             Message::Response(_) => {}
+        }
+    }
+}
+
+/// After `shutdown`: wait for `exit`, refusing any request meanwhile (the protocol allows only
+/// `exit` now). `lsp-server`'s own `handle_shutdown` cannot be used: it reads the connection
+/// directly and would miss an `exit` already drained into `queue`.
+fn after_shutdown(conn: &Connection, mut queue: VecDeque<Message>) -> Result<(), Error> {
+    loop {
+        let msg = match queue.pop_front() {
+            Some(m) => m,
+            None => match conn.receiver.recv() {
+                Ok(m) => m,
+                Err(_) => return Ok(()),
+            },
+        };
+        match msg {
+            Message::Notification(n) if n.method == "exit" => return Ok(()),
+            Message::Request(req) => conn.sender.send(Message::Response(Response::new_err(
+                req.id,
+                ErrorCode::InvalidRequest as i32,
+                "the server is shut down".into(),
+            )))?,
+            _ => {}
         }
     }
 }
@@ -374,4 +489,21 @@ fn not_found() -> (ErrorCode, String) {
         ErrorCode::InvalidParams,
         "luciac lsp can only read file:// documents".into(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_survive_garbage() {
+        let text = "Content-Length: 2\r\n\r\n{}junk line\r\nContent-Length: x\r\n\r\n\
+                    Content-Length: 99999999999\r\n\r\nabc";
+        let mut input = std::io::Cursor::new(text.as_bytes());
+        assert_eq!(read_frame(&mut input), Some(Some("{}".into())));
+        // `junk line` and a bad length: skipped, in step for what follows.
+        assert_eq!(read_frame(&mut input), Some(None));
+        // Too large, and the input ends before its end.
+        assert_eq!(read_frame(&mut input), None);
+    }
 }
