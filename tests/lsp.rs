@@ -713,3 +713,59 @@ fn stdio_survives_malformed_messages() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.matches("luciac lsp: ignored").count(), 4, "{stderr}");
 }
+
+/// Every feature, on a project whose base is `text`, at `pos`; none may panic.
+fn every_feature(text: &str, profile: Option<&str>, line: u32, character: u32) {
+    use luciac::lsp::{completion, diagnostics, hover, navigation, symbols, world::World};
+    let dir = PathBuf::from("/nonexistent-luciac-fuzz");
+    let mut world = World::default();
+    world.open.insert(dir.join("lucia.kdl"), text.to_string());
+    let mut paths = vec![dir.join("lucia.kdl")];
+    if let Some(p) = profile {
+        world.open.insert(dir.join("profiles/p.kdl"), p.to_string());
+        paths.push(dir.join("profiles/p.kdl"));
+    }
+    for path in paths {
+        let project = world.project(&path);
+        let (i, f) = project.file(&path).expect("open file is in its project");
+        let off = f.lines.offset(lsp_types::Position::new(line, character));
+        let _ = hover::hover(&project, i, off);
+        let _ = completion::complete(&project, i, off);
+        let _ = navigation::definition(&project, i, off);
+        let _ = navigation::references(&project, i, off, true);
+        let _ = navigation::prepare_rename(&project, i, off);
+        let _ = navigation::rename(&project, i, off, "renamed");
+        let _ = symbols::outline(f);
+        let _ = diagnostics::check(&project, i);
+        let _ = luciac::fmt::format(&f.text, 0);
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 48, ..Default::default() })]
+
+    /// The declaration with a byte range replaced by KDL-ish junk, as a base and as a profile.
+    #[test]
+    fn features_never_panic_on_mutated_declarations(
+        at in 0usize..6000,
+        len in 0usize..40,
+        junk in "[ -~\\n{}\"=#.\\\\/*-]{0,30}",
+        line in 0u32..130,
+        character in 0u32..90,
+    ) {
+        let base = luciac::defaults::FILES[0].1;
+        let mut at = at.min(base.len());
+        while !base.is_char_boundary(at) { at -= 1; }
+        let mut end = (at + len).min(base.len());
+        while !base.is_char_boundary(end) { end -= 1; }
+        let mutated = format!("{}{junk}{}", &base[..at], &base[end..]);
+        every_feature(&mutated, None, line, character);
+        every_feature(base, Some(&mutated), line, character);
+    }
+
+    /// Arbitrary text.
+    #[test]
+    fn features_never_panic_on_arbitrary_text(text in "\\PC{0,300}", line in 0u32..8, character in 0u32..60) {
+        every_feature(&text, Some(&text), line, character);
+    }
+}
