@@ -769,3 +769,97 @@ proptest::proptest! {
         every_feature(&text, Some(&text), line, character);
     }
 }
+
+/// Hover in a profile; hover, definition, references, symbols and completion where the file
+/// does not parse (an unclosed string and an unclosed block).
+#[test]
+fn requests_on_a_broken_file_and_a_profile() {
+    let mut c = Client::start();
+    // The profile first, while the base on disk compiles.
+    let prod = c.text("profiles/prod.kdl");
+    c.open("profiles/prod.kdl", &prod);
+    let mut out = String::new();
+    for (name, needle, delta) in [
+        ("param", "param \"environment\"", 8),
+        ("property", "default=\"Production\"", 2),
+        ("service", "service \"mongo\"", 10),
+        ("target setting", "ingress host", 2),
+    ] {
+        let v = c.request(
+            "textDocument/hover",
+            c.at("profiles/prod.kdl", &prod, needle, delta),
+        );
+        out.push_str(&format!(
+            "== {name}\n{}\n",
+            v["contents"]["value"].as_str().unwrap_or("null")
+        ));
+    }
+    insta::assert_snapshot!("hover-profile", out);
+    let base = c.text("lucia.kdl");
+    let broken = base
+        .replace("port \"redis\" 6379", "port \"redis 6379")
+        .replace(
+            "depends-on \"redis\" \"mongo\"\n}",
+            "depends-on \"redis\" \"mongo\"\n",
+        );
+    c.open("lucia.kdl", &broken);
+    let d = c.diagnostics("lucia.kdl");
+    assert!(d.as_array().is_some_and(|a| !a.is_empty()), "{d}");
+    let mut out = String::new();
+    let at = |c: &Client, needle: &str, delta: usize| c.at("lucia.kdl", &broken, needle, delta);
+    for (name, method, needle, delta) in [
+        (
+            "hover param reference",
+            "textDocument/hover",
+            "{param.ha-url}",
+            8,
+        ),
+        ("hover node", "textDocument/hover", "volume \"models\"", 2),
+        (
+            "definition of a service",
+            "textDocument/definition",
+            "{mongo.host}",
+            2,
+        ),
+        (
+            "references of a secret",
+            "textDocument/references",
+            "secret \"ha-token\"",
+            9,
+        ),
+        (
+            "completion of a port",
+            "textDocument/completion",
+            "{redis.port.redis}",
+            12,
+        ),
+    ] {
+        let mut p = at(&c, needle, delta);
+        if method == "textDocument/references" {
+            p["context"] = json!({"includeDeclaration": true});
+        }
+        let v = c.request(method, p);
+        let shown = if method == "textDocument/completion" {
+            format!("{:?}", labels(&v))
+        } else {
+            c.show(&v)
+        };
+        out.push_str(&format!("== {name}\n{shown}\n"));
+    }
+    let v = c.request(
+        "textDocument/documentSymbol",
+        json!({"textDocument": {"uri": c.uri("lucia.kdl")}}),
+    );
+    let names: Vec<String> = v
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s["name"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    out.push_str(&format!("== outline\n{names:?}\n"));
+    insta::assert_snapshot!("broken-file", out);
+
+    c.shutdown();
+}
