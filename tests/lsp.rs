@@ -292,7 +292,7 @@ fn completion() {
     // Typing a reference: the string is not closed yet, so the file does not parse.
     let typing = base.replace(
         "    env \"Deployment__Mode\" \"standalone\"\n",
-        "    env \"X\" \"{param.\n    env \"Y\" \"{redis.port.\n    env \"Z\" secret=\"\n    depends-on \"\n    hea\n    resources cpu=\"1\" \n",
+        "    env \"X\" \"{param.\n    env \"Y\" \"{redis.port.\n    env \"Z\" secret=\"\n    depends-on \"\n    hea\n    resources cpu=\"1\" \n    env \"W\" \"{redis.host}\" \n",
     );
     c.open("lucia.kdl", &typing);
     let at = |c: &Client, needle: &str, delta: usize| c.at("lucia.kdl", &typing, needle, delta);
@@ -304,6 +304,7 @@ fn completion() {
         ("depends-on", "depends-on \"\n", 12),
         ("node-name", "    hea\n", 7),
         ("property", "cpu=\"1\" \n", 8),
+        ("property-after-a-reference", "{redis.host}\" \n", 14),
         ("top-level", "// lucia.kdl", 0),
         ("param-type", "type=\"url\"", 7),
         ("enum-default", "default=\"Production\"", 10),

@@ -51,9 +51,10 @@ pub fn complete(project: &Project, file: usize, offset: usize) -> Vec<Completion
         Some(p) => &p.children,
         None => &f.tree.nodes,
     };
+    let tokens = syntax::lex(&f.text);
     let node = siblings
         .iter()
-        .find(|n| n.name_token.start <= offset && on_line(&f.text, n.name_token.start, offset));
+        .find(|n| n.name_token.start <= offset && on_line(&tokens, n.name_token.start, offset));
     let site = Site {
         ctx,
         target,
@@ -61,8 +62,9 @@ pub fn complete(project: &Project, file: usize, offset: usize) -> Vec<Completion
         node,
         profile: f.profile.is_some(),
     };
-    let token = syntax::lex(&f.text)
-        .into_iter()
+    let token = tokens
+        .iter()
+        .copied()
         .find(|t| t.start < offset && offset <= t.end);
     let names = Names::of(project);
 
@@ -109,12 +111,11 @@ pub fn complete(project: &Project, file: usize, offset: usize) -> Vec<Completion
         && let Some(spec) = schema::node(site.ctx, site.target.as_deref(), &node.name)
     {
         for p in spec.props {
-            if node.prop(p).is_some()
-                || node
-                    .entries
-                    .iter()
-                    .any(|e| e.key.as_ref().is_some_and(|(k, _)| k == p))
-            {
+            let given = node
+                .entries
+                .iter()
+                .any(|e| e.key.as_ref().is_some_and(|(k, _)| k == p));
+            if given {
                 continue;
             }
             out.push(CompletionItem {
@@ -129,9 +130,17 @@ pub fn complete(project: &Project, file: usize, offset: usize) -> Vec<Completion
     out
 }
 
-fn on_line(text: &str, from: usize, to: usize) -> bool {
-    text.get(from..to)
-        .is_some_and(|s| !s.contains(['\n', ';', '{', '}']))
+/// Whether `from..to` stays within one node: no line break, `;` or brace outside strings and
+/// comments. (A `\` line continuation is not followed; it is rare enough in declarations.)
+fn on_line(tokens: &[Token], from: usize, to: usize) -> bool {
+    !tokens.iter().any(|t| {
+        from <= t.start
+            && t.start < to
+            && matches!(
+                t.kind,
+                Kind::Newline | Kind::Semi | Kind::Open | Kind::Close
+            )
+    })
 }
 
 fn doc(text: Option<String>) -> Option<Documentation> {
