@@ -9,7 +9,6 @@ use lsp_types::{
     MarkupKind, TextEdit,
 };
 
-use super::hover::context;
 use super::index::{self, Symbol};
 use super::schema::{self, Context};
 use super::world::{File, Project};
@@ -41,7 +40,7 @@ pub fn complete(project: &Project, file: usize, offset: usize) -> Vec<Completion
         .copied()
         .filter(|n| n.block.is_some_and(|(o, c)| o < offset && offset <= c))
         .collect();
-    let (ctx, target) = context(&parents);
+    let (ctx, target) = schema::context(&parents);
     let service = parents
         .iter()
         .find(|n| n.name == "service")

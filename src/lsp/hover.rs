@@ -6,7 +6,7 @@ use lsp_types::{Hover, HoverContents, MarkupContent, MarkupKind};
 
 use super::diagnostics;
 use super::index::{self, Symbol};
-use super::schema::{self, Context};
+use super::schema;
 use super::world::Project;
 use crate::syntax::{self, Node};
 
@@ -27,24 +27,11 @@ pub fn hover(project: &Project, file: usize, offset: usize) -> Option<Hover> {
     })
 }
 
-/// The context the last node of `path` sits in, and the target name inside `target`.
-pub fn context(path: &[&Node]) -> (Context, Option<String>) {
-    let mut ctx = Context::Top;
-    let mut target = None;
-    for n in path {
-        if ctx == Context::Top && n.name == "target" {
-            target = n.arg(0).map(|v| v.text.clone());
-        }
-        ctx = schema::node(ctx, target.as_deref(), &n.name).map_or(Context::None, |s| s.children);
-    }
-    (ctx, target)
-}
-
 /// A node name or property key under the cursor.
 fn language(tree: &syntax::Tree, offset: usize) -> Option<(String, usize, usize)> {
     let path = syntax::path_at(tree, offset);
     let (node, parents) = path.split_last()?;
-    let (ctx, _) = context(parents);
+    let (ctx, _) = schema::context(parents);
     let t = node.name_token;
     if t.start <= offset && offset <= t.end {
         return Some((schema::doc(ctx, &node.name, None)?, t.start, t.end));

@@ -43,6 +43,8 @@ const fn n(name: &'static str, props: &'static [&'static str], children: Context
 
 use Context as C;
 
+use crate::syntax::Node;
+
 const TOP: &[NodeSpec] = &[
     n("app", &["version"], C::App),
     n("image", &["digest"], C::None),
@@ -118,6 +120,20 @@ pub fn nodes(ctx: Context, target: Option<&str>) -> Vec<NodeSpec> {
             .collect(),
         C::None => vec![],
     }
+}
+
+/// The context the children of the last node of `path` sit in (`path` outermost first), and
+/// the target's name inside `target`.
+pub fn context(path: &[&Node]) -> (Context, Option<String>) {
+    let mut ctx = C::Top;
+    let mut target = None;
+    for n in path {
+        if ctx == C::Top && n.name == "target" {
+            target = n.arg(0).map(|v| v.text.clone());
+        }
+        ctx = node(ctx, target.as_deref(), &n.name).map_or(C::None, |s| s.children);
+    }
+    (ctx, target)
 }
 
 pub fn node(ctx: Context, target: Option<&str>, name: &str) -> Option<NodeSpec> {
