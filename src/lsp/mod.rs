@@ -13,12 +13,12 @@
 //! | `symbols` | `documentSymbol` |
 //! | `crate::fmt` | `formatting` |
 //!
-//! `shutdown` and `exit` are handled here rather than by `lsp-server` (see
-//! [`after_shutdown`]). Requests are answered one at a time, in order. Before running one, the loop drains what
-//! the client has already sent, so a `$/cancelRequest` for a request still waiting is honoured
-//! (answered with `RequestCancelled`); a request already answered needs nothing. A handler that
-//! panicked would be a bug, but it answers `InternalError` and the server keeps running: no
-//! input may end the session.
+//! Requests are answered one at a time, in order. Before running one, the loop drains what the
+//! client has already sent, so a `$/cancelRequest` for a request still waiting is honoured
+//! (answered with `RequestCancelled`); a request already answered needs nothing. `shutdown` and
+//! `exit` are handled here too (see [`after_shutdown`]). A handler that panicked would be a
+//! bug, but it answers `InternalError` and the server keeps running: no input may end the
+//! session.
 
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};

@@ -149,7 +149,7 @@ pub const TARGETS: &[&str] = &[
     "github",
 ];
 
-/// Mirrors `resolve/settings.rs`.
+/// Mirrors `resolve/settings.rs` (`tests/lsp.rs` compares them through its diagnostics).
 pub fn target_settings(target: &str) -> &'static [&'static str] {
     match target {
         "compose" => &["enabled", "bind-address", "log-max-size", "log-max-files"],
