@@ -180,12 +180,9 @@ pub fn serve(conn: &Connection) -> Result<(), Error> {
         while let Ok(m) = conn.receiver.try_recv() {
             queue.push_back(m);
         }
-        let msg = match queue.pop_front() {
-            Some(m) => m,
-            None => match conn.receiver.recv() {
-                Ok(m) => m,
-                Err(_) => return Ok(()),
-            },
+        // The client went away: nothing left to answer.
+        let Some(msg) = next(conn, &mut queue) else {
+            return Ok(());
         };
         match msg {
             Message::Request(req) => {
@@ -225,18 +222,16 @@ pub fn serve(conn: &Connection) -> Result<(), Error> {
     }
 }
 
+/// The next message: queued first, else from the connection; `None` once the client is gone.
+fn next(conn: &Connection, queue: &mut VecDeque<Message>) -> Option<Message> {
+    queue.pop_front().or_else(|| conn.receiver.recv().ok())
+}
+
 /// After `shutdown`: wait for `exit`, refusing any request meanwhile (the protocol allows only
 /// `exit` now). `lsp-server`'s own `handle_shutdown` cannot be used: it reads the connection
 /// directly and would miss an `exit` already drained into `queue`.
 fn after_shutdown(conn: &Connection, mut queue: VecDeque<Message>) -> Result<(), Error> {
-    loop {
-        let msg = match queue.pop_front() {
-            Some(m) => m,
-            None => match conn.receiver.recv() {
-                Ok(m) => m,
-                Err(_) => return Ok(()),
-            },
-        };
+    while let Some(msg) = next(conn, &mut queue) {
         match msg {
             Message::Notification(n) if n.method == "exit" => return Ok(()),
             Message::Request(req) => conn.sender.send(Message::Response(Response::new_err(
@@ -247,6 +242,7 @@ fn after_shutdown(conn: &Connection, mut queue: VecDeque<Message>) -> Result<(),
             _ => {}
         }
     }
+    Ok(())
 }
 
 fn cancels(m: &Message, id: &RequestId) -> bool {
