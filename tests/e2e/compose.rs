@@ -27,7 +27,7 @@ fn sha256(s: &str) -> String {
 }
 
 /// A profile's Compose bundle, unpacked by following its README's quick start.
-struct Stack {
+pub(crate) struct Stack {
     profile: &'static str,
     dir: PathBuf,
     project: String,
@@ -35,7 +35,7 @@ struct Stack {
 }
 
 impl Stack {
-    fn compose(&self, args: &[&str]) -> std::process::Command {
+    pub(crate) fn compose(&self, args: &[&str]) -> std::process::Command {
         let mut c = cmd("docker", &["compose", "-p", &self.project]);
         c.args(args).current_dir(&self.dir);
         c
@@ -47,7 +47,7 @@ impl Stack {
             .to_string()
     }
 
-    fn inspect(&self, service: &str) -> Value {
+    pub(crate) fn inspect(&self, service: &str) -> Value {
         let id = self.container(service);
         let raw = ok(&mut cmd("docker", &["inspect", &id]));
         let v: Value = serde_json::from_str(&raw).expect("docker inspect JSON");
@@ -70,13 +70,13 @@ impl Stack {
         serde_json::from_str(&body).expect("report JSON")
     }
 
-    fn health(&self) -> u16 {
+    pub(crate) fn health(&self) -> u16 {
         http_get(&format!("127.0.0.1:{}", self.http_port), "/health")
             .map(|(s, _)| s)
             .unwrap_or(0)
     }
 
-    fn down(&self) {
+    pub(crate) fn down(&self) {
         let _ = output(&mut self.compose(&["down", "-v", "--remove-orphans", "-t", "5"]));
     }
 }
@@ -113,8 +113,12 @@ fn quick_start(readme: &str) -> (String, Vec<String>) {
 }
 
 fn unpack(profile: &'static str, root: &Path) -> Stack {
-    let bundle = repo().join("bundles").join(profile);
-    let tarball = std::fs::read_dir(&bundle)
+    unpack_from(profile, &repo().join("bundles").join(profile), root)
+}
+
+/// Unpack the Compose tarball of a bundle directory, following its README's quick start.
+pub(crate) fn unpack_from(profile: &'static str, bundle: &Path, root: &Path) -> Stack {
+    let tarball = std::fs::read_dir(bundle)
         .expect("bundle dir")
         .filter_map(Result::ok)
         .map(|e| e.path())
@@ -384,7 +388,7 @@ fn assert_restart(stack: &Stack) {
     );
 }
 
-fn up_wait(stack: &Stack) -> Duration {
+pub(crate) fn up_wait(stack: &Stack) -> Duration {
     let start = Instant::now();
     ok(&mut stack.compose(&["up", "-d", "--wait"]));
     start.elapsed()

@@ -21,7 +21,7 @@ use serde_json::Value;
 use crate::common::repo;
 use crate::engine::{Cleanup, cmd, engines, http_get, ok, output, scratch, wait_for};
 
-const NETWORK: &str = "luciac-e2e-kube";
+pub(crate) const NETWORK: &str = "luciac-e2e-kube";
 const SECRETS: &[(&str, &str)] = &[
     ("ha-token", "e2e-kube-ha-token-0123456789abcdefghijklmnop"),
     (
@@ -44,7 +44,7 @@ fn documents(yaml: &str) -> Vec<Value> {
 }
 
 /// The Secret exactly as the README's command makes it, turned into Podman's secret format.
-fn create_secret(name: &str) {
+pub(crate) fn create_secret(name: &str) {
     let mut args = vec![
         "create".to_string(),
         "secret".into(),
@@ -199,7 +199,7 @@ fn probe_passes(probe: &Value, container: &str, ip: &str, ports: &Value) -> bool
     }
 }
 
-fn play(what: &str, manifest: &str, work: &Path, profile: &str) {
+pub(crate) fn play(what: &str, manifest: &str, work: &Path, profile: &str, pull: &[&str]) {
     let file = work.join(format!("{what}.yaml"));
     std::fs::write(&file, manifest).unwrap();
     let file = file.to_string_lossy().to_string();
@@ -211,10 +211,10 @@ fn play(what: &str, manifest: &str, work: &Path, profile: &str) {
         let _ = output(&mut cmd("podman", &["volume", "prune", "-f"]));
     });
     let start = Instant::now();
-    ok(&mut cmd(
-        "podman",
-        &["kube", "play", "--network", NETWORK, &file],
-    ));
+    let mut args = vec!["kube", "play", "--network", NETWORK];
+    args.extend_from_slice(pull);
+    args.push(&file);
+    ok(&mut cmd("podman", &args));
     let mut pods = BTreeMap::new();
     for d in &deployments {
         let name = d["metadata"]["name"]
@@ -360,6 +360,7 @@ fn kubernetes_pod_specs_run_under_kube_play() {
             &kustomized,
             work.path(),
             profile,
+            &[],
         );
 
         let chart = std::fs::read_dir(&bundle)
@@ -382,6 +383,12 @@ fn kubernetes_pod_specs_run_under_kube_play() {
                 "secrets.existingSecret=lucia-secrets",
             ],
         ));
-        play(&format!("helm-{profile}"), &rendered, work.path(), profile);
+        play(
+            &format!("helm-{profile}"),
+            &rendered,
+            work.path(),
+            profile,
+            &[],
+        );
     }
 }

@@ -16,4 +16,5 @@ mod common;
 mod compose;
 mod engine;
 mod kube;
+mod registry;
 mod systemd;
