@@ -268,6 +268,22 @@ do_stop() {
   done
   awk -v r="$run/" 'index($2, r) == 1 {print $2}' /proc/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || :; done
   rm -rf "$run"
+  check_clean "$run"
+}
+
+# check_clean RUN: fail when anything the engines made is still there.
+check_clean() {
+  local left=()
+  pgrep -f -- "$1/" >/dev/null 2>&1 && left+=("processes: $(pgrep -f -a -- "$1/" | head -3 | tr '\n' ' ')")
+  iptables -S 2>/dev/null | grep -qE 'DOCKER|NETAVARK|docker0' && left+=("filter rules or chains")
+  iptables -t nat -S 2>/dev/null | grep -qE 'DOCKER|NETAVARK|docker0' && left+=("nat rules or chains")
+  ip -o link show type bridge 2>/dev/null | grep -qE ': (docker0|br-[0-9a-f]{12}|podman[0-9]+)[:@]' && left+=("bridges")
+  compgen -G '/run/netns/netns-*' >/dev/null && left+=("netns mounts")
+  [[ -e $1 ]] && left+=("$1")
+  if [[ ${#left[@]} -gt 0 ]]; then
+    die "left behind after stop: ${left[*]}"
+  fi
+  return 0
 }
 
 case "${1:-}" in
