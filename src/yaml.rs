@@ -3,7 +3,7 @@
 //! Targets build documents as [`Yaml`] trees (maps keep insertion order, so output order is
 //! chosen by the target and never by a hash) and emit them with serde-saphyr, the one Rust
 //! emitter whose output Go's YAML 1.1 readers (Helm, kubectl, Compose) read back unchanged:
-//! it quotes `yes`, `on`, `0755`, `1e3`, `~` and the like. See `reference/crates.md`.
+//! it quotes `yes`, `on`, `0755`, `1e3`, `~` and the like. `tests/helm.rs` and `tests/compose.rs` prove the round trip.
 
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
