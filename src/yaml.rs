@@ -35,9 +35,15 @@ impl Yaml {
         }
     }
 
+    /// Set `key`: appended when new, replaced in place when the map already has it, so that a
+    /// map never holds a key twice (Compose, Go YAML and kubectl all refuse that).
     pub fn insert(&mut self, key: &str, value: impl Into<Yaml>) {
         if let Yaml::Map(m) = self {
-            m.push((key.to_string(), value.into()));
+            let value = value.into();
+            match m.iter_mut().find(|(k, _)| k == key) {
+                Some(slot) => slot.1 = value,
+                None => m.push((key.to_string(), value)),
+            }
         }
     }
 
