@@ -249,7 +249,7 @@ do_stop() {
   local t c rule engine_re='(-j (DOCKER|NETAVARK)[A-Z0-9_-]*|(-i|-o) (docker0|br-[0-9a-f]{12}|podman[0-9]+|cni-podman[0-9]+)( |$)|NETAVARK|DOCKER)'
   for t in filter nat; do
     iptables -t "$t" -S 2>/dev/null | grep '^-A ' | grep -E -- "$engine_re" | sed 's/^-A/-D/' |
-      while read -r rule; do eval "iptables -t $t $rule" 2>/dev/null || :; done
+      while read -r rule; do eval "iptables -t $t $rule" 2>/dev/null || :; done || :
     for c in $(iptables -t "$t" -S 2>/dev/null | awk '$1=="-N" && $2 ~ /^(DOCKER|NETAVARK)/ {print $2}'); do
       iptables -t "$t" -F "$c" 2>/dev/null || :
     done
@@ -258,7 +258,7 @@ do_stop() {
     done
   done
   if [[ -s $run/forward-policy ]]; then iptables -P FORWARD "$(cat "$run/forward-policy")" 2>/dev/null || :; fi
-  for c in $(ip -o link show type bridge 2>/dev/null | awk -F': ' '{print $2}' | grep -E '^(docker0|br-[0-9a-f]+|podman[0-9]+)$'); do
+  for c in $(ip -o link show type bridge 2>/dev/null | awk -F': ' '{print $2}' | grep -E '^(docker0|br-[0-9a-f]+|podman[0-9]+)$' || :); do
     ip link delete "$c" 2>/dev/null || :
   done
   for c in /run/netns/netns-*; do
@@ -266,7 +266,7 @@ do_stop() {
     umount "$c" 2>/dev/null || :
     rm -f "$c"
   done
-  awk -v r="$run/" 'index($2, r) == 1 {print $2}' /proc/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || :; done
+  awk -v r="$run/" 'index($2, r) == 1 {print $2}' /proc/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || :; done || :
   rm -rf "$run"
   check_clean "$run"
 }

@@ -20,6 +20,7 @@ RUN_DIR="$PWD/target/e2e-run"
 trap './scripts/engines.sh stop "$RUN_DIR"' EXIT
 eval "$(./scripts/engines.sh start "$RUN_DIR")"
 export LUCIAC_REQUIRE_ENGINES=1
+rm -f target/e2e-timings.txt
 echo "test.sh: validators, engines and images ready after $((SECONDS - start)) s" >&2
 
 status=0
@@ -30,5 +31,6 @@ status=0
 } || status=$?
 trap - EXIT
 ./scripts/engines.sh stop "$RUN_DIR" || status=1
+if [[ -f target/e2e-timings.txt ]]; then sed 's/^/test.sh: /' target/e2e-timings.txt >&2; fi
 echo "test.sh: finished in $((SECONDS - start)) s (status $status)" >&2
 exit "$status"

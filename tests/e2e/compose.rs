@@ -406,11 +406,11 @@ fn compose_bundles_run_side_by_side() {
 
     for stack in &stacks {
         let took = up_wait(stack);
-        eprintln!(
+        crate::engine::record(&format!(
             "e2e compose {}: up -d --wait to all healthy in {:.1} s",
             stack.profile,
             took.as_secs_f64()
-        );
+        ));
     }
     // Both profiles are up at once from here on.
     for stack in &stacks {

@@ -209,3 +209,17 @@ impl Drop for Outside {
         let _ = output(&mut cmd("ip", &["netns", "del", &self.ns]));
     }
 }
+
+/// Record a measured figure: printed (visible with --nocapture) and appended to
+/// `target/e2e-timings.txt`, which `scripts/test.sh` prints at the end of a run.
+pub fn record(line: &str) {
+    eprintln!("{line}");
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/e2e-timings.txt");
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        let _ = writeln!(f, "{line}");
+    }
+}

@@ -278,10 +278,10 @@ pub(crate) fn play(what: &str, manifest: &str, work: &Path, profile: &str, pull:
             );
         }
     }
-    eprintln!(
+    crate::engine::record(&format!(
         "e2e kube play {what}: every pod Running and ready in {:.1} s",
         start.elapsed().as_secs_f64()
-    );
+    ));
 
     // The keys the app received.
     let agent = pods

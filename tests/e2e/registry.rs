@@ -202,10 +202,10 @@ fn pinned_images_pull_by_digest_from_a_tls_registry() {
         }
     });
     let took = up_wait(&stack);
-    eprintln!(
+    crate::engine::record(&format!(
         "e2e registry compose prod: pulled by digest and healthy in {:.1} s",
         took.as_secs_f64()
-    );
+    ));
     assert_eq!(stack.health(), 200);
     for (svc, want) in ["agenthost", "redis", "mongo"].iter().zip(&pinned_refs) {
         let image = stack.inspect(svc)["Config"]["Image"]

@@ -237,10 +237,10 @@ fn run_profile(profile: &str) {
     wait_for("lucia /health", Duration::from_secs(60), || {
         (host.http("/health").0 == 200).then_some(())
     });
-    eprintln!(
+    crate::engine::record(&format!(
         "e2e systemd {profile}: enable --now to /health 200 in {:.1} s",
         start.elapsed().as_secs_f64()
-    );
+    ));
     assert_eq!(host.prop("lucia.service", "ActiveState"), "active");
     assert_eq!(host.http("/alive").0, 200);
 
@@ -295,7 +295,7 @@ fn run_profile(profile: &str) {
         .and_then(|s| s.split_whitespace().next())
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("no exposure score:\n{sec}"));
-    eprintln!("e2e systemd {profile}: live exposure {score}");
+    crate::engine::record(&format!("e2e systemd {profile}: live exposure {score}"));
     assert!(score <= 2.0, "{profile}: exposure {score} > 2.0");
 
     // kill -9 → restart; stop within the stop timeout.
