@@ -185,31 +185,30 @@ pub(crate) fn unpack_from(profile: &'static str, bundle: &Path, root: &Path) -> 
 }
 
 /// What `agenthost` must receive: every key lucia.kdl gives it, with the profile's values.
-fn expected_keys(profile: &str) -> BTreeMap<&'static str, String> {
+fn expected_keys(profile: &str) -> BTreeMap<String, String> {
     let (env, level) = match profile {
         "dev" => ("Development", "Debug"),
         _ => ("Production", "Information"),
     };
-    let mut m = BTreeMap::new();
-    m.insert("ASPNETCORE_URLS", "http://+:8080".to_string());
-    m.insert("ASPNETCORE_ENVIRONMENT", env.to_string());
-    m.insert("Deployment__Mode", "standalone".to_string());
-    m.insert("DataProvider__Cache", "Redis".to_string());
-    m.insert("DataProvider__Store", "MongoDB".to_string());
-    m.insert("ConnectionStrings__redis", "redis:6379".to_string());
+    let mut m: BTreeMap<String, String> = [
+        ("ASPNETCORE_URLS", "http://+:8080"),
+        ("ASPNETCORE_ENVIRONMENT", env),
+        ("Deployment__Mode", "standalone"),
+        ("DataProvider__Cache", "Redis"),
+        ("DataProvider__Store", "MongoDB"),
+        ("ConnectionStrings__redis", "redis:6379"),
+        ("HomeAssistant__BaseUrl", "http://homeassistant.local:8123"),
+        ("Logging__LogLevel__Default", level),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
     for db in ["luciatraces", "luciaconfig", "luciatasks"] {
-        let key: &'static str = match db {
-            "luciatraces" => "ConnectionStrings__luciatraces",
-            "luciaconfig" => "ConnectionStrings__luciaconfig",
-            _ => "ConnectionStrings__luciatasks",
-        };
-        m.insert(key, format!("mongodb://mongo:27017/{db}"));
+        m.insert(
+            format!("ConnectionStrings__{db}"),
+            format!("mongodb://mongo:27017/{db}"),
+        );
     }
-    m.insert(
-        "HomeAssistant__BaseUrl",
-        "http://homeassistant.local:8123".to_string(),
-    );
-    m.insert("Logging__LogLevel__Default", level.to_string());
     m
 }
 
@@ -218,8 +217,8 @@ fn assert_keys(stack: &Stack) {
     let env = &report["env"];
     for (k, v) in expected_keys(stack.profile) {
         assert_eq!(
-            env[k]["value"],
-            Value::String(v.clone()),
+            env[k.as_str()]["value"],
+            Value::String(v),
             "{}: {k}",
             stack.profile
         );
