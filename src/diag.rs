@@ -129,7 +129,7 @@ codes! {
     WRITE_FAILED = "E0060", "cannot write the output",
         "The bundle directory could not be written. Previous bundles are left as they were.";
     VERIFY_MISMATCH = "E0070", "a bundle file does not match its recorded hash",
-        "`luciac verify` compares every file with `SHA256SUMS` and `lucia.lock`, and every member of \
+        "`luciac verify` compares every file with `SHA256SUMS` and `bundle-manifest.json`, and every member of \
          every archive with the lock. A mismatch means the file was changed after the build (or the \
          download is corrupt). Rebuild it, or download it again.";
     VERIFY_UNSAFE = "E0071", "an archive holds an unsafe entry",
@@ -138,8 +138,8 @@ codes! {
          write outside the extraction directory; do not extract the archive.";
     VERIFY_MISSING = "E0072", "a bundle file is missing or not recorded",
         "Every file of a bundle directory is listed in `SHA256SUMS` and every artifact in \
-         `lucia.lock`; a file that is listed but absent, or present but not listed, is reported.";
-    VERIFY_MALFORMED = "E0073", "`SHA256SUMS` or `lucia.lock` cannot be read",
+         `bundle-manifest.json`; a file that is listed but absent, or present but not listed, is reported.";
+    VERIFY_MALFORMED = "E0073", "`SHA256SUMS` or `bundle-manifest.json` cannot be read",
         "The sums file must be `sha256sum` output and the lock the JSON luciac writes.";
     STALE = "E0061", "committed bundles are stale",
         "`luciac build --check` rebuilt the bundles in memory and they differ from the files on \

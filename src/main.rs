@@ -21,7 +21,7 @@ use luciac::{bundle, compile, output, targets};
     about = "Compile lucia.kdl into reproducible Compose, Helm, Kustomize and systemd bundles",
     long_about = "luciac reads one declaration (lucia.kdl) plus an optional profile overlay \
 (profiles/<name>.kdl) and writes hash-pinned, byte-reproducible deployment bundles to \
-bundles/<profile>/, with a lock (lucia.lock) and SHA256SUMS.\n\n\
+bundles/<profile>/, with a manifest (bundle-manifest.json) and SHA256SUMS. Image pins come from lucia.lock next to the declaration (written by `luciac lock`).\n\n\
 Examples:\n  luciac build --profile prod\n  luciac verify bundles/\n  luciac build --all --check     # CI drift check\n  luciac check --profile dev\n  luciac explain E0035"
 )]
 struct Cli {
@@ -118,7 +118,7 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
-    /// Check bundles offline against SHA256SUMS and lucia.lock, archives entry by entry.
+    /// Check bundles offline against SHA256SUMS and bundle-manifest.json, archives entry by entry.
     ///
     /// Example: luciac verify bundles/
     Verify {

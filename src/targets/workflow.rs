@@ -88,7 +88,7 @@ fn workflow(model: &Model, artifacts: &[Artifact], file: &str) -> String {
     );
     step(
         &mut out,
-        "Hashes, lock and archive entries",
+        "Hashes, manifest and archive entries",
         "luciac verify \"$BUNDLE\"",
     );
     let needs_kv = artifacts
