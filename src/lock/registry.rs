@@ -328,8 +328,9 @@ impl Registry {
     ) -> Result<Reply, Failure> {
         let path = format!("/v2/{repository}/{what}");
         let mut reply = self.send(method, &path, accept)?;
-        if reply.status == 401 && self.authorization.is_none() {
-            // A HEAD has no body but carries the challenge all the same.
+        if reply.status == 401 {
+            // No credentials sent yet, or a bearer token scoped to another repository: answer
+            // the challenge (a HEAD carries it too) and try once more.
             self.authenticate(&reply, repository)?;
             reply = self.send(method, &path, accept)?;
         }
