@@ -23,7 +23,10 @@ fn write_lock(dir: &Path, digest: &str, redis: &str) {
             "digest": d,
             "media_type": "application/vnd.oci.image.index.v1+json",
             "names": [name],
-            "platforms": {}
+            "platforms": {
+                "linux/amd64": { "digest": d, "media_type": "application/vnd.oci.image.manifest.v1+json" },
+                "linux/arm64": { "digest": d, "media_type": "application/vnd.oci.image.manifest.v1+json" }
+            }
         })
     };
     let lock = serde_json::json!({
@@ -146,4 +149,46 @@ fn stale_pin_unpinned_and_unreadable_lock() {
     let o = common::run(luciac(p.path()).args(["build", "--profile", "prod"]));
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("E0082"), "{}", stderr(&o));
+}
+
+#[test]
+fn declared_platforms_are_checked_against_the_pin_offline() {
+    let p = common::project();
+    write_lock(p.path(), A, B);
+    let lock_path = p.path().join("lucia.lock");
+    let mut lock: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&lock_path).unwrap_or_default())
+            .unwrap_or_else(|e| panic!("{e}"));
+    if let Some(pl) =
+        lock["images"]["docker.io/library/redis:7.4-alpine"]["platforms"].as_object_mut()
+    {
+        pl.remove("linux/arm64");
+    }
+    std::fs::write(&lock_path, lock.to_string()).unwrap_or_else(|e| panic!("{e}"));
+    let o = common::run(luciac(p.path()).args(["check", "--profile", "prod"]));
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    assert!(
+        e.contains("E0089") && e.contains("linux/arm64") && e.contains("lucia.kdl:"),
+        "{e}"
+    );
+
+    let decl = p.path().join("lucia.kdl");
+    let text = std::fs::read_to_string(&decl).unwrap_or_default();
+    std::fs::write(
+        &decl,
+        text.replacen(
+            "platforms=\"linux/amd64,linux/arm64\"",
+            "platforms=\"amd64\"",
+            1,
+        ),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let o = common::run(luciac(p.path()).args(["check"]));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("E0026") && stderr(&o).contains("`amd64` is not a platform"),
+        "{}",
+        stderr(&o)
+    );
 }

@@ -14,14 +14,20 @@ use std::process::{Command, Output};
 
 use common::registry::{Auth, FakeRegistry, Fault, Image, Options, Registry, tools_present};
 
-/// The default declaration with its images moved to `host` (same repositories and tags).
+/// The default declaration with its images moved to `host` (same repositories and tags);
+/// mongo requires only linux/amd64 (it is pushed single-platform), the others amd64 and arm64.
 fn project_on(host: &str) -> tempfile::TempDir {
     let p = common::project();
     let path = p.path().join("lucia.kdl");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{e}"));
+    let mongo = "\"docker.io/library/mongo:8.0\" platforms=\"linux/amd64,linux/arm64\"";
     assert!(
-        text.contains("\"docker.io/"),
+        text.contains("\"docker.io/") && text.contains(mongo),
         "the default declaration changed its images"
+    );
+    let text = text.replace(
+        mongo,
+        "\"docker.io/library/mongo:8.0\" platforms=\"linux/amd64\"",
     );
     std::fs::write(&path, text.replace("\"docker.io/", &format!("\"{host}/")))
         .unwrap_or_else(|e| panic!("{e}"));
@@ -368,7 +374,7 @@ fn tls_with_the_test_ca() {
         auth: Auth::None,
     });
     let host = reg.host();
-    let img = Image::single("linux", "amd64", "tls");
+    let img = Image::multi(&[("linux", "amd64"), ("linux", "arm64")], "tls", false);
     let p = project_on(&host);
     let dir = p.path();
     push_all_as(&reg, &img);
@@ -424,7 +430,7 @@ fn htpasswd_basic_auth_from_auths_and_from_a_credential_helper() {
         },
     });
     let host = reg.host();
-    let img = Image::single("linux", "arm64", "basic");
+    let img = Image::multi(&[("linux", "amd64"), ("linux", "arm64")], "basic", false);
     push_all_as(&reg, &img);
     let p = project_on(&host);
     let dir = p.path();
@@ -641,4 +647,44 @@ fn unreachable_registry_is_located() {
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let s = String::from_utf8_lossy(&o.stdout);
     assert!(s.contains("E0083") && s.contains("lucia.kdl"), "{s}");
+}
+
+#[test]
+fn required_platforms_are_enforced_with_the_images_span() {
+    if !tools_present() {
+        return;
+    }
+    let reg = Registry::start(Options::plain());
+    let host = reg.host();
+    let both = [("linux", "amd64"), ("linux", "arm64")];
+    reg.push(
+        &Image::multi(&[("linux", "amd64")], "amd64 only", true),
+        "seiggy/lucia-agenthost:1.2.3",
+    );
+    reg.push(
+        &Image::single("linux", "amd64", "single"),
+        "library/redis:7.4-alpine",
+    );
+    reg.push(&Image::multi(&both, "mongo", false), "library/mongo:8.0");
+    let p = project_on(&host);
+    let dir = p.path();
+    let o = out(luciac(dir, &[]).args(["lock", "--message-format", "json"]));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let s = String::from_utf8_lossy(&o.stdout);
+    let lines: Vec<&str> = s.lines().filter(|l| l.contains("E0089")).collect();
+    assert_eq!(lines.len(), 2, "{s}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("agenthost") && l.contains("linux/arm64")),
+        "{s}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("redis") && l.contains("single-platform")),
+        "{s}"
+    );
+    assert!(lines.iter().all(|l| l.contains("lucia.kdl")), "{s}");
+    assert!(!dir.join("lucia.lock").exists(), "nothing written");
 }

@@ -40,11 +40,52 @@ pub fn apply(decl: &mut Decl, lock: Option<&LockFile>, strict: Strictness, diags
     let empty = LockFile::default();
     let lock = lock.unwrap_or(&empty);
     for img in &mut decl.images {
+        let required = match &img.platforms {
+            Some(p) => match reference::platforms(&p.v) {
+                Ok(list) => list,
+                Err(m) => {
+                    diags.push(
+                        Diag::error(diag::NOT_ALLOWED, m)
+                            .label(p.span, "not a platform list")
+                            .help("for example platforms=\"linux/amd64,linux/arm64\""),
+                    );
+                    Vec::new()
+                }
+            },
+            None => Vec::new(),
+        };
         let Ok(reference) = Reference::parse(&img.reference.v) else {
             continue; // resolve reports the bad reference (E0025)
         };
         let key = reference.to_string();
         if let Some(pin) = lock.images.get(&key) {
+            // Offline: the pin must provide what the declaration now requires.
+            let missing: Vec<&String> = required
+                .iter()
+                .filter(|p| !pin.platforms.contains_key(*p))
+                .collect();
+            if !missing.is_empty() {
+                let span = img.platforms.as_ref().map_or(img.span, |p| p.span);
+                diags.push(
+                    Diag::error(
+                        diag::PLATFORM_MISSING,
+                        format!(
+                            "image `{}`: the pin in {LOCK_FILE} provides no {}",
+                            img.name.v,
+                            missing
+                                .iter()
+                                .map(|s| s.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    )
+                    .label(span, "required here")
+                    .help(format!(
+                        "run `luciac lock --update {}` (it fails if the registry lacks them too)",
+                        img.name.v
+                    )),
+                );
+            }
             match &img.digest {
                 Some(d) if d.v != pin.digest => diags.push(
                     Diag::error(

@@ -97,6 +97,31 @@ pub fn is_loopback(registry: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// Parse `platforms="linux/amd64,linux/arm64"`: `os/arch` or `os/arch/variant`, lowercase,
+/// comma-separated, each once.
+pub fn platforms(s: &str) -> Result<Vec<String>, String> {
+    let mut out: Vec<String> = Vec::new();
+    for p in s.split(',').map(str::trim) {
+        let parts: Vec<&str> = p.split('/').collect();
+        let ok = (2..=3).contains(&parts.len())
+            && parts.iter().all(|x| {
+                !x.is_empty()
+                    && x.chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            });
+        if !ok {
+            return Err(format!(
+                "`{p}` is not a platform; write `os/arch` or `os/arch/variant`, comma-separated (`linux/amd64,linux/arm64`)"
+            ));
+        }
+        if out.iter().any(|o| o == p) {
+            return Err(format!("platform `{p}` is listed twice"));
+        }
+        out.push(p.to_string());
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,6 +150,21 @@ mod tests {
             Ok("registry-1.docker.io".into())
         );
         assert!(Reference::parse("a//b").is_err());
+    }
+
+    #[test]
+    fn platform_lists() {
+        assert_eq!(
+            platforms("linux/amd64, linux/arm64/v8"),
+            Ok(vec![
+                "linux/amd64".to_string(),
+                "linux/arm64/v8".to_string()
+            ])
+        );
+        assert!(platforms("linux").is_err());
+        assert!(platforms("Linux/AMD64").is_err());
+        assert!(platforms("linux/amd64,linux/amd64").is_err());
+        assert!(platforms("").is_err());
     }
 
     #[test]

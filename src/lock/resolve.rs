@@ -51,6 +51,8 @@ pub struct Outcome {
 struct Use {
     reference: Reference,
     names: BTreeSet<String>,
+    /// Platforms required by any declaration of it (base or profile).
+    platforms: BTreeSet<String>,
     /// The first place it is declared: (report index, span).
     at: (usize, Span),
 }
@@ -78,9 +80,11 @@ fn collect(decl: &Path, out: &mut Outcome) -> Option<BTreeMap<String, Use>> {
                         let u = uses.entry(r.to_string()).or_insert_with(|| Use {
                             reference: r,
                             names: BTreeSet::new(),
+                            platforms: BTreeSet::new(),
                             at: (idx, img.span),
                         });
                         u.names.insert(img.name.clone());
+                        u.platforms.extend(img.platforms.iter().cloned());
                     }
                     Err(m) => diags.push(Diag::error(diag::BAD_IMAGE, m).label(img.span, "here")),
                 }
@@ -154,7 +158,10 @@ pub fn run(decl: &Path, mode: &Mode) -> Outcome {
     for (key, u) in &uses {
         let existing = old.images.get(key);
         let resolve = match mode {
-            Mode::Lock => existing.is_none(),
+            // A pin that lacks a platform the declaration now requires is resolved again.
+            Mode::Lock => {
+                existing.is_none_or(|p| u.platforms.iter().any(|q| !p.platforms.contains_key(q)))
+            }
             Mode::Update(names) => names.is_empty() || names.iter().any(|n| u.names.contains(n)),
             Mode::Check => true,
         };
@@ -166,7 +173,8 @@ pub fn run(decl: &Path, mode: &Mode) -> Outcome {
             }
             continue;
         }
-        let result = resolve_one(&mut registries, &config, &u.reference);
+        let required: Vec<String> = u.platforms.iter().cloned().collect();
+        let result = resolve_one(&mut registries, &config, &u.reference, &required);
         match result {
             Ok(mut pin) => {
                 out.resolved += 1;
@@ -243,6 +251,7 @@ fn resolve_one(
     registries: &mut BTreeMap<String, Registry>,
     config: &Config,
     r: &Reference,
+    required: &[String],
 ) -> Result<super::file::Pin, Failure> {
     let reg = match registries.entry(r.registry.clone()) {
         std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
@@ -250,7 +259,7 @@ fn resolve_one(
             e.insert(Registry::connect(r, &config.for_registry(&r.registry))?)
         }
     };
-    let pin = reg.resolve(r, &[])?;
+    let pin = reg.resolve(r, required)?;
     let (again, _) = reg.head_tag(r)?;
     if again != pin.digest {
         return Err(Failure::Unstable {

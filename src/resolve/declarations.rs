@@ -130,6 +130,12 @@ impl Resolver<'_> {
                 repository,
                 tag,
                 digest: img.digest.as_ref().map(|d| d.v.clone()),
+                // Checked (with a located error) by `lock::apply`.
+                platforms: img
+                    .platforms
+                    .as_ref()
+                    .and_then(|p| crate::lock::reference::platforms(&p.v).ok())
+                    .unwrap_or_default(),
                 span: img.span,
             });
         }
