@@ -33,13 +33,24 @@ pub const MAX_WAIT: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {
     Unreachable(String),
-    Denied { status: u16, source: String },
+    Denied {
+        status: u16,
+        source: String,
+    },
+    /// Docker's config file or a credential helper failed (no secret in the message).
+    Credentials(String),
     NotFound(String),
     RateLimited(String),
-    DigestMismatch { expected: String, actual: String },
+    DigestMismatch {
+        expected: String,
+        actual: String,
+    },
     BadManifest(String),
     PlatformMissing(String),
-    Unstable { first: String, second: String },
+    Unstable {
+        first: String,
+        second: String,
+    },
 }
 
 impl Failure {
@@ -47,7 +58,7 @@ impl Failure {
         use crate::diag;
         match self {
             Failure::Unreachable(_) => diag::REGISTRY_UNREACHABLE,
-            Failure::Denied { .. } => diag::REGISTRY_DENIED,
+            Failure::Denied { .. } | Failure::Credentials(_) => diag::REGISTRY_DENIED,
             Failure::NotFound(_) => diag::IMAGE_NOT_FOUND,
             Failure::RateLimited(_) => diag::RATE_LIMITED,
             Failure::DigestMismatch { .. } => diag::DIGEST_MISMATCH,
@@ -64,6 +75,7 @@ impl Failure {
             | Failure::RateLimited(m)
             | Failure::BadManifest(m)
             | Failure::PlatformMissing(m) => m.clone(),
+            Failure::Credentials(m) => format!("cannot get credentials: {m}"),
             Failure::Denied { status, source } => {
                 format!("the registry answered {status}; credentials tried: {source}")
             }
@@ -146,11 +158,9 @@ impl Registry {
             .clone()
             .unwrap_or_else(|| reference.api_host().to_string());
         let loopback = reference::is_loopback(&host);
-        let (credentials, source) =
-            auth::lookup(&reference.registry).map_err(|m| Failure::Denied {
-                status: 0,
-                source: m,
-            })?;
+        // A mirror is another registry: its own credentials.
+        let cred_key = config.mirror.as_deref().unwrap_or(&reference.registry);
+        let (credentials, source) = auth::lookup(cred_key).map_err(Failure::Credentials)?;
         let agent = agent(roots(&config.ca_files(&host))?, loopback);
         let mut reg = Registry {
             agent,
@@ -217,7 +227,15 @@ impl Registry {
             )));
         }
         let mut req = self.agent.get(&url);
-        if let Some(c) = &self.credentials {
+        // Credentials go to the token service only over HTTPS (or on this machine).
+        let realm_host = realm
+            .split("://")
+            .nth(1)
+            .and_then(|r| r.split('/').next())
+            .unwrap_or("");
+        if let Some(c) = &self.credentials
+            && (realm.starts_with("https://") || reference::is_loopback(realm_host))
+        {
             req = req.header("Authorization", &c.basic_header());
         }
         let resp = req

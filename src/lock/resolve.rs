@@ -226,6 +226,9 @@ fn help_for(f: &Failure) -> &'static str {
         Failure::Unreachable(_) => {
             "check the registry's name and your network; a private CA, a mirror or an insecure registry is set in the registries file (docs/language.md, \"Pinning images\")"
         }
+        Failure::Credentials(_) => {
+            "fix Docker's config.json or the credential helper it names (`docker login REGISTRY` rewrites the entry)"
+        }
         Failure::Denied { .. } => {
             "log in with `docker login REGISTRY` (or configure a credential helper), then run `luciac lock` again"
         }
