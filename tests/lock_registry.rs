@@ -381,11 +381,8 @@ fn tls_with_the_test_ca() {
     // Without the CA: HTTPS fails verification, plain HTTP meets TLS; nothing written.
     let o = out(luciac(dir, &[]).arg("lock"));
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains("E0083"),
-        "{}",
-        text(&o)
-    );
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("E0083") && e.contains("HTTPS"), "{}", text(&o));
     assert!(!dir.join("lucia.lock").exists());
     // With the CA in the registries file.
     let cfg = reg.registries_config(dir);
@@ -687,4 +684,39 @@ fn required_platforms_are_enforced_with_the_images_span() {
     );
     assert!(lines.iter().all(|l| l.contains("lucia.kdl")), "{s}");
     assert!(!dir.join("lucia.lock").exists(), "nothing written");
+}
+
+/// Air-gapped use: Docker Hub references resolved through a mirror set in the registries
+/// file; the lock records the original `docker.io/library/…` references.
+#[test]
+fn docker_hub_references_through_a_configured_mirror() {
+    if !tools_present() {
+        return;
+    }
+    let reg = Registry::start(Options::plain());
+    let img = Image::multi(&[("linux", "amd64"), ("linux", "arm64")], "mirror", true);
+    push_all_as(&reg, &img);
+    let p = common::project();
+    let dir = p.path();
+    let cfg = serde_json::json!({ "registries": { "docker.io": { "mirror": reg.host() } } });
+    std::fs::write(dir.join(".registries.json"), cfg.to_string()).unwrap_or_else(|e| panic!("{e}"));
+    let o = out(luciac(dir, &[]).arg("lock"));
+    assert!(o.status.success(), "{}", text(&o));
+    let lock = lock_json(dir);
+    for r in [
+        "docker.io/seiggy/lucia-agenthost:1.2.3",
+        "docker.io/library/redis:7.4-alpine",
+        "docker.io/library/mongo:8.0",
+    ] {
+        assert_eq!(
+            lock["images"][r]["digest"],
+            img.digest.as_str(),
+            "{r}: {lock}"
+        );
+    }
+    assert!(
+        !std::fs::read_to_string(dir.join("lucia.lock"))
+            .unwrap_or_default()
+            .contains(&reg.host())
+    );
 }

@@ -170,19 +170,33 @@ impl Registry {
             source,
             authorization: None,
         };
-        let ping = match reg.send("GET", "/v2/", None) {
-            Ok(r) => r,
+        let (ping, tls_error) = match reg.send("GET", "/v2/", None) {
+            Ok(r) => (r, None),
             Err(Failure::Unreachable(tls)) if loopback || config.insecure => {
                 reg.base = format!("http://{host}");
-                reg.send("GET", "/v2/", None).map_err(|e| match e {
+                let r = reg.send("GET", "/v2/", None).map_err(|e| match e {
                     Failure::Unreachable(plain) => Failure::Unreachable(format!(
                         "{host}: HTTPS failed ({tls}); plain HTTP failed ({plain})"
                     )),
                     e => e,
-                })?
+                })?;
+                (r, Some(tls))
             }
             Err(e) => return Err(e),
         };
+        if ping.status != 200 && ping.status != 401 {
+            // Not the registry API: a TLS port spoken to in plain HTTP answers 400, for example.
+            return Err(Failure::Unreachable(match tls_error {
+                Some(tls) => format!(
+                    "{host}: HTTPS failed ({tls}); plain HTTP answered {}",
+                    ping.status
+                ),
+                None => format!(
+                    "{host} does not serve the registry API (/v2/ answered {})",
+                    ping.status
+                ),
+            }));
+        }
         if ping.status == 401 {
             reg.authenticate(&ping, &reference.repository)?;
         }
