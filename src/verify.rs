@@ -139,11 +139,16 @@ fn verify_dir(dir: &Path, only: Option<&str>, diags: &mut Vec<Diag>, report: &mu
             }
         },
         Err(e) => {
-            diags.push(problem(
+            let mut d = problem(
                 diag::VERIFY_MISSING,
                 &lock_path,
                 format!("cannot read: {}", e.kind()),
-            ));
+            );
+            if dir.join("lucia.lock").is_file() {
+                // Bundles built before the manifest was renamed kept it as lucia.lock.
+                d = d.help("this bundle was built by an older luciac, whose manifest was lucia.lock: rebuild it with `luciac build`");
+            }
+            diags.push(d);
             None
         }
     };
