@@ -727,3 +727,22 @@ fn docker_hub_references_through_a_configured_mirror() {
             .contains(&reg.host())
     );
 }
+
+#[test]
+fn unsupported_and_malformed_manifests_are_refused() {
+    for (fault, needle) in [
+        (Fault::SchemaV1, "manifest.v1+prettyjws"),
+        (Fault::Garbage, "not valid"),
+    ] {
+        let fake = FakeRegistry::start(fault);
+        let p = fake_project(&fake);
+        let o = out(luciac(p.path(), &[]).args(["lock", "--message-format", "json"]));
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+        let s = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            s.contains("E0088") && s.contains(needle) && s.contains("lucia.kdl"),
+            "{fault:?}: {s}"
+        );
+        assert!(!p.path().join("lucia.lock").exists());
+    }
+}

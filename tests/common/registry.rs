@@ -19,7 +19,8 @@
 //! - [`Registry::push`]`(&image, "repo:tag")` pushes with skopeo and returns the digest.
 //! - [`Registry::registries_config`]`(dir)` writes a `LUCIAC_REGISTRIES` file trusting the CA.
 //! - [`FakeRegistry::start`]`(`[`Fault`]`)`: a one-repository registry on 127.0.0.1 serving a
-//!   two-platform index as `app:1`, with the chosen fault.
+//!   two-platform index as `app:1`, with the chosen fault (429s, an altered body, a schema 1
+//!   manifest, a body that is not JSON); [`FakeRegistry::log`] records every request.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -645,6 +646,10 @@ pub enum Fault {
     RateLimit(usize),
     /// The manifest body is altered after its digest was announced.
     TamperBody,
+    /// The tag is a Docker schema 1 manifest (unsupported).
+    SchemaV1,
+    /// The "index" is not JSON (its digest matches the bytes sent).
+    Garbage,
 }
 
 /// A registry on 127.0.0.1 that serves `app:1` as a two-platform OCI index (the platform
@@ -708,20 +713,31 @@ impl FakeRegistry {
                 );
             }
             let mut body = index.clone();
-            if fault == Fault::TamperBody && !head {
-                body = String::from_utf8_lossy(&body)
-                    .replace("arm64", "s390x")
-                    .into_bytes();
+            let mut media = "application/vnd.oci.image.index.v1+json";
+            let mut digest = d.clone();
+            match fault {
+                Fault::TamperBody if !head => {
+                    body = String::from_utf8_lossy(&body)
+                        .replace("arm64", "s390x")
+                        .into_bytes();
+                }
+                Fault::SchemaV1 => {
+                    body = br#"{"schemaVersion":1,"name":"app","tag":"1"}"#.to_vec();
+                    media = "application/vnd.docker.distribution.manifest.v1+prettyjws";
+                    digest = sha256(&body);
+                }
+                Fault::Garbage => {
+                    body = b"this is not a manifest".to_vec();
+                    digest = sha256(&body);
+                }
+                _ => {}
             }
             respond(
                 stream,
                 "200 OK",
                 &[
-                    (
-                        "Content-Type",
-                        "application/vnd.oci.image.index.v1+json".into(),
-                    ),
-                    ("Docker-Content-Digest", d.clone()),
+                    ("Content-Type", media.into()),
+                    ("Docker-Content-Digest", digest),
                 ],
                 &body,
                 head,
