@@ -746,3 +746,42 @@ fn unsupported_and_malformed_manifests_are_refused() {
         assert!(!p.path().join("lucia.lock").exists());
     }
 }
+
+/// A private repository behind the bearer-token flow: the token service wants Basic
+/// credentials, which come from `auths` in DOCKER_CONFIG.
+#[test]
+fn bearer_token_flow_with_credentials_from_docker_config() {
+    if !tools_present() {
+        return;
+    }
+    let password = "token-issuer-password";
+    let reg = Registry::start(Options {
+        tls: false,
+        auth: Auth::TokenWithCredentials {
+            user: "lucia".into(),
+            password: password.into(),
+        },
+    });
+    let host = reg.host();
+    let img = Image::multi(&[("linux", "amd64"), ("linux", "arm64")], "private", false);
+    push_all_as(&reg, &img);
+    let p = project_on(&host);
+    let dir = p.path();
+    let o = out(luciac(dir, &[]).arg("lock"));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("E0084") && e.contains("anonymous"), "{e}");
+    use base64::Engine;
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("lucia:{password}"));
+    write_docker_config(
+        dir,
+        serde_json::json!({ "auths": { &host: { "auth": auth } } }),
+    );
+    let o = out(luciac(dir, &[]).arg("lock"));
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!text(&o).contains(password));
+    assert_eq!(
+        pin(&lock_json(dir), &host, "library/redis:7.4-alpine")["digest"],
+        img.digest.as_str()
+    );
+}

@@ -10,8 +10,9 @@
 //! - [`tools_present`]: `docker-registry`, `skopeo`, `openssl`, `htpasswd` on PATH; when missing,
 //!   panics under `LUCIAC_REQUIRE_VALIDATORS=1`, else returns `false` (the caller skips).
 //! - [`Registry::start`]`(`[`Options`]`)`: plain HTTP, `tls: true` (a CA made by the test; see
-//!   [`Registry::ca`]), [`Auth::Basic`] (htpasswd) or [`Auth::Token`] (the registry's
-//!   `auth.token` with a token issuer of the test's own, serving anonymous pulls).
+//!   [`Registry::ca`]), [`Auth::Basic`] (htpasswd), [`Auth::Token`] (the registry's
+//!   `auth.token` with a token issuer of the test's own, serving anonymous pulls) or
+//!   [`Auth::TokenWithCredentials`] (the issuer demands Basic credentials).
 //!   [`Registry::host`] is `127.0.0.1:PORT`.
 //! - [`Image::single`]`(os, arch, content)` and [`Image::multi`]`(&[(os, arch)], content,
 //!   attestation)` build OCI layouts; [`Image::digest`] is the top manifest's (or index's)
@@ -85,8 +86,16 @@ fn free_port() -> u16 {
 #[derive(Debug, Clone)]
 pub enum Auth {
     None,
-    Basic { user: String, password: String },
+    Basic {
+        user: String,
+        password: String,
+    },
     Token,
+    /// Bearer tokens whose issuer demands these Basic credentials (a private repository).
+    TokenWithCredentials {
+        user: String,
+        password: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -141,8 +150,14 @@ impl Registry {
                     d.join("htpasswd").display()
                 ));
             }
-            Auth::Token => {
-                let t = TokenIssuer::start(d);
+            Auth::Token | Auth::TokenWithCredentials { .. } => {
+                let creds = match &options.auth {
+                    Auth::TokenWithCredentials { user, password } => {
+                        Some((user.clone(), password.clone()))
+                    }
+                    _ => None,
+                };
+                let t = TokenIssuer::start(d, creds);
                 config.push_str(&format!(
                     "auth:\n  token:\n    realm: http://127.0.0.1:{}/token\n    service: luciac-test-registry\n    issuer: luciac-test-issuer\n    rootcertbundle: {}\n",
                     t.port,
@@ -213,7 +228,9 @@ impl Registry {
         } else {
             cmd.arg("--dest-tls-verify=false");
         }
-        if let Auth::Basic { user, password } = &self.options.auth {
+        if let Auth::Basic { user, password } | Auth::TokenWithCredentials { user, password } =
+            &self.options.auth
+        {
             cmd.arg("--dest-creds").arg(format!("{user}:{password}"));
         }
         cmd.arg(format!("oci:{}:latest", image.dir.path().display()))
@@ -527,7 +544,14 @@ struct TokenIssuer {
 }
 
 impl TokenIssuer {
-    fn start(dir: &Path) -> TokenIssuer {
+    fn start(dir: &Path, credentials: Option<(String, String)>) -> TokenIssuer {
+        let expected = credentials.map(|(u, p)| {
+            use base64::Engine;
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))
+            )
+        });
         let key = dir.join("token.key");
         let crt = dir.join("token.crt");
         run(Command::new("openssl").args([
@@ -567,6 +591,17 @@ impl TokenIssuer {
             if req.method != "GET" || !req.path.starts_with("/token") {
                 respond(stream, "404 Not Found", &[], b"", false);
                 return;
+            }
+            if let Some(want) = &expected {
+                let given = req
+                    .headers
+                    .iter()
+                    .find(|(k, _)| k == "authorization")
+                    .map(|(_, v)| v.as_str());
+                if given != Some(want.as_str()) {
+                    respond(stream, "401 Unauthorized", &[], b"", false);
+                    return;
+                }
             }
             let query = req.path.split_once('?').map(|q| q.1).unwrap_or("");
             let mut access = Vec::new();
