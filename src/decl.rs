@@ -42,6 +42,8 @@ pub struct Image {
     pub name: S<String>,
     pub reference: S<String>,
     pub digest: Option<S<String>>,
+    /// `platforms="linux/amd64,linux/arm64"`: what the image must provide (checked by `lock`).
+    pub platforms: Option<S<String>>,
     pub span: Span,
 }
 

@@ -120,16 +120,17 @@ codes! {
     DUPLICATE_CONTAINER_PORT = "E0048", "a container port is declared twice",
         "Each container port number may be declared once per service.";
     UNPINNED_IMAGE = "W0050", "image is not pinned by digest",
-        "An image without `digest=` may change under the same tag, so the bundle is not \
-         reproducible at deploy time. Add `digest=\"sha256:…\"` (`docker buildx imagetools inspect \
-         IMAGE` prints it). `--locked` turns this warning into an error.";
+        "An image without a pin may change under the same tag, so the bundle is not reproducible \
+         at deploy time. Run `luciac lock`: it asks each registry for the digest behind the tag and \
+         writes `lucia.lock` next to the declaration (commit it). `build` reads the lock without \
+         network. `--locked` turns this warning into an error.";
     LOW_HOST_PORT = "W0051", "host port below 1024",
         "Publishing a port below 1024 needs root, or `net.ipv4.ip_unprivileged_port_start` lowered \
          under rootless Docker and Podman.";
     WRITE_FAILED = "E0060", "cannot write the output",
         "The bundle directory could not be written. Previous bundles are left as they were.";
     VERIFY_MISMATCH = "E0070", "a bundle file does not match its recorded hash",
-        "`luciac verify` compares every file with `SHA256SUMS` and `lucia.lock`, and every member of \
+        "`luciac verify` compares every file with `SHA256SUMS` and `bundle-manifest.json`, and every member of \
          every archive with the lock. A mismatch means the file was changed after the build (or the \
          download is corrupt). Rebuild it, or download it again.";
     VERIFY_UNSAFE = "E0071", "an archive holds an unsafe entry",
@@ -138,12 +139,51 @@ codes! {
          write outside the extraction directory; do not extract the archive.";
     VERIFY_MISSING = "E0072", "a bundle file is missing or not recorded",
         "Every file of a bundle directory is listed in `SHA256SUMS` and every artifact in \
-         `lucia.lock`; a file that is listed but absent, or present but not listed, is reported.";
-    VERIFY_MALFORMED = "E0073", "`SHA256SUMS` or `lucia.lock` cannot be read",
+         `bundle-manifest.json`; a file that is listed but absent, or present but not listed, is reported.";
+    VERIFY_MALFORMED = "E0073", "`SHA256SUMS` or `bundle-manifest.json` cannot be read",
         "The sums file must be `sha256sum` output and the lock the JSON luciac writes.";
     STALE = "E0061", "committed bundles are stale",
         "`luciac build --check` rebuilt the bundles in memory and they differ from the files on \
          disk. Run `luciac build` for the profile and commit the result.";
+    PIN_CONFLICT = "E0080", "`digest=` disagrees with the lock",
+        "The image has an explicit `digest=` and `lucia.lock` pins the same reference to another \
+         digest. One of them is out of date. Remove `digest=` to deploy what the lock says, or run \
+         `luciac lock --update IMAGE` if the tag has moved and you want the new image.";
+    PIN_STALE = "E0081", "the pin was made for a different reference",
+        "`lucia.lock` pins this image for another reference: its tag (or registry) was changed in \
+         the declaration after `luciac lock` ran. `--locked` refuses to build it. Run `luciac lock` \
+         and commit `lucia.lock`.";
+    LOCK_UNREADABLE = "E0082", "`lucia.lock` cannot be read",
+        "The lock next to the declaration is not the JSON `luciac lock` writes (or cannot be read). \
+         Restore it from version control, or delete it and run `luciac lock`.";
+    REGISTRY_UNREACHABLE = "E0083", "the registry cannot be reached",
+        "`luciac lock` could not connect to the image's registry (DNS, connection, TLS). Check the \
+         name, your network, and for a private CA or a mirror the registries file (see \
+         `docs/language.md`, \"Pinning images\"). Nothing was written.";
+    REGISTRY_DENIED = "E0084", "the registry refused access (401/403)",
+        "The registry asked for credentials, or refused the ones given. The message names the \
+         credential source that was tried: `auths`, `credHelpers` or `credsStore` in \
+         `$DOCKER_CONFIG/config.json` (else `~/.docker/config.json`), or none (anonymous). Run \
+         `docker login REGISTRY`. Secrets are never printed.";
+    IMAGE_NOT_FOUND = "E0085", "no such tag or repository",
+        "The registry answered 404: the repository or the tag does not exist (or is private and \
+         the registry hides it). Check the reference.";
+    RATE_LIMITED = "E0086", "the registry kept rate-limiting (429)",
+        "The registry answered 429 Too Many Requests. `luciac lock` waits as `Retry-After` says (at \
+         most 30 s per try) and tries up to 4 times. Wait and run it again, or log in: anonymous \
+         pulls have lower limits.";
+    DIGEST_MISMATCH = "E0087", "the manifest does not match its digest",
+        "The SHA-256 of the manifest the registry sent differs from the digest it announced (or \
+         was asked for). A proxy or the registry altered the body; do not trust this answer.";
+    BAD_MANIFEST = "E0088", "malformed or unsupported manifest",
+        "The registry answered with a manifest luciac cannot read: not JSON, or a media type other \
+         than an OCI or Docker schema 2 manifest or index.";
+    PLATFORM_MISSING = "E0089", "a required platform is missing",
+        "The image declares `platforms`, and the registry's index lacks one of them, or the tag \
+         names a single-platform manifest while several platforms are required.";
+    RESOLVE_UNSTABLE = "E0090", "the tag moved while it was being resolved",
+        "`luciac lock` resolves every tag twice and the two answers differed: someone pushed \
+         while it ran, or a load balancer serves two versions. Run it again.";
 }
 
 /// Look a code up by its id (`E0035`), case-insensitively, with or without the `luciac::` prefix.

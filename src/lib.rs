@@ -10,6 +10,7 @@ pub mod diag;
 pub mod docs;
 pub mod fmt;
 pub mod graph;
+pub mod lock;
 pub mod lsp;
 pub mod model;
 pub mod output;

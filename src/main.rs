@@ -21,7 +21,7 @@ use luciac::{bundle, compile, output, targets};
     about = "Compile lucia.kdl into reproducible Compose, Helm, Kustomize and systemd bundles",
     long_about = "luciac reads one declaration (lucia.kdl) plus an optional profile overlay \
 (profiles/<name>.kdl) and writes hash-pinned, byte-reproducible deployment bundles to \
-bundles/<profile>/, with a lock (lucia.lock) and SHA256SUMS.\n\n\
+bundles/<profile>/, with a manifest (bundle-manifest.json) and SHA256SUMS. Image pins come from lucia.lock next to the declaration (written by `luciac lock`).\n\n\
 Examples:\n  luciac build --profile prod\n  luciac verify bundles/\n  luciac build --all --check     # CI drift check\n  luciac check --profile dev\n  luciac explain E0035"
 )]
 struct Cli {
@@ -65,7 +65,7 @@ struct ProfileArgs {
     /// Every profile in profiles/.
     #[arg(long, conflicts_with = "profile")]
     all: bool,
-    /// Treat every image without a digest as an error (CI of a GitOps repository).
+    /// Fail when an image has no pin in lucia.lock, or its pin was made for another reference.
     #[arg(long)]
     locked: bool,
 }
@@ -118,7 +118,7 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
-    /// Check bundles offline against SHA256SUMS and lucia.lock, archives entry by entry.
+    /// Check bundles offline against SHA256SUMS and bundle-manifest.json, archives entry by entry.
     ///
     /// Example: luciac verify bundles/
     Verify {
@@ -152,6 +152,20 @@ enum Command {
     ///
     /// Example: luciac man > /usr/local/share/man/man1/luciac.1
     Man,
+    /// Pin every image: ask its registry for the digest behind the tag and write lucia.lock.
+    ///
+    /// The only command that uses the network. Plain `lock` pins images that have no pin and
+    /// keeps the others. Exit codes: 0 done (or, with --check, every pin current), 1 an error
+    /// (nothing written), 3 with --check: some tag has moved.
+    /// Example: luciac lock --update redis
+    Lock {
+        /// Re-resolve these images (by name), or every image when none is named.
+        #[arg(long, num_args = 0.., value_name = "IMAGE", conflicts_with = "check")]
+        update: Option<Vec<String>>,
+        /// Report each tag that has moved since it was pinned; write nothing.
+        #[arg(long, visible_alias = "outdated")]
+        check: bool,
+    },
     /// Print the long explanation of a diagnostic code.
     ///
     /// Example: luciac explain E0035
@@ -161,16 +175,51 @@ enum Command {
 struct Reporter {
     format: MessageFormat,
     style: Style,
+    /// Images reported unpinned (W0050 warnings), shown as one line by [`Reporter::finish`].
+    unpinned: std::cell::RefCell<std::collections::BTreeSet<String>>,
 }
 
 impl Reporter {
     fn report(&self, diags: &[Diag], sources: &Sources) {
+        let diags: Vec<Diag> = match self.format {
+            // People get one line for all unpinned images; JSON keeps each, located.
+            MessageFormat::Human => diags
+                .iter()
+                .filter(|d| {
+                    let unpinned = d.code == diag::UNPINNED_IMAGE && !d.is_error();
+                    if unpinned {
+                        self.unpinned.borrow_mut().insert(d.message.clone());
+                    }
+                    !unpinned
+                })
+                .cloned()
+                .collect(),
+            MessageFormat::Json => diags.to_vec(),
+        };
+        let diags = &diags[..];
         if diags.is_empty() {
             return;
         }
         match self.format {
             MessageFormat::Human => eprint!("{}", diag::render_human(diags, sources, self.style)),
             MessageFormat::Json => print!("{}", diag::render_json(diags, sources)),
+        }
+    }
+
+    /// The one warning line for unpinned images, after everything else.
+    fn finish(&self) {
+        let n = self.unpinned.borrow().len();
+        if n > 0 {
+            let what = if n == 1 {
+                "1 image is".to_string()
+            } else {
+                format!("{n} images are")
+            };
+            let them = if n == 1 { "it" } else { "them" };
+            eprintln!(
+                "warning[{}]: {what} not pinned by digest; run `luciac lock` to pin {them} in lucia.lock",
+                diag::UNPINNED_IMAGE.id
+            );
         }
     }
 
@@ -196,17 +245,24 @@ fn main() -> ExitCode {
             unicode,
             width: 100,
         },
+        unpinned: Default::default(),
     };
+    let code = run(cli, &reporter);
+    reporter.finish();
+    code
+}
+
+fn run(cli: Cli, reporter: &Reporter) -> ExitCode {
     match cli.command {
         Command::Build {
             profiles,
             check,
             out,
-        } => build(&cli.file, &profiles, check, out.as_deref(), &reporter),
-        Command::Check { profiles } => check_only(&cli.file, &profiles, &reporter),
-        Command::Graph { profile } => graph(&cli.file, profile.as_deref(), &reporter),
+        } => build(&cli.file, &profiles, check, out.as_deref(), reporter),
+        Command::Check { profiles } => check_only(&cli.file, &profiles, reporter),
+        Command::Graph { profile } => graph(&cli.file, profile.as_deref(), reporter),
         Command::Init { dir } => init(&dir),
-        Command::Docs { out, check } => docs(&cli.file, out.as_deref(), check, &reporter),
+        Command::Docs { out, check } => docs(&cli.file, out.as_deref(), check, reporter),
         Command::Verify { path } => {
             let mut diags = Vec::new();
             let rep = luciac::verify::verify(&path, &mut diags);
@@ -245,7 +301,15 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Fmt { check, files } => fmt(&cli.file, &files, check, &reporter),
+        Command::Fmt { check, files } => fmt(&cli.file, &files, check, reporter),
+        Command::Lock { update, check } => {
+            let mode = match (update, check) {
+                (_, true) => luciac::lock::resolve::Mode::Check,
+                (Some(names), false) => luciac::lock::resolve::Mode::Update(names),
+                (None, false) => luciac::lock::resolve::Mode::Lock,
+            };
+            lock(&cli.file, &mode, reporter)
+        }
         Command::Explain { code } => match diag::find_code(&code) {
             Some(c) => {
                 println!("{}: {}\n\n{}", c.id, c.title, c.explain);
@@ -568,4 +632,63 @@ fn fmt(decl: &Path, files: &[PathBuf], check: bool, r: &Reporter) -> ExitCode {
         r.note("help: run `luciac fmt` to format these files");
     }
     exit(failed)
+}
+
+fn lock(file: &Path, mode: &luciac::lock::resolve::Mode, r: &Reporter) -> ExitCode {
+    use luciac::lock::resolve::Mode;
+    let out = luciac::lock::resolve::run(file, mode);
+    for (sources, diags) in &out.reports {
+        r.report(diags, sources);
+    }
+    if out.failed {
+        r.note("luciac lock: nothing was written; lucia.lock is as it was");
+        return ExitCode::FAILURE;
+    }
+    match r.format {
+        MessageFormat::Json => {
+            let report = serde_json::json!({
+                "changes": out.changes,
+                "mode": match mode { Mode::Check => "check", Mode::Update(_) => "update", Mode::Lock => "lock" },
+                "resolved": out.resolved,
+                "written": out.written,
+            });
+            println!("{report}");
+        }
+        MessageFormat::Human => {
+            for c in &out.changes {
+                let verb = if *mode == Mode::Check {
+                    "has moved"
+                } else {
+                    "pinned"
+                };
+                println!(
+                    "{} {} {verb}: {} -> {}",
+                    c.images.join(","),
+                    c.reference,
+                    c.old.as_deref().unwrap_or("(none)"),
+                    c.new
+                );
+            }
+            let lock_path = luciac::lock::file::path_for(file);
+            r.note(&match (mode, out.written) {
+                (Mode::Check, _) if out.changes.is_empty() => {
+                    format!("{} resolved; every pin is current", out.resolved)
+                }
+                (Mode::Check, _) => format!(
+                    "{} tag(s) moved; run `luciac lock --update` to take them",
+                    out.changes.len()
+                ),
+                (_, true) => format!("wrote {} ({} resolved)", lock_path.display(), out.resolved),
+                (_, false) => format!(
+                    "{} is up to date ({} resolved)",
+                    lock_path.display(),
+                    out.resolved
+                ),
+            });
+        }
+    }
+    if *mode == Mode::Check && !out.changes.is_empty() {
+        return ExitCode::from(3);
+    }
+    ExitCode::SUCCESS
 }

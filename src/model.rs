@@ -68,6 +68,8 @@ pub struct ImageRef {
     pub tag: Option<String>,
     /// `sha256:…`, or `None` when unpinned.
     pub digest: Option<String>,
+    /// Platforms the image must provide (`linux/amd64`), as declared; empty when not declared.
+    pub platforms: Vec<String>,
     pub span: Span,
 }
 

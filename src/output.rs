@@ -2,7 +2,7 @@
 //!
 //! Everything is computed in memory before the first write, so a build that fails leaves the
 //! previous bundles as they were. Each file is written to a temporary name in the same
-//! directory, synced and renamed over the old one; unchanged files are not touched; the lock
+//! directory, synced and renamed over the old one; unchanged files are not touched; the manifest
 //! and `SHA256SUMS` go last. Files that an earlier build wrote (they are in the old
 //! `SHA256SUMS`) and this build does not are removed.
 
@@ -11,7 +11,7 @@ use std::path::Path;
 
 use similar::TextDiff;
 
-use crate::bundle::{LOCK_FILE, SUMS_FILE};
+use crate::bundle::{MANIFEST_FILE, SUMS_FILE};
 use crate::pack::{self, FileTree};
 
 #[derive(Debug, Default)]
@@ -40,14 +40,16 @@ fn safe_rel(path: &str) -> bool {
 pub fn write_bundle(dir: &Path, files: &FileTree) -> std::io::Result<WriteReport> {
     std::fs::create_dir_all(dir)?;
     let mut report = WriteReport::default();
-    let lock = LOCK_FILE.to_string();
+    // Read before SHA256SUMS is replaced: it lists what the earlier build wrote.
+    let previous = previous_files(dir);
+    let manifest = MANIFEST_FILE.to_string();
     let sums = SUMS_FILE.to_string();
     let mut paths: Vec<&String> = files
         .keys()
-        .filter(|p| **p != lock && **p != sums)
+        .filter(|p| **p != manifest && **p != sums)
         .collect();
-    if files.contains_key(&lock) {
-        paths.push(&lock);
+    if files.contains_key(&manifest) {
+        paths.push(&manifest);
     }
     if files.contains_key(&sums) {
         paths.push(&sums);
@@ -87,7 +89,7 @@ pub fn write_bundle(dir: &Path, files: &FileTree) -> std::io::Result<WriteReport
         std::fs::rename(&tmp, &target)?;
         report.written.push(path.clone());
     }
-    for old in previous_files(dir) {
+    for old in previous {
         if !files.contains_key(&old)
             && safe_rel(&old)
             && std::fs::remove_file(dir.join(&old)).is_ok()

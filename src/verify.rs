@@ -1,10 +1,10 @@
-//! `luciac verify PATH`: check bundles offline against their `SHA256SUMS` and `lucia.lock`.
+//! `luciac verify PATH`: check bundles offline against their `SHA256SUMS` and `bundle-manifest.json`.
 //!
-//! PATH is one bundle file, a bundle directory (holding `lucia.lock`), or a directory of
+//! PATH is one bundle file, a bundle directory (holding `bundle-manifest.json`), or a directory of
 //! bundle directories (`bundles/`). Every file is hashed and compared with both records;
 //! every archive is opened and each entry checked for what could harm an extraction
 //! (absolute paths, `..`, links, devices, duplicates, sizes that do not match) and compared
-//! with the lock member by member. Each problem is one diagnostic naming the file.
+//! with the manifest member by member. Each problem is one diagnostic naming the file.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::bundle::{LOCK_FILE, SUMS_FILE};
+use crate::bundle::{MANIFEST_FILE, SUMS_FILE};
 use crate::diag::{self, Diag};
 use crate::pack::sha256_hex;
 
@@ -36,13 +36,13 @@ pub fn verify(path: &Path, diags: &mut Vec<Diag>) -> Report {
             .map(|n| n.to_string_lossy().to_string())
             .unwrap_or_default();
         verify_dir(&dir, Some(&name), diags, &mut report);
-    } else if path.join(LOCK_FILE).is_file() || path.join(SUMS_FILE).is_file() {
+    } else if path.join(MANIFEST_FILE).is_file() || path.join(SUMS_FILE).is_file() {
         verify_dir(path, None, diags, &mut report);
     } else if path.is_dir() {
         let mut subdirs: Vec<PathBuf> = std::fs::read_dir(path)
             .map(|rd| {
                 rd.filter_map(|e| e.ok().map(|e| e.path()))
-                    .filter(|p| p.join(LOCK_FILE).is_file())
+                    .filter(|p| p.join(MANIFEST_FILE).is_file())
                     .collect()
             })
             .unwrap_or_default();
@@ -52,7 +52,7 @@ pub fn verify(path: &Path, diags: &mut Vec<Diag>) -> Report {
                 Diag::error(
                     diag::VERIFY_MISSING,
                     format!(
-                        "{}: no bundle found (no {LOCK_FILE} here or in a subdirectory)",
+                        "{}: no bundle found (no {MANIFEST_FILE} here or in a subdirectory)",
                         path.display()
                     ),
                 )
@@ -125,7 +125,7 @@ fn safe_rel(p: &str) -> bool {
 fn verify_dir(dir: &Path, only: Option<&str>, diags: &mut Vec<Diag>, report: &mut Report) {
     report.bundles += 1;
     let sums = read_sums(dir, diags).unwrap_or_default();
-    let lock_path = dir.join(LOCK_FILE);
+    let lock_path = dir.join(MANIFEST_FILE);
     let lock: Option<Value> = match std::fs::read(&lock_path) {
         Ok(b) => match serde_json::from_slice(&b) {
             Ok(v) => Some(v),
@@ -139,17 +139,22 @@ fn verify_dir(dir: &Path, only: Option<&str>, diags: &mut Vec<Diag>, report: &mu
             }
         },
         Err(e) => {
-            diags.push(problem(
+            let mut d = problem(
                 diag::VERIFY_MISSING,
                 &lock_path,
                 format!("cannot read: {}", e.kind()),
-            ));
+            );
+            if dir.join("lucia.lock").is_file() {
+                // Bundles built before the manifest was renamed kept it as lucia.lock.
+                d = d.help("this bundle was built by an older luciac, whose manifest was lucia.lock: rebuild it with `luciac build`");
+            }
+            diags.push(d);
             None
         }
     };
     // 1. SHA256SUMS against the files on disk.
     for (rel, want) in &sums {
-        if only.is_some_and(|o| o != rel && rel != LOCK_FILE) {
+        if only.is_some_and(|o| o != rel && rel != MANIFEST_FILE) {
             continue;
         }
         let file = dir.join(rel);
@@ -200,7 +205,7 @@ fn verify_dir(dir: &Path, only: Option<&str>, diags: &mut Vec<Diag>, report: &mu
             format!("not listed in {SUMS_FILE}"),
         ));
     }
-    // 2. The lock's artifacts, archives opened member by member.
+    // 2. The manifest's artifacts, archives opened member by member.
     let Some(lock) = lock else { return };
     let Some(artifacts) = lock.get("artifacts").and_then(Value::as_object) else {
         diags.push(problem(
@@ -225,7 +230,7 @@ fn verify_dir(dir: &Path, only: Option<&str>, diags: &mut Vec<Diag>, report: &mu
                 diags.push(problem(
                     diag::VERIFY_MISSING,
                     &file,
-                    format!("recorded in {LOCK_FILE} but missing"),
+                    format!("recorded in {MANIFEST_FILE} but missing"),
                 ));
                 continue;
             };
@@ -233,14 +238,14 @@ fn verify_dir(dir: &Path, only: Option<&str>, diags: &mut Vec<Diag>, report: &mu
                 diags.push(problem(
                     diag::VERIFY_MISMATCH,
                     &file,
-                    format!("SHA-256 differs from {LOCK_FILE}"),
+                    format!("SHA-256 differs from {MANIFEST_FILE}"),
                 ));
             }
             if art.get("size").and_then(Value::as_u64) != Some(bytes.len() as u64) {
                 diags.push(problem(
                     diag::VERIFY_MISMATCH,
                     &file,
-                    format!("size {} differs from {LOCK_FILE}", bytes.len()),
+                    format!("size {} differs from {MANIFEST_FILE}", bytes.len()),
                 ));
             }
             check_archive(&file, &bytes, top, &files, diags);
@@ -263,12 +268,12 @@ fn verify_dir(dir: &Path, only: Option<&str>, diags: &mut Vec<Diag>, report: &mu
                     Ok(_) => diags.push(problem(
                         diag::VERIFY_MISMATCH,
                         &file,
-                        format!("SHA-256 differs from {LOCK_FILE}"),
+                        format!("SHA-256 differs from {MANIFEST_FILE}"),
                     )),
                     Err(_) => diags.push(problem(
                         diag::VERIFY_MISSING,
                         &file,
-                        format!("recorded in {LOCK_FILE} but missing"),
+                        format!("recorded in {MANIFEST_FILE} but missing"),
                     )),
                 }
             }
@@ -296,7 +301,7 @@ fn files_under(dir: &Path) -> Vec<String> {
     out
 }
 
-/// Open an archive and check every entry; compare members with the lock.
+/// Open an archive and check every entry; compare members with the manifest.
 fn check_archive(
     file: &Path,
     bytes: &[u8],
@@ -386,7 +391,7 @@ fn check_archive(
             None => diags.push(problem(
                 diag::VERIFY_MISMATCH,
                 file,
-                format!("entry `{rel}` is not recorded in {LOCK_FILE}"),
+                format!("entry `{rel}` is not recorded in {MANIFEST_FILE}"),
             )),
             Some(want) => {
                 if want.get("sha256").and_then(Value::as_str) != Some(sha256_hex(&content).as_str())
@@ -394,7 +399,7 @@ fn check_archive(
                     diags.push(problem(
                         diag::VERIFY_MISMATCH,
                         file,
-                        format!("member `{rel}` differs from {LOCK_FILE}"),
+                        format!("member `{rel}` differs from {MANIFEST_FILE}"),
                     ));
                 }
                 let mode = entry.header().mode().unwrap_or(0) & 0o7777;
@@ -407,7 +412,7 @@ fn check_archive(
                         diag::VERIFY_MISMATCH,
                         file,
                         format!(
-                            "member `{rel}` has mode {mode:04o}, {LOCK_FILE} says {}",
+                            "member `{rel}` has mode {mode:04o}, {MANIFEST_FILE} says {}",
                             want.get("mode").and_then(Value::as_str).unwrap_or("?")
                         ),
                     ));
@@ -420,7 +425,7 @@ fn check_archive(
             diags.push(problem(
                 diag::VERIFY_MISSING,
                 file,
-                format!("member `{rel}` recorded in {LOCK_FILE} is missing"),
+                format!("member `{rel}` recorded in {MANIFEST_FILE} is missing"),
             ));
         }
     }

@@ -55,7 +55,7 @@ fn build_writes_bundle_lock_and_sums_and_check_detects_drift() {
         String::from_utf8_lossy(&out.stderr)
     );
     let dir = p.path().join("bundles/prod");
-    assert!(dir.join("lucia.lock").is_file() && dir.join("SHA256SUMS").is_file());
+    assert!(dir.join("bundle-manifest.json").is_file() && dir.join("SHA256SUMS").is_file());
     // sha256sum accepts the sums file.
     let sums = run(std::process::Command::new("sha256sum")
         .current_dir(&dir)
@@ -66,9 +66,10 @@ fn build_writes_bundle_lock_and_sums_and_check_detects_drift() {
         String::from_utf8_lossy(&sums.stdout)
     );
     // The lock: sorted keys, no timestamps, images marked unpinned.
-    let lock: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("lucia.lock")).unwrap_or_default())
-            .unwrap_or_else(|e| panic!("{e}"));
+    let lock: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.join("bundle-manifest.json")).unwrap_or_default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(lock["profile"], "prod");
     assert_eq!(lock["images"]["agenthost"]["digest"], "unpinned");
     assert!(lock["inputs"]["files"]["profiles/prod.kdl"].is_string());
@@ -309,7 +310,8 @@ fn diagnostics_show_the_path_given_and_the_lock_a_relative_name() {
             .current_dir(p.path())
             .args(["build", "-f", "lucia.kdl", "--profile", "dev"]));
     assert!(out.status.success());
-    let lock = std::fs::read_to_string(p.path().join("bundles/dev/lucia.lock")).unwrap_or_default();
+    let lock = std::fs::read_to_string(p.path().join("bundles/dev/bundle-manifest.json"))
+        .unwrap_or_default();
     assert!(
         lock.contains("\"lucia.kdl\"") && lock.contains("\"profiles/dev.kdl\""),
         "{lock}"

@@ -51,7 +51,7 @@ fn expect(path: &Path, code: &str, needle: &str) {
 /// attacker who can rewrite the whole directory would; only the member checks remain.
 fn replace_consistently(dir: &Path, name: &str, bytes: &[u8]) {
     std::fs::write(dir.join(name), bytes).unwrap_or_else(|e| panic!("{e}"));
-    let lock_path = dir.join("lucia.lock");
+    let lock_path = dir.join("bundle-manifest.json");
     let mut lock: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&lock_path).unwrap_or_default())
             .unwrap_or_else(|e| panic!("{e}"));
@@ -63,7 +63,7 @@ fn replace_consistently(dir: &Path, name: &str, bytes: &[u8]) {
     )
     .unwrap_or_else(|e| panic!("{e}"));
     let mut sums = String::new();
-    for rel in [name, "lucia.lock"] {
+    for rel in [name, "bundle-manifest.json"] {
         sums.push_str(&format!(
             "{}  {rel}\n",
             pack::sha256_hex(&std::fs::read(dir.join(rel)).unwrap_or_default())
@@ -214,11 +214,11 @@ fn missing_extra_and_edited_files_are_caught() {
     expect(&dir, "E0072", "missing");
 
     let (_d, dir, _) = bundle();
-    let lock = std::fs::read_to_string(dir.join("lucia.lock"))
+    let lock = std::fs::read_to_string(dir.join("bundle-manifest.json"))
         .unwrap_or_default()
         .replace("unpinned", "sha256:forged");
-    std::fs::write(dir.join("lucia.lock"), lock).unwrap_or_else(|e| panic!("{e}"));
-    expect(&dir, "E0070", "lucia.lock");
+    std::fs::write(dir.join("bundle-manifest.json"), lock).unwrap_or_else(|e| panic!("{e}"));
+    expect(&dir, "E0070", "bundle-manifest.json");
 
     let (_d, dir, _) = bundle();
     std::fs::write(dir.join("SHA256SUMS"), "not a sums line\n").unwrap_or_else(|e| panic!("{e}"));

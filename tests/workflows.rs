@@ -51,10 +51,32 @@ fn emitted_gitops_workflows_pass_actionlint_and_zizmor() {
         }
         insta::assert_snapshot!(format!("gitops-{profile}"), text);
         std::fs::write(dir.path().join(&name), &text).unwrap_or_else(|e| panic!("{e}"));
+        // The scheduled pin-update workflow: the same in every profile's bundle.
+        let update = String::from_utf8_lossy(&a.tree["luciac-update.yml"].bytes).to_string();
+        for needle in [
+            "schedule:",
+            "permissions: {}",
+            "contents: write",
+            "pull-requests: write",
+            "persist-credentials: false",
+            "luciac lock --update --message-format json",
+            "luciac build --all --locked",
+            "| Image | Tag | Old digest | New digest |",
+            "gh pr create",
+            "actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683",
+        ] {
+            assert!(
+                update.contains(needle),
+                "update workflow: missing `{needle}`"
+            );
+        }
+        insta::assert_snapshot!("gitops-update", update);
+        std::fs::write(dir.path().join("luciac-update.yml"), &update)
+            .unwrap_or_else(|e| panic!("{e}"));
     }
-    let files: Vec<_> = ["dev", "prod"]
+    let files: Vec<_> = ["luciac-dev.yml", "luciac-prod.yml", "luciac-update.yml"]
         .iter()
-        .map(|p| dir.path().join(format!("luciac-{p}.yml")))
+        .map(|f| dir.path().join(f))
         .collect();
     assert_clean(
         "actionlint",
@@ -67,6 +89,7 @@ fn emitted_gitops_workflows_pass_actionlint_and_zizmor() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("No findings"));
     let out = run(Command::new(tool("check-jsonschema"))
         .args(["--builtin-schema", "vendor.github-workflows"])
         .args(&files));

@@ -478,16 +478,18 @@ impl Decoder<'_> {
 
     fn image(&mut self, node: &KdlNode) -> Option<Image> {
         let usage = "image \"NAME\" \"REGISTRY/REPOSITORY:TAG\" digest=\"sha256:…\"";
-        self.check_props(node, &["digest"]);
+        self.check_props(node, &["digest", "platforms"]);
         self.check_arg_count(node, 2, usage);
         self.no_children(node);
         let name = self.arg_str(node, 0, "a name", usage);
         let reference = self.arg_str(node, 1, "an image reference", usage);
         let digest = self.prop_str(node, "digest");
+        let platforms = self.prop_str(node, "platforms");
         Some(Image {
             name: name?,
             reference: reference?,
             digest,
+            platforms,
             span: self.span(node.span()),
         })
     }

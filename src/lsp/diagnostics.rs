@@ -88,6 +88,8 @@ fn compile_file(project: &Project, idx: usize) -> (Vec<Diag>, Option<Model>) {
         sources,
         base: base_id,
         profile,
+        // The editor sees the same pins as `build`; an unreadable lock pins nothing here.
+        lock: crate::lock::file::read(&base.path).ok().flatten(),
     };
     let mut diags = Vec::new();
     let strict = Strictness::default();

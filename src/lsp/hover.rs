@@ -83,7 +83,7 @@ fn symbol(project: &Project, sym: &Symbol) -> Option<String> {
             match node.and_then(|n| n.prop("digest")) {
                 Some(d) => out.push_str(&format!("\n\nPinned: `{}`", d.text)),
                 None => out.push_str(
-                    "\n\nNot pinned: no `digest=` (warning W0050; `--locked` refuses it).",
+                    "\n\nNo `digest=`: pinned by `lucia.lock` once `luciac lock` has run (until then warning W0050; `--locked` refuses it).",
                 ),
             }
         }

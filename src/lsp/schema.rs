@@ -47,7 +47,7 @@ use crate::syntax::Node;
 
 const TOP: &[NodeSpec] = &[
     n("app", &["version"], C::App),
-    n("image", &["digest"], C::None),
+    n("image", &["digest", "platforms"], C::None),
     n("param", &["type", "default", "min", "max"], C::Param),
     n("secret", &["min-length", "prefix", "optional"], C::Secret),
     n("service", &[], C::Service),

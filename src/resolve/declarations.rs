@@ -96,7 +96,11 @@ impl Resolver<'_> {
         })
     }
 
-    pub(super) fn images(&mut self, decl: &Decl, strict: Strictness) -> BTreeMap<String, ImageRef> {
+    pub(super) fn images(
+        &mut self,
+        decl: &Decl,
+        _strict: Strictness,
+    ) -> BTreeMap<String, ImageRef> {
         self.duplicates(decl.images.iter().map(|i| &i.name), "image");
         let mut out = BTreeMap::new();
         for img in &decl.images {
@@ -114,30 +118,24 @@ impl Resolver<'_> {
                 self.err(
                     Diag::error(diag::BAD_IMAGE, m)
                         .label(d.span, "invalid digest")
-                        .help("copy the digest from `docker buildx imagetools inspect IMAGE`"),
+                        .help(
+                            "run `luciac lock` to pin it in lucia.lock instead of typing a digest",
+                        ),
                 );
             }
-            if img.digest.is_none() {
-                let msg = format!(
-                    "image `{}` ({}) is not pinned by digest",
-                    img.name.v, img.reference.v
-                );
-                let d = if strict.locked {
-                    Diag::error(diag::UNPINNED_IMAGE, msg)
-                } else {
-                    Diag::warning(diag::UNPINNED_IMAGE, msg)
-                };
-                self.err(
-                    d.label(img.reference.span, "tag only; the image behind it can change")
-                        .help("add digest=\"sha256:…\" (from `docker buildx imagetools inspect`); --locked makes this an error"),
-                );
-            }
+            // Unpinned images are reported by `lock::apply`, which knows the lock.
             out.entry(img.name.v.clone()).or_insert(ImageRef {
                 name: img.name.v.clone(),
                 reference: img.reference.v.clone(),
                 repository,
                 tag,
                 digest: img.digest.as_ref().map(|d| d.v.clone()),
+                // Checked (with a located error) by `lock::apply`.
+                platforms: img
+                    .platforms
+                    .as_ref()
+                    .and_then(|p| crate::lock::reference::platforms(&p.v).ok())
+                    .unwrap_or_default(),
                 span: img.span,
             });
         }

@@ -755,7 +755,7 @@ fn readme(model: &Model) -> String {
         "- `CKV2_K8S_6` (pod without NetworkPolicy): only when `networkPolicy.enabled` is false.\n",
     );
     if model.images.iter().any(|i| i.digest.is_none()) {
-        out.push_str("- `CKV_K8S_43` (image by digest): the declaration pins no digest for some images yet (luciac\n  warns; `--locked` refuses); set `<service>.image.digest`.\n");
+        out.push_str("- `CKV_K8S_43` (image by digest): some images are not pinned yet (luciac warns; `--locked`\n  refuses): run `luciac lock` next to the declaration and rebuild, or set `<service>.image.digest`.\n");
     }
     let mut low: Vec<u32> = model
         .services
