@@ -220,8 +220,28 @@ impl Registry {
 
     /// Push an OCI layout as `repo:tag` with skopeo (all platforms, digests kept).
     pub fn push(&self, image: &Image, repo_tag: &str) -> String {
+        let source = format!("oci:{}:latest", image.dir.path().display());
+        self.copy(&source, repo_tag, &["--all", "--preserve-digests"]);
+        image.digest.clone()
+    }
+
+    /// Push any image skopeo can read (`containers-storage:REF` for an engine's image) as
+    /// `repo:tag`, with extra skopeo flags (`--format v2s2`); returns the manifest digest.
+    pub fn push_from(&self, source: &str, repo_tag: &str, flags: &[&str]) -> String {
+        let digest = self.dir.path().join("pushed.digest");
+        let mut all = flags.to_vec();
+        let digest_arg = format!("--digestfile={}", digest.display());
+        all.push(&digest_arg);
+        self.copy(source, repo_tag, &all);
+        std::fs::read_to_string(digest)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .trim()
+            .to_string()
+    }
+
+    fn copy(&self, source: &str, repo_tag: &str, flags: &[&str]) {
         let mut cmd = Command::new("skopeo");
-        cmd.args(["copy", "--all", "--preserve-digests", "--quiet"]);
+        cmd.args(["copy", "--quiet"]).args(flags);
         if self.options.tls {
             cmd.arg("--dest-cert-dir")
                 .arg(self.dir.path().join("certs"));
@@ -233,14 +253,13 @@ impl Registry {
         {
             cmd.arg("--dest-creds").arg(format!("{user}:{password}"));
         }
-        cmd.arg(format!("oci:{}:latest", image.dir.path().display()))
+        cmd.arg(source)
             .arg(format!("docker://{}/{repo_tag}", self.host()))
             .env(
                 "REGISTRY_AUTH_FILE",
                 self.dir.path().join("skopeo-auth.json"),
             );
         run(&mut cmd);
-        image.digest.clone()
     }
 
     /// How many tokens the test's issuer has handed out (0 without `Auth::Token`).

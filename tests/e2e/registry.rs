@@ -1,118 +1,32 @@
 //! Pinned images pulled by digest: Debian's `docker-registry` on 127.0.0.1 with TLS (a CA this
-//! test makes) and htpasswd auth; the test images pushed to it with skopeo; a declaration whose
-//! images point there with `digest=`; its Compose bundle under Docker Engine and its Kubernetes
-//! pod specs under `podman kube play`, both pulling by digest.
+//! test makes) and htpasswd auth (the fixture in `tests/common/registry.rs`); the test images
+//! pushed to it with skopeo; a declaration whose images point there, pinned by `luciac lock`
+//! with the credentials `docker login` stored; its Compose bundle under Docker Engine and its
+//! Kubernetes pod specs under `podman kube play`, both pulling by digest. Then the tag moves:
+//! `lock --check` reports it, `lock --update` takes it, and the bundles change only in digests.
 //!
 //! Podman verifies the registry's certificate with the test's CA (`--cert-dir`). Docker Engine
 //! treats registries on 127.0.0.0/8 as insecure by default and does not verify them; it still
 //! speaks TLS and authenticates, and pulls by digest, which is what the bundle controls.
 
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::{Command, Stdio};
 
+use crate::common::registry::{Auth, Options, Registry};
 use crate::common::repo;
 use crate::compose::{unpack_from, up_wait};
-use crate::engine::{Cleanup, cmd, engines, ok, output, scratch, wait_for};
+use crate::engine::{Cleanup, cmd, engines, ok, output, scratch};
 use crate::kube::{NETWORK, create_secret, play};
 
 const USER: &str = "luciac-e2e";
 
-/// A registry daemon of the test's own; killed by pid on drop.
-pub struct Registry {
-    child: Child,
-    pub addr: String,
-    pub password: String,
-    /// A directory holding `ca.crt`, for `--cert-dir` / `--dest-cert-dir`.
-    pub certs: PathBuf,
-}
-
-impl Registry {
-    pub fn start(dir: &Path) -> Registry {
-        let certs = dir.join("certs");
-        std::fs::create_dir_all(&certs).unwrap();
-        let sh = |script: &str| {
-            let out = output(Command::new("sh").args(["-euc", script]).current_dir(dir));
-            assert!(
-                out.status.success(),
-                "{script}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        };
-        sh("openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out certs/ca.crt -days 2 \
-              -subj /CN=luciac-e2e-ca 2>/dev/null
-            openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=127.0.0.1 2>/dev/null
-            printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > san.ext
-            openssl x509 -req -in server.csr -CA certs/ca.crt -CAkey ca.key -CAcreateserial \
-              -out server.crt -days 2 -extfile san.ext 2>/dev/null");
-        // A password made here, used only for this run.
-        let password = format!("pw-{}-{}", std::process::id(), dir.to_string_lossy().len());
-        sh(&format!("htpasswd -Bbn {USER} {password} > htpasswd"));
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("a free port");
-        let addr = format!("127.0.0.1:{port}");
-        let d = dir.display();
-        std::fs::write(
-            dir.join("config.yml"),
-            format!(
-                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {d}/storage\n\
-                 http:\n  addr: {addr}\n  tls:\n    certificate: {d}/server.crt\n    key: {d}/server.key\n\
-                 auth:\n  htpasswd:\n    realm: luciac-e2e\n    path: {d}/htpasswd\n"
-            ),
-        )
-        .unwrap();
-        let child = Command::new("docker-registry")
-            .args(["serve", &dir.join("config.yml").to_string_lossy()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("registry.log")).unwrap())
-            .spawn()
-            .expect("docker-registry (scripts/engines.sh install installs it)");
-        let registry = Registry {
-            child,
-            addr,
-            password,
-            certs,
-        };
-        wait_for("the registry to listen", Duration::from_secs(30), || {
-            TcpStream::connect(&registry.addr).ok().map(|_| ())
-        });
-        registry
-    }
-
-    /// Push a local image (Podman's storage) as `REPO:TAG`; returns its manifest digest.
-    pub fn push(&self, local: &str, repo_tag: &str, dir: &Path) -> String {
-        let digest_file = dir.join("digest");
-        ok(&mut cmd(
-            "skopeo",
-            &[
-                "copy",
-                "--quiet",
-                "--dest-cert-dir",
-                &self.certs.to_string_lossy(),
-                "--dest-creds",
-                &format!("{USER}:{}", self.password),
-                "--digestfile",
-                &digest_file.to_string_lossy(),
-                &format!("containers-storage:{local}"),
-                &format!("docker://{}/{repo_tag}", self.addr),
-            ],
-        ));
-        std::fs::read_to_string(digest_file)
-            .unwrap()
-            .trim()
-            .to_string()
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+fn luciac(decl: &Path, args: &[&str], registries: &Path) -> std::process::Output {
+    output(
+        Command::new(env!("CARGO_BIN_EXE_luciac"))
+            .args(args)
+            .current_dir(decl)
+            .env("LUCIAC_REGISTRIES", registries),
+    )
 }
 
 /// The repository's declaration with its images moved to the registry and pinned.
@@ -125,6 +39,18 @@ fn pinned_declaration(dir: &Path, pins: &[(&str, String)]) -> PathBuf {
         assert!(text.contains(&old), "lucia.kdl names {from}");
         text = text.replace(&old, to);
     }
+    // The test images are built for this machine only; the declaration asks for what they are.
+    let text = text.replace(
+        "platforms=\"linux/amd64,linux/arm64\"",
+        &format!(
+            "platforms=\"linux/{}\"",
+            if cfg!(target_arch = "aarch64") {
+                "arm64"
+            } else {
+                "amd64"
+            }
+        ),
+    );
     std::fs::write(decl.join("lucia.kdl"), text).unwrap();
     for p in ["dev", "prod"] {
         std::fs::copy(
@@ -136,13 +62,40 @@ fn pinned_declaration(dir: &Path, pins: &[(&str, String)]) -> PathBuf {
     decl
 }
 
+fn compose_file(bundle: &Path) -> String {
+    let tarball = std::fs::read_dir(bundle)
+        .expect("bundle")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().contains("-compose-"))
+        .expect("compose tarball");
+    ok(&mut cmd(
+        "tar",
+        &[
+            "-xzOf",
+            &tarball.to_string_lossy(),
+            "--wildcards",
+            "*/compose.yaml",
+        ],
+    ))
+}
+
 #[test]
 fn pinned_images_pull_by_digest_from_a_tls_registry() {
     let Some(_engines) = engines("pinned_images_pull_by_digest_from_a_tls_registry") else {
         return;
     };
     let work = scratch("registry");
-    let registry = Registry::start(work.path());
+    let password = format!("pw-{}", std::process::id());
+    let registry = Registry::start(Options {
+        tls: true,
+        auth: Auth::Basic {
+            user: USER.into(),
+            password: password.clone(),
+        },
+    });
+    let host = registry.host();
+    let registries = registry.registries_config(work.path());
     let images = [
         (
             "docker.io/seiggy/lucia-agenthost:1.2.3",
@@ -154,25 +107,19 @@ fn pinned_images_pull_by_digest_from_a_tls_registry() {
         ),
         ("docker.io/library/mongo:8.0", "library/mongo:8.0"),
     ];
-    let mut pins = Vec::new();
+    let mut moves = Vec::new();
     let mut pinned_refs = Vec::new();
     for (local, repo_tag) in images {
-        let digest = registry.push(local, repo_tag, work.path());
+        let digest = registry.push_from(&format!("containers-storage:{local}"), repo_tag, &[]);
         assert!(digest.starts_with("sha256:"), "{digest}");
-        let remote = format!("{}/{repo_tag}", registry.addr);
-        pinned_refs.push(format!("{remote}@{digest}"));
-        pins.push((local, format!("\"{remote}\" digest=\"{digest}\"")));
+        pinned_refs.push(format!("{host}/{repo_tag}@{digest}"));
+        moves.push((local, format!("\"{host}/{repo_tag}\"")));
     }
-    let decl = pinned_declaration(work.path(), &pins);
-    let out = decl.join("bundles");
-    ok(Command::new(env!("CARGO_BIN_EXE_luciac"))
-        .args(["build", "--locked", "--profile", "prod", "--out"])
-        .arg(&out)
-        .current_dir(&decl));
+    let decl = pinned_declaration(work.path(), &moves);
 
-    // Compose: log in as the README of a private registry would say, then up by digest.
+    // `docker login` stores the credentials luciac lock and Compose both use.
     let login = Command::new("docker")
-        .args(["login", &registry.addr, "-u", USER, "--password-stdin"])
+        .args(["login", &host, "-u", USER, "--password-stdin"])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -182,7 +129,7 @@ fn pinned_images_pull_by_digest_from_a_tls_registry() {
             c.stdin
                 .take()
                 .expect("stdin")
-                .write_all(registry.password.as_bytes())?;
+                .write_all(password.as_bytes())?;
             c.wait_with_output()
         })
         .expect("docker login");
@@ -192,8 +139,42 @@ fn pinned_images_pull_by_digest_from_a_tls_registry() {
         String::from_utf8_lossy(&login.stderr)
     );
     let _logout = Cleanup(|| {
-        let _ = output(&mut cmd("docker", &["logout", &registry.addr]));
+        let _ = output(&mut cmd("docker", &["logout", &host]));
     });
+    let lock = luciac(&decl, &["lock"], &registries);
+    assert!(
+        lock.status.success(),
+        "luciac lock: {}",
+        String::from_utf8_lossy(&lock.stderr)
+    );
+    let lockfile = std::fs::read_to_string(decl.join("lucia.lock")).expect("lucia.lock");
+    assert!(!lockfile.contains(&password), "a credential in lucia.lock");
+    for r in &pinned_refs {
+        assert!(
+            lockfile.contains(r.rsplit('@').next().unwrap_or_default()),
+            "{r} not in lucia.lock"
+        );
+    }
+    let out = decl.join("bundles");
+    let build = luciac(
+        &decl,
+        &[
+            "build",
+            "--locked",
+            "--profile",
+            "prod",
+            "--out",
+            &out.to_string_lossy(),
+        ],
+        &registries,
+    );
+    assert!(
+        build.status.success(),
+        "build --locked: {}",
+        String::from_utf8_lossy(&build.stderr)
+    );
+
+    // Compose pulls by digest.
     let stack = unpack_from("prod", &out.join("prod"), work.path());
     let _down = Cleanup(|| {
         stack.down();
@@ -244,13 +225,76 @@ fn pinned_images_pull_by_digest_from_a_tls_registry() {
             "{r} not pinned in the overlay"
         );
     }
-    let creds = format!("{USER}:{}", registry.password);
-    let certs = registry.certs.to_string_lossy().to_string();
+    let creds = format!("{USER}:{password}");
+    let certs = registry
+        .dir
+        .path()
+        .join("certs")
+        .to_string_lossy()
+        .to_string();
     play(
         "registry-kustomize-prod",
         &manifest,
         work.path(),
         "prod",
         &["--creds", &creds, "--cert-dir", &certs],
+    );
+
+    // The tag moves (the same image pushed again as a Docker schema-2 manifest: a new digest).
+    let before = compose_file(&out.join("prod"));
+    let (local, repo_tag) = images[1];
+    let moved = registry.push_from(
+        &format!("containers-storage:{local}"),
+        repo_tag,
+        &["--format", "v2s2"],
+    );
+    let old = pinned_refs[1]
+        .rsplit('@')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    assert_ne!(moved, old, "the re-push has a new digest");
+    let check = luciac(&decl, &["lock", "--check"], &registries);
+    assert_eq!(
+        check.status.code(),
+        Some(3),
+        "lock --check: {}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let said = String::from_utf8_lossy(&check.stdout).to_string()
+        + &String::from_utf8_lossy(&check.stderr);
+    assert!(
+        said.contains(&old) && said.contains(&moved),
+        "lock --check names old and new:\n{said}"
+    );
+    let update = luciac(&decl, &["lock", "--update"], &registries);
+    assert!(
+        update.status.success(),
+        "lock --update: {}",
+        String::from_utf8_lossy(&update.stderr)
+    );
+    let build = luciac(
+        &decl,
+        &[
+            "build",
+            "--locked",
+            "--profile",
+            "prod",
+            "--out",
+            &out.to_string_lossy(),
+        ],
+        &registries,
+    );
+    assert!(
+        build.status.success(),
+        "rebuild: {}",
+        String::from_utf8_lossy(&build.stderr)
+    );
+    let after = compose_file(&out.join("prod"));
+    assert_ne!(before, after);
+    assert_eq!(
+        before.replace(&old, &moved),
+        after,
+        "the bundle changed beyond the digest"
     );
 }
