@@ -143,15 +143,38 @@ fn corpus() {
             "{}: JSON lacks {code}: {stdout}",
             case.name
         );
+        assert!(
+            !stdout.contains("hunter2"),
+            "{}: secret value echoed in JSON\n{stdout}",
+            case.name
+        );
+        // The temporary directory differs per run; the rest of the JSON is snapshot-tested.
+        insta::assert_snapshot!(format!("{}.json", case.name), stdout);
+    }
+}
+
+/// Human output never carries a raw control or bidirectional character, whatever the input.
+#[test]
+fn snippets_escape_control_and_bidi_characters() {
+    let case = load(&common::repo().join("tests/corpus/e0005-bidi-override.kdl"));
+    for json in [false, true] {
+        let out = check(&case, json);
+        let text =
+            String::from_utf8_lossy(if json { &out.stdout } else { &out.stderr }).to_string();
+        assert!(
+            !text.contains('\u{202E}'),
+            "raw U+202E in the report:\n{text}"
+        );
+        assert!(text.contains("202E"), "{text}");
     }
 }
 
 #[test]
 fn all_errors_of_a_run_are_reported_together() {
-    let case = load(&common::repo().join("tests/corpus/e0041-unused-param-and-many-errors.kdl"));
+    let case = load(&common::repo().join("tests/corpus/e0033-unused-param-and-many-errors.kdl"));
     let out = check(&case, true);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    for code in ["E0033", "E0020", "E0021", "E0034", "E0041"] {
+    for code in ["E0033", "E0020", "E0021", "E0034", "W0041"] {
         assert!(
             stdout.contains(&format!("luciac::{code}")),
             "missing {code} in {stdout}"

@@ -118,40 +118,44 @@ impl Resolver<'_> {
 
 /// A cycle through `start` inside one strongly connected component, visiting neighbours in
 /// name order so the report is the same whatever order the file lists services in.
+///
+/// Iterative (an explicit stack of edge lists) so that a cycle through thousands of services
+/// cannot overflow the call stack.
 fn cycle_path(
     g: &DiGraph<String, Span>,
     start: NodeIndex,
     members: &BTreeSet<NodeIndex>,
 ) -> Vec<(NodeIndex, Span)> {
-    fn dfs(
-        g: &DiGraph<String, Span>,
-        at: NodeIndex,
-        start: NodeIndex,
-        members: &BTreeSet<NodeIndex>,
-        seen: &mut BTreeSet<NodeIndex>,
-        path: &mut Vec<(NodeIndex, Span)>,
-    ) -> bool {
+    let sorted_edges = |at: NodeIndex| {
         let mut edges: Vec<(NodeIndex, Span)> = g
             .edges(at)
             .map(|e| (petgraph::visit::EdgeRef::target(&e), *e.weight()))
             .filter(|(t, _)| members.contains(t))
             .collect();
-        edges.sort_by(|a, b| g[a.0].cmp(&g[b.0]));
-        for (to, span) in edges {
-            path.push((at, span));
-            if to == start {
-                return true;
-            }
-            if seen.insert(to) && dfs(g, to, start, members, seen, path) {
-                return true;
-            }
-            path.pop();
-        }
-        false
-    }
-    let mut path = Vec::new();
+        // Reversed, so that popping from the end visits names in ascending order.
+        edges.sort_by(|a, b| g[b.0].cmp(&g[a.0]));
+        edges
+    };
     let mut seen = BTreeSet::from([start]);
-    dfs(g, start, start, members, &mut seen, &mut path);
+    // One frame per node on the current path: the node and its edges not yet tried.
+    let mut stack: Vec<(NodeIndex, Vec<(NodeIndex, Span)>)> = vec![(start, sorted_edges(start))];
+    let mut path: Vec<(NodeIndex, Span)> = Vec::new();
+    while let Some((at, edges)) = stack.last_mut() {
+        let at = *at;
+        let Some((to, span)) = edges.pop() else {
+            stack.pop();
+            path.pop();
+            continue;
+        };
+        if to == start {
+            path.push((at, span));
+            return path;
+        }
+        if seen.insert(to) {
+            path.push((at, span));
+            stack.push((to, sorted_edges(to)));
+        }
+    }
     path
 }
 
