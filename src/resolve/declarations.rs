@@ -22,6 +22,20 @@ impl Resolver<'_> {
             return None;
         };
         self.name(&app.name, "app", 40);
+        if let Some(d) = &app.description
+            && d.v.chars().any(char::is_control)
+        {
+            // systemd's `Description=` is one line; dropping the break would join the lines
+            // silently, so the value is refused instead.
+            self.err(
+                Diag::error(
+                    diag::TARGET_CANNOT_EXPRESS,
+                    "the app description must be one line without control characters",
+                )
+                .label(d.span, "holds a line break or control character")
+                .help("the systemd unit's `Description=` is a single line; write one sentence here and put longer text in the README"),
+            );
+        }
         let version = match &app.version {
             Some(v) => {
                 let ok = !v.v.is_empty()
@@ -164,7 +178,7 @@ impl Resolver<'_> {
             if ty != ParamType::Int {
                 for m in p.min.iter().chain(p.max.iter()) {
                     self.err(
-                        Diag::error(diag::NOT_ALLOWED, "`min`/`max` only apply to `int` params")
+                        Diag::error(diag::NOT_FOR_TYPE, "`min`/`max` only apply to `int` params")
                             .label(m.span, "not an int param")
                             .help("remove it, or set type=\"int\""),
                     );
@@ -176,9 +190,17 @@ impl Resolver<'_> {
                         .label(p.name.span, "no `default=`")
                         .help("every param needs a default so every bundle builds; deployers override it per target"),
                 );
+                self.invalid_params.insert(p.name.v.clone());
                 continue;
             };
             let text = default.v.render();
+            if let Scalar::Str(v) = &default.v {
+                self.credentials(
+                    v,
+                    default.span,
+                    &format!("the default of param `{}`", p.name.v),
+                );
+            }
             let bad = |m: String| {
                 Diag::error(diag::BAD_DEFAULT, m)
                     .label(default.span, format!("not a valid {}", ty.name()))
@@ -233,10 +255,15 @@ impl Resolver<'_> {
                             .to_string()
                     }
                     ParamType::Enum => format!("use one of: {}", one_of.join(", ")),
+                    ParamType::Port | ParamType::Int if matches!(&default.v, Scalar::Str(s) if s.trim().parse::<i64>().is_ok()) =>
+                    {
+                        format!("remove the quotes: default={}", text.trim())
+                    }
                     ParamType::Port => "ports run from 1 to 65535".to_string(),
                     _ => format!("change the default or the type (`{}`)", ty.name()),
                 };
                 self.err(bad(m).help(help));
+                self.invalid_params.insert(p.name.v.clone());
                 continue;
             }
             let kind = match ty {

@@ -95,7 +95,7 @@ pub fn lower(model: &Model, diags: &mut Vec<Diag>) -> Vec<Artifact> {
         if RESERVED_KEYS.contains(&key.as_str()) || s.name == "test" {
             diags.push(
                 Diag::error(
-                    diag::NOT_ALLOWED,
+                    diag::RESERVED_NAME,
                     format!("the Helm chart cannot name a service `{}`", s.name),
                 )
                 .label(
