@@ -1,5 +1,6 @@
 //! The command line end to end: build, drift check, --locked, profiles, init, graph, and the
 //! reproducibility of bundles across working directories, umask, TZ, locale and mtimes.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 

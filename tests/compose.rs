@@ -1,5 +1,6 @@
 //! The Compose target, validated with Docker Compose v2 itself (`docker-compose config`, no
 //! daemon needed) and the compose-spec JSON schema.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 

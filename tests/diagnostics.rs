@@ -2,6 +2,7 @@
 //! real binary, its rendered report is snapshot-tested, and the code in its file name must be
 //! reported. A line `// === profile NAME ===` splits a file into the base declaration and a
 //! profile (`(does not exist)` in that line asks for a profile that is not there).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 

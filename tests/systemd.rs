@@ -1,6 +1,7 @@
 //! systemd target: the package is checked with the real tools (systemd-analyze verify and
 //! security, systemd-sysusers, systemd-tmpfiles, shellcheck, systemd's own unit parser) and its
 //! install.sh/uninstall.sh are run into throwaway roots. A missing tool fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
