@@ -1349,3 +1349,51 @@ service "a" { image "app"; command "dotnet" "a.dll"; env "R" "{r.host}:{r.port.r
         "{diags:?}"
     );
 }
+
+/// The `Description:` line of one unit in a `systemd --test` dump.
+fn dumped_description(dump: &str, unit: &str) -> Option<String> {
+    unit_block(dump, unit)
+        .lines()
+        .find_map(|l| l.strip_prefix("\t\tDescription: "))
+        .map(str::to_string)
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 16, ..Default::default() })]
+
+    /// For any string as the app description, a param default and an env literal: either
+    /// systemd's own unit parser (`systemd --test`) reads back exactly that string, or
+    /// luciac refuses the declaration with a located diagnostic.
+    #[test]
+    fn unit_round_trip_is_exact_or_refused(v in common::hostile_string()) {
+        let kdl = format!(
+            "app \"hostile\" version=\"0.1.0\" {{\n    description \"{p}\"\n}}\nimage \"app\" \"docker.io/library/app:1\"\nparam \"weird\" default=\"{p}\"\nservice \"web\" {{\n    image \"app\"\n    command \"dotnet\" \"web.dll\"\n    host-unit\n    env \"PLAIN\" \"{{param.weird}}\"\n    env \"LIT\" \"{l}\"\n}}\n",
+            p = common::kdl_plain(&v),
+            l = common::kdl_literal(&v)
+        ).replace("    host-unit\n", "");
+        let mut diags = Vec::new();
+        let (_, model) = luciac::compile::compile_str(&kdl, None, luciac::resolve::Strictness::default(), &mut diags);
+        let arts = model.as_ref().map(|m| luciac::targets::systemd::lower(m, &mut diags)).unwrap_or_default();
+        let errors: Vec<_> = diags.iter().filter(|d| d.is_error()).collect();
+        if !errors.is_empty() || model.is_none() {
+            proptest::prop_assert!(errors.iter().all(|e| !e.labels.is_empty()), "{errors:?}");
+            return Ok(());
+        }
+        proptest::prop_assert_eq!(arts.len(), 1);
+        let unit = text(&arts[0], "hostile.service");
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap_or_else(|e| panic!("{e}"));
+        write(&dir.path().join("hostile.service"), &unit, 0o644);
+        let dump = systemd_dump(&dir.path().display().to_string(), "hostile.service");
+        let env = dumped_env(&dump, "hostile.service");
+        proptest::prop_assert_eq!(env.get("LIT"), Some(&v), "{}", unit);
+        proptest::prop_assert_eq!(env.get("PLAIN"), Some(&v), "{}", unit);
+        // The unit's description is the app's, framed by name, version and profile.
+        proptest::prop_assert_eq!(
+            dumped_description(&dump, "hostile.service"),
+            Some(format!("hostile 0.1.0: {v} (profile base)")),
+            "{}",
+            unit
+        );
+    }
+}
