@@ -12,3 +12,6 @@ export LUCIAC_REQUIRE_VALIDATORS=1
 cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
 cargo test --all-targets
+
+# A short, time-boxed fuzz pass over the front end and every target (see scripts/fuzz.sh).
+./scripts/fuzz.sh "${FUZZ_SECONDS:-20}"

@@ -206,3 +206,62 @@ fn every_code_is_documented() {
         );
     }
 }
+
+/// Inputs that crashed luciac or one of its libraries (stack overflows in the recursive kdl
+/// parser, a miette panic on very wide lines) or took minutes to report. Each must give a
+/// diagnostic with exit 1, promptly, in both formats.
+#[test]
+fn hostile_inputs_get_diagnostics_not_crashes() {
+    let cases: Vec<(&str, String)> = vec![
+        (
+            "2,000 levels on one line",
+            format!(
+                "app \"x\" version=\"1\" {{{}{}}}\n",
+                "a {".repeat(2000),
+                "}".repeat(2000)
+            ),
+        ),
+        (
+            "a chain of 100,000 slashdashes",
+            format!("{}a\n", "/- ".repeat(100_000)),
+        ),
+        (
+            "a 300,000-star comment",
+            format!("/*{}*/\napp \"x\" version=\"1\"\n", "*".repeat(300_000)),
+        ),
+        (
+            "5,000 nested comments",
+            format!("{}{}\n", "/*".repeat(5000), "*/".repeat(5000)),
+        ),
+        (
+            "a 400,000-byte line of errors (miette panicked past column 65535)",
+            format!("{}\n", "a /-".repeat(100_000)),
+        ),
+        ("5,000 syntax errors", format!("a{}\n", ";".repeat(5_000))),
+    ];
+    for (what, text) in cases {
+        let case = Case {
+            name: what.to_string(),
+            base: text,
+            profile: None,
+        };
+        for json in [false, true] {
+            let start = std::time::Instant::now();
+            let out = check(&case, json);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{what}: {err}");
+            assert!(!err.contains("panicked"), "{what}: {err}");
+            let report = if json {
+                String::from_utf8_lossy(&out.stdout).to_string()
+            } else {
+                err.to_string()
+            };
+            assert!(report.contains("luciac::E00"), "{what}: {report}");
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(30),
+                "{what}: took {:?}",
+                start.elapsed()
+            );
+        }
+    }
+}
