@@ -1395,5 +1395,11 @@ proptest::proptest! {
             "{}",
             unit
         );
+        // And systemd-analyze verify has nothing to say about the unit.
+        let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        copy_system_units(root.path());
+        write(&root.path().join("etc/systemd/system/hostile.service"), &unit, 0o644);
+        write(&root.path().join("opt/lucia/libexec/hostile-start"), "#!/bin/sh\n", 0o755);
+        verify(root.path(), "/etc/systemd/system/hostile.service");
     }
 }

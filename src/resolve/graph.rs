@@ -4,7 +4,7 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 
-use petgraph::algo::tarjan_scc;
+use petgraph::algo::kosaraju_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 
 use super::*;
@@ -31,7 +31,18 @@ impl Resolver<'_> {
                 }
             }
         }
-        for scc in tarjan_scc(&g) {
+        // Kosaraju (petgraph's walks with an explicit stack; its Tarjan recurses once per
+        // service along a dependency chain), with the components in name order so that the
+        // report does not depend on the algorithm.
+        let mut sccs = kosaraju_scc(&g);
+        for scc in &mut sccs {
+            scc.sort_by(|a, b| g[*a].cmp(&g[*b]));
+        }
+        sccs.sort_by(|a, b| {
+            let first = |c: &Vec<NodeIndex>| c.first().map(|n| g[*n].clone());
+            first(a).cmp(&first(b))
+        });
+        for scc in sccs {
             let self_loop = scc.len() == 1 && g.find_edge(scc[0], scc[0]).is_some();
             if scc.len() < 2 && !self_loop {
                 continue;
