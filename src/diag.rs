@@ -363,18 +363,28 @@ struct Shown {
 
 impl Shown {
     fn new(text: &str, file: crate::source::FileId, redact: &[Span]) -> Shown {
-        let mut bytes = text.as_bytes().to_vec();
-        for r in redact.iter().filter(|r| r.file == file) {
-            let end = r.offset.saturating_add(r.len).min(bytes.len());
-            for b in bytes.get_mut(r.offset.min(end)..end).into_iter().flatten() {
-                if *b != b'\n' {
-                    *b = b'*';
-                }
-            }
-        }
-        // Blanking whole bytes can split a multi-byte character at a span's edge; lossy
-        // conversion turns any such remnant into U+FFFD, which is harmless.
-        let redacted = String::from_utf8_lossy(&bytes).into_owned();
+        let spans: Vec<&Span> = redact.iter().filter(|r| r.file == file).collect();
+        let hidden = |i: usize, c: char| {
+            let end = i + c.len_utf8();
+            spans
+                .iter()
+                .any(|r| i < r.offset.saturating_add(r.len) && end > r.offset)
+        };
+        // A character that overlaps a redacted span becomes as many `*` as it has bytes, so
+        // every offset stays where it was; line breaks stay, so lines do too.
+        let redacted: String = if spans.is_empty() {
+            text.to_string()
+        } else {
+            text.char_indices()
+                .map(|(i, c)| {
+                    if c != '\n' && hidden(i, c) {
+                        "*".repeat(c.len_utf8())
+                    } else {
+                        c.to_string()
+                    }
+                })
+                .collect()
+        };
         let mut out = String::with_capacity(redacted.len());
         let mut shifts = Vec::new();
         let mut chars = redacted.char_indices().peekable();
@@ -699,4 +709,37 @@ pub fn render_json(diags: &[Diag], sources: &Sources) -> String {
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plurals_in_help_lines() {
+        assert_eq!(plural("property"), "properties");
+        assert_eq!(plural("node"), "nodes");
+        assert_eq!(plural("key"), "keys");
+    }
+
+    #[test]
+    fn snippets_are_redacted_and_escaped_without_moving_labels() {
+        let text = "a \"s\u{e9}cret\" b\u{202e}c \"x\"\n";
+        let secret = Span {
+            file: 0,
+            offset: 2,
+            len: 9,
+        };
+        let shown = Shown::new(text, 0, &[secret]);
+        assert_eq!(shown.text, "a ********* b\\u{202E}c \"x\"\n");
+        // A label after the escape moves by the escape's extra bytes.
+        let x = text.find("\"x").unwrap_or(0);
+        let (start, len) = shown.span(Span {
+            file: 0,
+            offset: x,
+            len: 3,
+        });
+        assert_eq!(shown.text.get(start..start + len), Some("\"x\""));
+        assert_eq!(escape_text("a\u{2028}b\rc"), "a\\u{2028}b\\u{D}c");
+    }
 }
