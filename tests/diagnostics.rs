@@ -193,6 +193,9 @@ fn every_code_is_explained() {
     }
     let out = run(luciac().args(["explain", "E9999"]));
     assert_eq!(out.status.code(), Some(2));
+    // E0041 was renamed W0041 (it always was a warning); the old spelling still explains.
+    let out = run(luciac().args(["explain", "E0041"]));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("W0041"));
 }
 
 #[test]
