@@ -105,6 +105,8 @@ pub struct ParamInfo {
     /// `HA_URL` for `ha-url`: the environment-variable spelling (Compose `.env`).
     pub env_name: String,
     pub span: crate::source::Span,
+    /// Where the default is written: a target that cannot carry it points here.
+    pub default_span: crate::source::Span,
 }
 
 #[derive(Debug, Clone, PartialEq)]

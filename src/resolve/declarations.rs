@@ -289,6 +289,7 @@ impl Resolver<'_> {
                 one_of,
                 env_name: values::env_name(&p.name.v),
                 span: p.span,
+                default_span: default.span,
             });
         }
         out

@@ -159,7 +159,7 @@ fn compose_file(model: &Model, diags: &mut Vec<Diag>) -> Option<String> {
         if p.default.contains('}') {
             diags.push(
                 Diag::error(diag::TARGET_CANNOT_EXPRESS, format!("Compose cannot express the default of param `{}`: it contains `}}`", p.name))
-                    .label(p.span, "default holds `}`")
+                    .label(p.default_span, "holds `}`")
                     .help("Compose's `${VAR:-default}` ends at the first `}`; choose a default without `}` (deployers can still set any value in .env)"),
             );
             ok = false;
@@ -169,7 +169,7 @@ fn compose_file(model: &Model, diags: &mut Vec<Diag>) -> Option<String> {
         if p.default.chars().any(|c| c.is_control() && c != '\t') {
             diags.push(
                 Diag::error(diag::TARGET_CANNOT_EXPRESS, format!("Compose cannot express the default of param `{}`: it holds a line break or control character", p.name))
-                    .label(p.span, "default holds a control character")
+                    .label(p.default_span, "holds a line break or control character")
                     .help("write the default on one line; or disable the target with `target \"compose\" { enabled #false }`"),
             );
             ok = false;
@@ -179,7 +179,7 @@ fn compose_file(model: &Model, diags: &mut Vec<Diag>) -> Option<String> {
         if p.default.ends_with('\\') {
             diags.push(
                 Diag::error(diag::TARGET_CANNOT_EXPRESS, format!("Compose cannot express the default of param `{}`: it ends with `\\`", p.name))
-                    .label(p.span, "default ends with a backslash")
+                    .label(p.default_span, "ends with a backslash")
                     .help("Compose's .env reader takes a final `\\` as escaping the closing quote; drop the trailing backslash (paths work without it)"),
             );
             ok = false;
