@@ -407,3 +407,41 @@ fn a_base_error_that_profiles_repair_still_fails() {
         assert!(err.contains("E0021"), "{args:?}: {err}");
     }
 }
+
+/// The shared artifacts come from the base declaration alone: the Helm chart (archive and
+/// unpacked) and the Kustomize base are the same bytes in every profile's bundle.
+#[test]
+fn shared_artifacts_are_the_same_bytes_in_every_profile() {
+    let p = project();
+    let out = run(luciac().current_dir(p.path()).args(["build", "--all"]));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dev = read_tree(&p.path().join("bundles/dev"));
+    let prod = read_tree(&p.path().join("bundles/prod"));
+    let shared = |path: &str| {
+        path.ends_with(".tgz")
+            || path.starts_with("kustomize/base/")
+            || path.starts_with("helm/chart/")
+    };
+    let pick = |t: &[(String, Vec<u8>)]| {
+        t.iter()
+            .filter(|(k, _)| shared(k))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        pick(&dev).len() > 10,
+        "{:?}",
+        dev.iter().map(|(k, _)| k).collect::<Vec<_>>()
+    );
+    assert_eq!(pick(&dev), pick(&prod));
+    let values = dev
+        .iter()
+        .find(|(k, _)| k == "helm/chart/lucia/values.yaml")
+        .map(|(_, v)| String::from_utf8_lossy(v).to_string())
+        .unwrap_or_default();
+    assert!(values.contains("(profile: base)"), "{values}");
+}
