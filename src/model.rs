@@ -52,6 +52,8 @@ pub struct AppInfo {
     pub name: String,
     pub version: String,
     pub description: String,
+    /// Where the description is written, for a target that cannot carry it.
+    pub description_span: Option<crate::source::Span>,
     pub home: Option<String>,
     pub sources: Vec<String>,
     pub keywords: Vec<String>,

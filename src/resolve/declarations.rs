@@ -22,20 +22,6 @@ impl Resolver<'_> {
             return None;
         };
         self.name(&app.name, "app", 40);
-        if let Some(d) = &app.description
-            && d.v.chars().any(char::is_control)
-        {
-            // systemd's `Description=` is one line; dropping the break would join the lines
-            // silently, so the value is refused instead.
-            self.err(
-                Diag::error(
-                    diag::TARGET_CANNOT_EXPRESS,
-                    "the app description must be one line without control characters",
-                )
-                .label(d.span, "holds a line break or control character")
-                .help("the systemd unit's `Description=` is a single line; write one sentence here and put longer text in the README"),
-            );
-        }
         let version = match &app.version {
             Some(v) => {
                 let ok = !v.v.is_empty()
@@ -93,6 +79,7 @@ impl Resolver<'_> {
                 .as_ref()
                 .map(|d| d.v.clone())
                 .unwrap_or_default(),
+            description_span: app.description.as_ref().map(|d| d.span),
             home: app.home.as_ref().map(|h| h.v.clone()),
             sources: app.sources.iter().map(|s| s.v.clone()).collect(),
             keywords: app.keywords.iter().map(|s| s.v.clone()).collect(),

@@ -795,6 +795,7 @@ mod tests {
                 name: "c".into(),
                 version: "1.0.0".into(),
                 description: String::new(),
+                description_span: None,
                 home: None,
                 sources: vec![],
                 keywords: vec![],

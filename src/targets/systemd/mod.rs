@@ -245,6 +245,21 @@ impl<'a> Plan<'a> {
             ok = false;
         }
         let (first, rest) = command.map_or(("", &[][..]), |(f, r)| (f.as_str(), r));
+        // `Description=` is one line; dropping a break would join the lines silently.
+        if model.app.description.chars().any(char::is_control) {
+            diags.push(
+                Diag::error(
+                    diag::TARGET_CANNOT_EXPRESS,
+                    "the systemd unit's `Description=` cannot carry the app description: it holds a line break or control character",
+                )
+                .label(
+                    model.app.description_span.unwrap_or(svc.span),
+                    "holds a line break or control character",
+                )
+                .help("write the description as one line; or disable the target with `target \"systemd\" { enabled #false }`"),
+            );
+            ok = false;
+        }
         let program = if first == "dotnet" {
             Program::Dotnet
         } else if first.starts_with('/') {
@@ -545,7 +560,8 @@ SystemCallErrorNumber=EPERM
 UMask=0077
 ";
 
-/// Free text in a unit file (Description=…): `%` doubled, control characters dropped.
+/// Free text in a unit file (Description=…): `%` doubled, control characters dropped (a
+/// description holding any is refused before it gets here).
 fn unit_text(s: &str) -> String {
     s.chars()
         .filter(|c| !c.is_control())
