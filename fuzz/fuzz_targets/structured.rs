@@ -157,7 +157,9 @@ struct Node {
 
 #[derive(Arbitrary, Debug)]
 struct Input {
-    prelude: bool,
+    /// 0: nothing; 1: an app and an image; 2: and a service using it (so that most inputs
+    /// reach resolve and the targets).
+    prelude: u8,
     base: Vec<Node>,
     profile: Option<Vec<Node>>,
 }
@@ -224,8 +226,11 @@ fn render(nodes: &[Node], depth: usize, out: &mut String) {
 
 fuzz_target!(|input: Input| {
     let mut base = String::new();
-    if input.prelude {
+    if input.prelude % 3 >= 1 {
         base.push_str("app \"t\" version=\"1.0.0\"\nimage \"i\" \"docker.io/library/busybox:1\"\n");
+    }
+    if input.prelude % 3 == 2 {
+        base.push_str("service \"web\" {\n    image \"i\"\n    port \"http\" 8080\n}\n");
     }
     render(&input.base, 0, &mut base);
     let profile = input.profile.as_ref().map(|p| {
