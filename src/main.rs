@@ -125,6 +125,33 @@ enum Command {
         /// A bundle file, a bundle directory, or bundles/.
         path: PathBuf,
     },
+    /// Format the declaration and its profiles canonically, keeping every comment.
+    ///
+    /// Without FILE: the declaration (-f) and every profiles/*.kdl next to it.
+    /// Example: luciac fmt --check
+    Fmt {
+        /// Do not write; print a diff and exit 1 when a file would change.
+        #[arg(long)]
+        check: bool,
+        /// Files to format.
+        #[arg(value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+    /// Run the language server on stdin/stdout (for editors).
+    ///
+    /// Example: configure your editor to run `luciac lsp` for *.kdl files; see docs/editors.md.
+    Lsp,
+    /// Print a shell completion script.
+    ///
+    /// Example: luciac completions bash > /etc/bash_completion.d/luciac
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff).
+    ///
+    /// Example: luciac man > /usr/local/share/man/man1/luciac.1
+    Man,
     /// Print the long explanation of a diagnostic code.
     ///
     /// Example: luciac explain E0035
@@ -201,6 +228,29 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }
         }
+        Command::Lsp => match luciac::lsp::run_stdio() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("luciac lsp: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "luciac", &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
+        Command::Man => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            match clap_mangen::Man::new(cmd).render(&mut std::io::stdout()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("luciac: cannot write the manual page: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Fmt { check, files } => fmt(&cli.file, &files, check, &reporter),
         Command::Explain { code } => match diag::find_code(&code) {
             Some(c) => {
                 println!("{}: {}\n\n{}", c.id, c.title, c.explain);
@@ -473,6 +523,82 @@ fn init(dir: &Path, reporter: &Reporter) -> ExitCode {
             "next: edit {}, then `luciac build --profile prod`",
             dir.join("lucia.kdl").display()
         );
+    }
+    exit(failed)
+}
+
+fn fmt(decl: &Path, files: &[PathBuf], check: bool, r: &Reporter) -> ExitCode {
+    let files: Vec<PathBuf> = if files.is_empty() {
+        let dir = decl.parent().unwrap_or(Path::new("."));
+        std::iter::once(decl.to_path_buf())
+            .chain(
+                compile::list_profiles(decl)
+                    .into_iter()
+                    .map(|p| dir.join("profiles").join(format!("{p}.kdl"))),
+            )
+            .collect()
+    } else {
+        files.to_vec()
+    };
+    let mut failed = false;
+    for path in &files {
+        let shown = path.display().to_string();
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!(
+                    "luciac: error[{}]: cannot read {shown}: {e}",
+                    diag::READ_FILE.id
+                );
+                failed = true;
+                continue;
+            }
+        };
+        let mut sources = Sources::default();
+        let id = sources.add(shown.clone(), text.clone());
+        let formatted = match luciac::fmt::format(&text, id) {
+            Ok(f) => f,
+            Err(luciac::fmt::FmtError::Syntax(diags)) => {
+                r.report(&diags, &sources);
+                failed = true;
+                continue;
+            }
+            Err(luciac::fmt::FmtError::Unstable) => {
+                eprintln!(
+                    "luciac: error: formatting {shown} would change its meaning; left unchanged (a bug in luciac fmt: please report it)"
+                );
+                failed = true;
+                continue;
+            }
+        };
+        if formatted == text {
+            continue;
+        }
+        if check {
+            let diff = similar::TextDiff::from_lines(&text, &formatted)
+                .unified_diff()
+                .header(&shown, &format!("{shown} (formatted)"))
+                .to_string();
+            print!("{diff}");
+            failed = true;
+        } else {
+            let tmp = path.with_extension("kdl.fmt-tmp");
+            if let Err(e) =
+                std::fs::write(&tmp, &formatted).and_then(|_| std::fs::rename(&tmp, path))
+            {
+                let _ = std::fs::remove_file(&tmp);
+                eprintln!(
+                    "luciac: error[{}]: cannot write {shown}: {e}",
+                    diag::WRITE_FAILED.id
+                );
+                failed = true;
+            } else {
+                r.note(&format!("  formatted {shown}"));
+            }
+        }
+    }
+    if check && failed {
+        r.note("help: run `luciac fmt` to format these files");
     }
     exit(failed)
 }

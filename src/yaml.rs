@@ -3,7 +3,7 @@
 //! Targets build documents as [`Yaml`] trees (maps keep insertion order, so output order is
 //! chosen by the target and never by a hash) and emit them with serde-saphyr, the one Rust
 //! emitter whose output Go's YAML 1.1 readers (Helm, kubectl, Compose) read back unchanged:
-//! it quotes `yes`, `on`, `0755`, `1e3`, `~` and the like. See `reference/crates.md`.
+//! it quotes `yes`, `on`, `0755`, `1e3`, `~` and the like. `tests/helm.rs` and `tests/compose.rs` prove the round trip.
 
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
@@ -35,9 +35,15 @@ impl Yaml {
         }
     }
 
+    /// Set `key`: appended when new, replaced in place when the map already has it, so that a
+    /// map never holds a key twice (Compose, Go YAML and kubectl all refuse that).
     pub fn insert(&mut self, key: &str, value: impl Into<Yaml>) {
         if let Yaml::Map(m) = self {
-            m.push((key.to_string(), value.into()));
+            let value = value.into();
+            match m.iter_mut().find(|(k, _)| k == key) {
+                Some(slot) => slot.1 = value,
+                None => m.push((key.to_string(), value)),
+            }
         }
     }
 

@@ -279,3 +279,38 @@ proptest::proptest! {
         proptest::prop_assert_eq!(compose_env(dir.path(), "FROM_PARAM"), Some(v));
     }
 }
+
+/// One secret given to two services (a database password for the database and the app) is one
+/// Compose secret, mounted in each.
+#[test]
+fn one_secret_shared_by_two_services() {
+    let kdl = r#"app "t" version="1.0.0"
+image "db" "docker.io/library/postgres:17" digest="sha256:0000000000000000000000000000000000000000000000000000000000000000"
+image "app" "docker.io/library/busybox:1" digest="sha256:1111111111111111111111111111111111111111111111111111111111111111"
+secret "db-password"
+service "db" {
+    image "db"
+    command "postgres"
+    env "POSTGRES_PASSWORD" secret="db-password"
+}
+service "app" {
+    image "app"
+    command "app"
+    env "DB_PASSWORD" secret="db-password"
+    depends-on "db"
+}
+"#;
+    let (model, _) = model_from(kdl, None);
+    let dir = materialize(&artifact(&model, "compose"));
+    let out = compose_config(dir.path(), true);
+    assert_clean("docker-compose config --format json", &out);
+    let cfg: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(cfg["secrets"].as_object().map(|m| m.len()), Some(1));
+    for svc in ["db", "app"] {
+        assert_eq!(
+            cfg["services"][svc]["secrets"][0]["source"], "db-password",
+            "{svc}"
+        );
+    }
+}

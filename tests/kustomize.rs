@@ -271,7 +271,7 @@ fn every_patch_of_every_overlay_is_applied() {
         match profile {
             "dev" => {
                 assert_eq!(limits["memory"], "4Gi");
-                assert_eq!(limits["cpu"], "4");
+                assert_eq!(limits["cpu"], "2", "the base's: dev no longer raises it");
                 assert_eq!(svc["spec"]["ports"][0]["port"], 7234, "dev's http-port");
                 assert_eq!(svc["spec"]["ports"][1]["port"], 10401, "dev's wyoming-port");
             }

@@ -801,8 +801,10 @@ fn backup_and_restore_a_compose_bundle_through_docker_compose() {
 case "$*" in
 *"exec -T mongo mongodump --quiet --archive") printf 'MONGO-ARCHIVE' ;;
 *"exec -T mongo mongorestore --quiet --drop --archive") cat > '{restored}' ;;
-*" cp -a agenthost:/app/"*) eval "dest=\${{$#}}"; mkdir -p "$dest"; echo voice > "$dest/file" ;;
-*" cp -a "*" agenthost:/app/"*) : ;;
+*"exec -T redis redis-cli BGREWRITEAOF"|*"exec -T redis sh -c "*|*" stop redis"|*" start redis") : ;;
+*"exec -T redis tar -cf - -C /data .") printf 'REDIS-VOLUME' ;;
+*"exec -T agenthost tar -cf - -C /app/"*) printf 'AGENT-VOLUME' ;;
+*"run --rm --no-deps -T --entrypoint "*) cat >> '{restored}.volumes' ;;
 *) echo "unexpected: $*" >&2; exit 1 ;;
 esac"#,
         log = log.display(),
@@ -842,12 +844,18 @@ esac"#,
         "MONGO-ARCHIVE"
     );
     let calls = std::fs::read_to_string(&log).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        std::fs::read_to_string(format!("{}.volumes", restored.display())).unwrap_or_default(),
+        "REDIS-VOLUMEAGENT-VOLUMEAGENT-VOLUME",
+        "the volumes went back through one-off containers"
+    );
     for want in [
         "exec -T mongo mongodump --quiet --archive",
-        "cp -a agenthost:/app/models",
-        "cp -a agenthost:/app/plugins",
+        "exec -T redis tar -cf - -C /data .",
+        "exec -T agenthost tar -cf - -C /app/models .",
+        "exec -T agenthost tar -cf - -C /app/plugins .",
         "exec -T mongo mongorestore --quiet --drop --archive",
-        "/data/agenthost/plugins/. agenthost:/app/plugins",
+        "run --rm --no-deps -T --entrypoint tar agenthost -xf - -C /app/plugins",
     ] {
         assert!(calls.contains(want), "no `{want}` in:\n{calls}");
     }

@@ -21,7 +21,7 @@ What is saved:
               the DataProtection keys, models/, plugins/), the install drop-in
               /usr/local/lib/systemd/system/lucia.service.d/, and a mongodump of the store
   compose     .env and secrets/ next to compose.yaml, a mongodump of the store, and the
-              agenthost volumes /app/models and /app/plugins (docker compose cp -a)
+              agenthost volumes /app/models and /app/plugins, and the redis volume /data (tar streams)
   kubernetes  the Helm release's values (helm get values), the Secret, a mongodump of the
               store, and /app/plugins of the agenthost pod (kubectl cp)
 Redis is a cache and is not saved.
@@ -180,10 +180,18 @@ backup_compose() {
 	dc exec -T mongo mongodump --quiet --archive >"$STAGE/data/mongo.archive" ||
 		die 'docker compose exec mongo mongodump failed (is the stack up?)'
 	say 'saved  MongoDB (mongodump)'
+	# Redis's append-only files, fsynced first, so that the cache comes back as it was.
+	dc exec -T redis redis-cli BGREWRITEAOF >/dev/null 2>&1 || :
+	dc exec -T redis sh -c 'while redis-cli INFO persistence | grep -q "aof_rewrite_in_progress:1"; do sleep 0.2; done' ||
+		die 'docker compose exec redis failed (is the stack up?)'
+	# Volumes travel as tar streams through the service itself: files keep their owner, and
+	# `docker cp -a` cannot resolve a numeric user that the image's passwd lacks.
+	dc exec -T redis tar -cf - -C /data . >"$STAGE/data/redis.tar" || die 'docker compose exec redis tar failed'
+	say 'saved  volume redis /data'
 	for p in models plugins; do
 		mkdir -p "$STAGE/data/agenthost"
-		dc cp -a "agenthost:/app/$p" "$STAGE/data/agenthost/$p" >/dev/null ||
-			die "docker compose cp agenthost:/app/$p failed"
+		dc exec -T agenthost tar -cf - -C "/app/$p" . >"$STAGE/data/agenthost/$p.tar" ||
+			die "docker compose exec agenthost tar /app/$p failed"
 		say "saved  volume agenthost /app/$p"
 	done
 }
@@ -281,9 +289,19 @@ restore_compose() {
 		dc exec -T mongo mongorestore --quiet --drop --archive <"$STAGE/data/mongo.archive"
 		say 'restored MongoDB'
 	fi
+	# A volume is put back by a one-off container of its service (as the service's user), with
+	# the service itself stopped: Redis rewrites its files on shutdown.
+	if [ -f "$STAGE/data/redis.tar" ]; then
+		dc stop redis >/dev/null 2>&1
+		dc run --rm --no-deps -T --entrypoint sh redis -c 'find /data -mindepth 1 -delete && tar -xf - -C /data' \
+			<"$STAGE/data/redis.tar" || die 'restoring the redis volume failed'
+		dc start redis >/dev/null 2>&1
+		say 'restored volume redis /data'
+	fi
 	for p in models plugins; do
-		[ -d "$STAGE/data/agenthost/$p" ] || continue
-		dc cp -a "$STAGE/data/agenthost/$p/." "agenthost:/app/$p" >/dev/null
+		[ -f "$STAGE/data/agenthost/$p.tar" ] || continue
+		dc run --rm --no-deps -T --entrypoint tar agenthost -xf - -C "/app/$p" <"$STAGE/data/agenthost/$p.tar" ||
+			die "restoring the agenthost volume /app/$p failed"
 		say "restored volume agenthost /app/$p"
 	done
 	say 'next: docker compose start agenthost (or docker compose up -d)'

@@ -18,7 +18,7 @@ Check Lucia's /alive and /health endpoints from this host, then Redis and MongoD
   --target T       compose, kubernetes (Helm or Kustomize) or systemd (required)
   --url URL        Lucia's base URL (default: compose http://127.0.0.1:\$HTTP_PORT from
                    the bundle's .env, else 7233; systemd http://127.0.0.1:7233, or the port of
-                   ASPNETCORE_URLS in /etc/lucia/lucia.env; kubernetes: a temporary
+                   ASPNETCORE_URLS of lucia.service and /etc/lucia/lucia.env; kubernetes: a temporary
                    kubectl port-forward to the agenthost Service)
   --dir DIR        compose: the unpacked bundle (holds compose.yaml; default: this script's
                    directory if it holds compose.yaml, else the current directory)
@@ -233,8 +233,15 @@ kube_deps() {
 systemd_setup() {
 	[ -z "$URL" ] || return 0
 	port=
+	# The environment the running unit really has (its defaults and /etc/lucia/lucia.env); a
+	# profile may publish another port than 7233.
+	if have systemctl && [ -d /run/systemd/system ]; then
+		port=$(systemctl show -p Environment --value lucia.service 2>/dev/null | tr ' ' '\n' |
+			sed -n 's/^ASPNETCORE_URLS=[a-z]*:\/\/[^:]*:\([0-9]*\).*/\1/p' | tail -n 1)
+	fi
 	if [ -r /etc/lucia/lucia.env ]; then
-		port=$(sed -n 's/^ASPNETCORE_URLS="*[a-z]*:\/\/[^:]*:\([0-9]*\).*/\1/p' /etc/lucia/lucia.env | tail -n 1)
+		set_port=$(sed -n 's/^ASPNETCORE_URLS="*[a-z]*:\/\/[^:]*:\([0-9]*\).*/\1/p' /etc/lucia/lucia.env | tail -n 1)
+		port=${set_port:-$port}
 	fi
 	URL=http://127.0.0.1:${port:-7233}
 }

@@ -20,6 +20,8 @@ use crate::targets::{Artifact, Layout, bytes_text, cores_text, kind_text, md_cel
 use crate::yaml::{self, Yaml};
 
 const BACKEND: &str = "backend";
+/// The probe interval during a start period (Docker Engine 25+), in seconds: Docker's default.
+const START_INTERVAL: u64 = 5;
 
 pub fn lower(model: &Model, diags: &mut Vec<Diag>) -> Option<Artifact> {
     let stem = format!("{}-compose-{}", model.instance_name(), model.app.version);
@@ -308,6 +310,10 @@ fn compose_file(model: &Model, diags: &mut Vec<Diag>) -> Option<String> {
                 .with("retries", h.retries);
             if h.start_period > 0 {
                 hc.insert("start_period", duration(h.start_period));
+                // Probe often while the service starts, so `up --wait` returns as soon as it is
+                // ready rather than one full interval later. Engines before Docker 25 ignore it
+                // (Compose drops it for their API), where the declared interval decides.
+                hc.insert("start_interval", duration(h.interval.min(START_INTERVAL)));
             }
             svc.insert("healthcheck", hc);
         }

@@ -2,10 +2,10 @@
 //!
 //! Emitted into `bundles/<profile>/ci/luciac-<profile>.yml` from the declaration and the
 //! artifacts this build produced, so it always checks exactly what the bundle holds: the
-//! drift check (`luciac build --check --locked`: images must be pinned), `luciac verify`, and
-//! the same real validators the test suite uses, as far as a stock `ubuntu-24.04` runner has
-//! them (Docker Compose, helm, kubectl, systemd-analyze, shellcheck; kubernetes-validate from
-//! PyPI through pipx). The last step fails when the copy in `.github/workflows/` is stale.
+//! declaration's formatting (`luciac fmt --check`), the drift check (`luciac build --check
+//! --locked`: images must be pinned), `luciac verify`, and the same real validators the test
+//! suite uses, as far as a stock `ubuntu-24.04` runner has them (Docker Compose, helm, kubectl,
+//! systemd-analyze, shellcheck; kubernetes-validate from PyPI through pipx). The last step fails when the copy in `.github/workflows/` is stale.
 //!
 //! luciac itself comes from the release of the compiler that built the bundle, checked
 //! against that release's `SHA256SUMS`.
@@ -76,6 +76,11 @@ fn workflow(model: &Model, artifacts: &[Artifact], file: &str) -> String {
          \x20         echo \"$dir\" >> \"$GITHUB_PATH\"\n",
         repo = gh.luciac_repository,
     ));
+    step(
+        &mut out,
+        "The declaration and its profiles are formatted",
+        "luciac fmt --check",
+    );
     step(
         &mut out,
         "The committed bundle is current and every image is pinned",

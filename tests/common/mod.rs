@@ -195,3 +195,32 @@ pub fn lower_or_refuse(base: &str) -> Result<(Model, Vec<Artifact>), Vec<Diag>> 
     }
     Err(errors)
 }
+
+/// The LSP position (line, UTF-16 column) of the first `needle` in `text`, `delta` bytes in.
+pub fn lsp_position(text: &str, needle: &str, delta: usize) -> (usize, usize) {
+    let off = text.find(needle).unwrap_or_else(|| panic!("no {needle:?}")) + delta;
+    let line = text[..off].matches('\n').count();
+    let col = text[..off]
+        .rsplit('\n')
+        .next()
+        .map_or(0, |l| l.encode_utf16().count());
+    (line, col)
+}
+
+/// A file of `tests/corpus/`: the base and, after a line `// === profile NAME ===`, the
+/// profile's name and text (`None` when the line says `(does not exist)`).
+pub fn corpus_parts(text: &str) -> (String, Option<(String, Option<String>)>) {
+    let Some(i) = text.find("// === profile ") else {
+        return (text.to_string(), None);
+    };
+    let (base, rest) = text.split_at(i);
+    let (header, body) = rest.split_once('\n').unwrap_or((rest, ""));
+    let name = header
+        .trim_start_matches("// === profile ")
+        .split_whitespace()
+        .next()
+        .unwrap_or("x")
+        .to_string();
+    let body = (!header.contains("(does not exist)")).then(|| body.to_string());
+    (base.to_string(), Some((name, body)))
+}

@@ -1,0 +1,13 @@
+# A Debian host with systemd as PID 1: Debian's redis-server.service (real), mongod.service
+# running the MongoDB STAND-IN as MongoDB's packages do, the AgentHost stand-in as a .NET runtime
+# (/usr/share/dotnet with the ASP.NET Core layout) and a publish output in /srv/lucia-publish.
+install -D -m 0755 "$STANDINS/mongo.py" "$ROOT/usr/local/lib/mongo-standin/mongo.py"
+for t in mongod mongosh mongodump mongorestore; do ln -sf ../lib/mongo-standin/mongo.py "$ROOT/usr/local/bin/$t"; done
+# MongoDB's packages make a system user with whatever ID is free, as this does.
+in_root sh -c 'useradd -r -U -d /var/lib/mongodb -s /usr/sbin/nologin mongodb && install -d -o mongodb -g mongodb /var/lib/mongodb'
+install -m 0644 "$STANDINS/mongod.service" "$ROOT/lib/systemd/system/mongod.service"
+ln -sf /lib/systemd/system/mongod.service "$ROOT/etc/systemd/system/multi-user.target.wants/mongod.service"
+install_dotnet_standin
+mkdir -p "$ROOT/srv/lucia-publish" && : >"$ROOT/srv/lucia-publish/lucia.AgentHost.dll"
+# A container has no consoles to log in on.
+for u in getty@tty1.service console-getty.service; do ln -sf /dev/null "$ROOT/etc/systemd/system/$u"; done

@@ -1,0 +1,149 @@
+//! Rules of ARCHITECTURE.md that a test can check, in the spirit of rust-analyzer's tidy.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn files(dir: &Path, ext: &str, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let path = entry.unwrap_or_else(|e| panic!("{e}")).path();
+        if path.is_dir() {
+            files(&path, ext, out);
+        } else if path.extension().is_some_and(|e| e == ext) {
+            out.push(path);
+        }
+    }
+}
+
+fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// Emitters return file trees: they never touch the disk, never see KDL or the undecoded
+/// declaration; only the model.
+#[test]
+fn targets_see_only_the_model() {
+    let mut rs = Vec::new();
+    files(&repo().join("src/targets"), "rs", &mut rs);
+    assert!(!rs.is_empty());
+    let forbidden = [
+        "std::fs",
+        "kdl::",
+        "use kdl",
+        "crate::decl",
+        "crate::decode",
+        "crate::parse",
+        "crate::compile",
+    ];
+    let mut found = Vec::new();
+    for p in &rs {
+        for (n, line) in read(p).lines().enumerate() {
+            let code = line.split("//").next().unwrap_or_default();
+            for f in forbidden {
+                if code.contains(f) {
+                    found.push(format!(
+                        "{}:{}: {f}",
+                        p.strip_prefix(repo()).unwrap_or(p).display(),
+                        n + 1
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "targets reach past the model:\n{}",
+        found.join("\n")
+    );
+}
+
+/// Every test file and test directory is named in ARCHITECTURE.md, so a newcomer finds it.
+#[test]
+fn every_test_file_is_in_the_architecture() {
+    let arch = read(&repo().join("ARCHITECTURE.md"));
+    let mut missing = Vec::new();
+    for entry in std::fs::read_dir(repo().join("tests")).unwrap_or_else(|e| panic!("{e}")) {
+        let path = entry.unwrap_or_else(|e| panic!("{e}")).path();
+        let name = path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .to_string();
+        let named = if path.is_dir() {
+            // Support directories: snapshots, the corpus, shared helpers.
+            matches!(name.as_str(), "snapshots" | "common") || arch.contains(&format!("`{name}/`"))
+        } else {
+            !name.ends_with(".rs") || arch.contains(&format!("`{name}`"))
+        };
+        if !named {
+            missing.push(name);
+        }
+    }
+    missing.sort();
+    assert!(
+        missing.is_empty(),
+        "not named in ARCHITECTURE.md: {missing:?}"
+    );
+}
+
+/// A repository path cited in backticks in the docs, or in a `//!`/`///` comment, exists.
+#[test]
+fn every_cited_path_exists() {
+    // Not bundles/: the docs name output paths (bundles/base/) that exist only after a build.
+    let roots = [
+        "src/",
+        "tests/",
+        "scripts/",
+        "docs/",
+        "infra/",
+        "benches/",
+        "profiles/",
+    ];
+    let mut sources = vec![
+        repo().join("ARCHITECTURE.md"),
+        repo().join("README.md"),
+        repo().join("BENCHMARKS.md"),
+    ];
+    files(&repo().join("docs"), "md", &mut sources);
+    let mut rs = Vec::new();
+    files(&repo().join("src"), "rs", &mut rs);
+    files(&repo().join("tests"), "rs", &mut rs);
+    let mut broken = Vec::new();
+    for p in sources.iter().chain(&rs) {
+        let text = read(p);
+        let is_rs = p.extension().is_some_and(|e| e == "rs");
+        for (n, line) in text.lines().enumerate() {
+            if is_rs && !line.trim_start().starts_with("//") {
+                continue;
+            }
+            for (i, cited) in line.split('`').enumerate() {
+                if i % 2 == 0 || cited.contains(['*', '<', '{', ' ', '$', '…']) {
+                    continue;
+                }
+                let cited = cited.trim_end_matches([':', ',']);
+                // A placeholder (profiles/NAME.kdl) is not a path.
+                let placeholder = cited
+                    .split(['/', '.', '-'])
+                    .any(|w| w.len() > 1 && w.chars().all(|c| c.is_ascii_uppercase()));
+                if !roots.iter().any(|r| cited.starts_with(r)) || placeholder {
+                    continue;
+                }
+                if !repo().join(cited).exists() {
+                    broken.push(format!(
+                        "{}:{}: {cited}",
+                        p.strip_prefix(repo()).unwrap_or(p).display(),
+                        n + 1
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        broken.is_empty(),
+        "cited paths that do not exist:\n{}",
+        broken.join("\n")
+    );
+}
