@@ -1,6 +1,7 @@
 //! `cargo bench`: time a full build (parse → resolve → lower → pack → lock) of the
 //! repository's `lucia.kdl` and of generated declarations with 10, 100 and 1000 services.
 //! Under `cargo test` (no `--bench` argument) it runs each case once as a smoke test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::{Duration, Instant};
 

@@ -6,6 +6,7 @@
 //! waits for `publishDiagnostics` for `lucia.kdl`. Two cases: `lucia.kdl` open alone, and with
 //! both profiles open, where a change to the base also re-checks each profile (the time is
 //! until the base's own diagnostics arrive). Under `cargo test` it runs each case once.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::{Duration, Instant};
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Full check: install the validators and the engines (both cached), build the test images, start
 # the engines, then fmt, clippy and tests with LUCIAC_REQUIRE_VALIDATORS=1 and
-# LUCIAC_REQUIRE_ENGINES=1 so that no validator- or engine-backed test can be skipped.
+# LUCIAC_REQUIRE_ENGINES=1 so that no validator- or engine-backed test can be skipped, then a
+# short fuzz pass (scripts/fuzz.sh).
 # The engines are stopped, and what they left removed, however the tests end; anything still
 # there after that fails the run.
 set -euo pipefail
@@ -32,5 +33,8 @@ status=0
 trap - EXIT
 ./scripts/engines.sh stop "$RUN_DIR" || status=1
 if [[ -f target/e2e-timings.txt ]]; then sed 's/^/test.sh: /' target/e2e-timings.txt >&2; fi
+# A short, time-boxed fuzz pass over the front end and every target (see scripts/fuzz.sh),
+# after the engines are stopped: it needs no engine.
+./scripts/fuzz.sh "${FUZZ_SECONDS:-20}" || status=1
 echo "test.sh: finished in $((SECONDS - start)) s (status $status)" >&2
 exit "$status"

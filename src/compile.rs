@@ -169,11 +169,17 @@ pub fn compile(input: &Input, strict: Strictness, diags: &mut Vec<Diag>) -> Opti
     )
 }
 
-/// The model of the base declaration alone, for targets that separate base and profile.
-/// Its diagnostics are not reported: the profile's compilation already covers the base, and
-/// a base error that the profile repairs must not fail the build (the profile's model then
-/// serves as the base).
-pub fn compile_base(input: &Input, strict: Strictness) -> Option<Model> {
+/// The model of the base declaration alone, which the shared artifacts (the Helm chart, the
+/// Kustomize base) are built from when a profile is given; `None` without a profile (the
+/// profile-less model is the base) or when the base has errors.
+///
+/// The base must be valid by itself even when every profile repairs it: otherwise the shared
+/// artifacts would have to come from some profile's model and differ between bundles. Its
+/// errors are added to `diags`, except those the profile's compilation reported already (a
+/// base error the profile does not touch appears there too, with the same span). Warnings are
+/// left to the profile's compilation, and the base is compiled without `--locked`: a profile
+/// may pin images by digest that the base leaves open.
+pub fn compile_base(input: &Input, diags: &mut Vec<Diag>) -> Option<Model> {
     input.profile.as_ref()?;
     let base_only = Input {
         sources: input.sources.clone(),
@@ -181,7 +187,17 @@ pub fn compile_base(input: &Input, strict: Strictness) -> Option<Model> {
         profile: None,
         lock: input.lock.clone(),
     };
-    compile(&base_only, strict, &mut Vec::new())
+    let mut own = Vec::new();
+    let model = compile(&base_only, Strictness::default(), &mut own);
+    for d in own.into_iter().filter(Diag::is_error) {
+        if !diags.contains(&d) {
+            let help = d.help.clone().map_or(String::new(), |h| format!("{h}; "));
+            diags.push(d.help(format!(
+                "{help}lucia.kdl must be valid on its own, even where a profile overrides it: the Helm chart and the Kustomize base are built from it alone"
+            )));
+        }
+    }
+    model
 }
 
 /// The declaration with the profile applied, before resolution.

@@ -38,6 +38,16 @@ codes! {
     UNKNOWN_PROFILE = "E0003", "the profile does not exist",
         "`--profile NAME` reads `profiles/NAME.kdl` next to the declaration. The message lists the \
          profiles that exist.";
+    TOO_DEEP = "E0004", "the file is nested too deeply to read",
+        "luciac refuses `{ … }` blocks nested more than 64 levels deep and `/* … */` comments with \
+         more than 4096 pieces before parsing: the parser works recursively, and such input would \
+         exhaust its stack. A declaration needs three levels at most.";
+    BAD_CHARACTER = "E0005", "a character luciac does not read",
+        "Control characters, bidirectional overrides (U+202A–U+202E, U+2066–U+2069, U+200E, \
+         U+200F), a byte-order mark after the start, and line breaks other than LF and CRLF \
+         (U+2028, U+2029, U+0085, a lone CR, VT, FF) are refused: some make text display in \
+         another order than it is read, others make line numbers disagree between tools. Inside \
+         a quoted string, write such a character as an escape: `\\u{202E}`.";
     UNKNOWN_NODE = "E0010", "unknown node",
         "A node name that luciac does not know in this place. `docs/language.md` lists every node; \
          the help line suggests the closest known name.";
@@ -58,6 +68,11 @@ codes! {
         "The node takes fewer arguments than were given.";
     MISSING_NODE = "E0016", "a required node is missing",
         "The declaration needs an `app` node and at least one `service`.";
+    SECRET_VALUE = "E0017", "a secret has a value in the declaration",
+        "A secret is supplied at deploy time and never stored in the declaration, a bundle, a log \
+         or a diagnostic: `secret \"NAME\"` takes no value argument, no `value` or `default`. \
+         luciac does not print the value back; delete it and see the bundle README for where it \
+         goes.";
     BAD_PORT = "E0020", "invalid port",
         "Ports are whole numbers from 1 to 65535. Host ports below 1024 need root or extra setup under \
          rootless Docker, so luciac warns about them.";
@@ -75,10 +90,16 @@ codes! {
     BAD_IMAGE = "E0025", "invalid image reference or digest",
         "An image is `registry/repository:tag`, optionally with `digest=\"sha256:<64 hex>\"`. Put \
          the digest in the `digest` property, not in the reference.";
-    NOT_ALLOWED = "E0026", "value not allowed here",
-        "The value is not one of those this place accepts; the help line lists them.";
+    NOT_ALLOWED = "E0026", "value not one of those allowed",
+        "The value is not one of a fixed set (a param `type`, what `remove` may name); the help \
+         line lists them.";
     BAD_DEFAULT = "E0027", "a param's default does not fit its type",
         "A param's `default` must be a valid value of its `type` (and of `one-of`, `min`, `max`).";
+    OUT_OF_RANGE = "E0028", "number out of range",
+        "The number is outside the range this place accepts (`replicas` and `retries` are at \
+         least 1).";
+    NOT_FOR_TYPE = "E0029", "property does not apply to this param type",
+        "`min` and `max` apply to `int` params only.";
     UNKNOWN_REFERENCE = "E0030", "unknown name in a reference",
         "Strings may refer to `{param.NAME}`, `{SERVICE.host}` and `{SERVICE.port.PORT}`. The name \
          must be defined. Write `{{` and `}}` for literal braces.";
@@ -106,8 +127,12 @@ codes! {
         "`target` blocks exist for `compose`, `kubernetes` (Helm and Kustomize alike; also spelled `helm`), `kustomize`, `systemd` and `github`.";
     UNKNOWN_PORT = "E0040", "unknown port",
         "A health check or reference names a port that the service does not declare.";
-    UNUSED = "E0041", "declared but never used",
-        "A param or secret that no env entry uses reaches no program. Use it or remove it.";
+    UNUSED = "W0041", "declared but never used",
+        "A param or secret that no env entry uses reaches no program. Use it or remove it. (A \
+         warning: it was spelled E0041 before, and `luciac explain E0041` still finds it.)";
+    BAD_SETTING = "E0042", "invalid target setting",
+        "A `target` setting has a value of the right type that is not valid for it, such as a \
+         GitHub repository that is not `OWNER/NAME` or a branch name git refuses.";
     BAD_ENV_KEY = "E0043", "invalid environment key",
         "Environment keys are non-empty and contain no `=`, whitespace or NUL.";
     BAD_PATH = "E0044", "invalid path",
@@ -117,8 +142,26 @@ codes! {
     REQUEST_OVER_LIMIT = "E0046", "a resource request is larger than its limit",
         "Requests are what a service is guaranteed, limits the most it may use: a request above its \
          limit cannot be scheduled.";
+    TARGET_CANNOT_EXPRESS = "E0047", "a target cannot carry this declaration",
+        "Every value must reach the running program exactly as written, or be refused. The \
+         target named in the message cannot express this one (a newline in a Compose default or \
+         a unit's `Description=`, a trailing backslash in a `.env` value, a command word systemd \
+         would split, a second application service under systemd). Change the value, or disable \
+         the target with `target \"NAME\" { enabled #false }`.";
     DUPLICATE_CONTAINER_PORT = "E0048", "a container port is declared twice",
         "Each container port number may be declared once per service.";
+    RESERVED_NAME = "E0049", "a name a target reserves",
+        "The Helm chart uses some top-level values keys itself (`params`, `secrets`, `ingress`…) \
+         and the name `test`; a service cannot take those names.";
+    CREDENTIAL_IN_VALUE = "E0052", "a credential written as a plain value",
+        "A password in a URL (`http://user:pw@host`) or a connection string (`Password=…`), or a \
+         literal for an env key that the base declaration binds to a secret, would be written into \
+         values files, ConfigMaps, READMEs and units. Declare a `secret` and give the whole value \
+         with `env \"KEY\" secret=\"NAME\"`. luciac does not print the value.";
+    TOKEN_SHAPED = "W0053", "a value looks like a token",
+        "A literal shaped like a well-known credential (`sk-…`, `ghp_…`, a JSON Web Token, an AWS \
+         access key `AKIA…`) in an env value, a param default or a command. If it is real, revoke \
+         it and pass it as a `secret`. luciac does not print the value.";
     UNPINNED_IMAGE = "W0050", "image is not pinned by digest",
         "An image without a pin may change under the same tag, so the bundle is not reproducible \
          at deploy time. Run `luciac lock`: it asks each registry for the digest behind the tag and \
@@ -189,6 +232,12 @@ codes! {
 /// Look a code up by its id (`E0035`), case-insensitively, with or without the `luciac::` prefix.
 pub fn find_code(id: &str) -> Option<Code> {
     let id = id.trim().trim_start_matches("luciac::");
+    // Renamed codes keep working: E0041 was always a warning.
+    let id = if id.eq_ignore_ascii_case("E0041") {
+        UNUSED.id
+    } else {
+        id
+    };
     ALL_CODES
         .iter()
         .copied()
@@ -219,6 +268,9 @@ pub struct Diag {
     /// The file a diagnostic is about when it has no span in the declaration (a bundle file
     /// checked by `luciac verify`).
     pub path: Option<String>,
+    /// Source text that must never be shown (a secret's value written into the declaration by
+    /// mistake). Both renderers blank it out in every snippet of the run, not only this one's.
+    pub redact: Vec<Span>,
 }
 
 impl Diag {
@@ -230,6 +282,7 @@ impl Diag {
             labels: vec![],
             help: None,
             path: None,
+            redact: Vec::new(),
         }
     }
 
@@ -255,6 +308,12 @@ impl Diag {
 
     pub fn path(mut self, path: impl Into<String>) -> Diag {
         self.path = Some(path.into());
+        self
+    }
+
+    /// Never show the text under `span`, in this diagnostic's snippet or any other.
+    pub fn redact(mut self, span: Span) -> Diag {
+        self.redact.push(span);
         self
     }
 
@@ -289,9 +348,17 @@ pub fn unknown_help<'a>(
             if list.is_empty() {
                 format!("no {what} is defined")
             } else {
-                format!("known {what}s: {}", list.join(", "))
+                format!("known {}: {}", plural(what), list.join(", "))
             }
         }
+    }
+}
+
+/// English plural of a noun used in help lines ("property" → "properties", "node" → "nodes").
+fn plural(noun: &str) -> String {
+    match noun.strip_suffix('y') {
+        Some(stem) if !stem.ends_with(['a', 'e', 'o', 'u']) => format!("{stem}ies"),
+        _ => format!("{noun}s"),
     }
 }
 
@@ -321,12 +388,123 @@ struct MietteView<'a> {
     code: Option<&'static str>,
     source: Option<NamedSource<std::sync::Arc<String>>>,
     labels: Vec<LabeledSpan>,
-    help: Option<&'a str>,
+    help: Option<String>,
     related: Vec<MietteView<'a>>,
 }
 
+/// A source file as snippets show it: redacted spans blanked with `*` (byte for byte, so offsets
+/// stay put) and characters a terminal would act on or reorder escaped as `\u{…}`. Escapes are
+/// longer than the characters they replace, so label offsets go through [`Shown::map`].
+struct Shown {
+    text: String,
+    /// (original offset just past an escaped character, bytes added so far).
+    shifts: Vec<(usize, usize)>,
+}
+
+impl Shown {
+    fn new(text: &str, file: crate::source::FileId, redact: &[Span]) -> Shown {
+        let spans: Vec<&Span> = redact.iter().filter(|r| r.file == file).collect();
+        let hidden = |i: usize, c: char| {
+            let end = i + c.len_utf8();
+            spans
+                .iter()
+                .any(|r| i < r.offset.saturating_add(r.len) && end > r.offset)
+        };
+        // A character that overlaps a redacted span becomes as many `*` as it has bytes, so
+        // every offset stays where it was; line breaks stay, so lines do too.
+        let redacted: String = if spans.is_empty() {
+            text.to_string()
+        } else {
+            text.char_indices()
+                .map(|(i, c)| {
+                    if c != '\n' && hidden(i, c) {
+                        "*".repeat(c.len_utf8())
+                    } else {
+                        c.to_string()
+                    }
+                })
+                .collect()
+        };
+        let mut out = String::with_capacity(redacted.len());
+        let mut shifts = Vec::new();
+        let mut chars = redacted.char_indices().peekable();
+        while let Some((i, c)) = chars.next() {
+            let lone_cr = c == '\r' && chars.peek().is_none_or(|&(_, n)| n != '\n');
+            if lone_cr || needs_escape(c) {
+                let esc = format!("\\u{{{:X}}}", u32::from(c));
+                let added = shifts.last().map_or(0, |&(_, a)| a) + esc.len() - c.len_utf8();
+                out.push_str(&esc);
+                shifts.push((i + c.len_utf8(), added));
+            } else {
+                out.push(c);
+            }
+        }
+        Shown { text: out, shifts }
+    }
+
+    /// Where an original byte offset lands in the shown text.
+    fn map(&self, offset: usize) -> usize {
+        let i = self.shifts.partition_point(|&(at, _)| at <= offset);
+        offset
+            + i.checked_sub(1)
+                .and_then(|i| self.shifts.get(i))
+                .map_or(0, |&(_, a)| a)
+    }
+
+    fn span(&self, span: Span) -> (usize, usize) {
+        let start = self.map(span.offset);
+        let end = self.map(span.offset.saturating_add(span.len));
+        (start, end.saturating_sub(start))
+    }
+}
+
+/// Characters never written raw to a terminal or an editor: controls other than newline and
+/// tab, bidirectional controls (which reorder how the rest of the line displays), and the
+/// invisible separators KDL counts as line breaks.
+fn needs_escape(c: char) -> bool {
+    (c.is_control() && c != '\n' && c != '\t' && c != '\r')
+        || matches!(c,
+            '\u{200E}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{061C}'
+            | '\u{2028}'
+            | '\u{2029}'
+            | '\u{FEFF}')
+}
+
+/// Message text with the same characters escaped as in snippets.
+pub fn escape_text(s: &str) -> String {
+    if !s.chars().any(|c| c == '\r' || needs_escape(c)) {
+        return s.to_string();
+    }
+    s.chars()
+        .map(|c| {
+            if c == '\r' || needs_escape(c) {
+                format!("\\u{{{:X}}}", u32::from(c))
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// Every file of the run as snippets show it, with every diagnostic's redactions applied.
+fn shown_files(diags: &[Diag], sources: &Sources) -> Vec<Shown> {
+    let redact: Vec<Span> = diags
+        .iter()
+        .flat_map(|d| d.redact.iter().copied())
+        .collect();
+    sources
+        .files
+        .iter()
+        .enumerate()
+        .map(|(id, f)| Shown::new(&f.text, id, &redact))
+        .collect()
+}
+
 impl<'a> MietteView<'a> {
-    fn new(diag: &'a Diag, sources: &Sources) -> MietteView<'a> {
+    fn new(diag: &'a Diag, sources: &Sources, shown: &[Shown]) -> MietteView<'a> {
         let primary_file = diag.labels.first().map(|l| l.span.file);
         let mut labels = Vec::new();
         let mut related = Vec::new();
@@ -335,38 +513,47 @@ impl<'a> MietteView<'a> {
                 let text = if l.text.is_empty() {
                     None
                 } else {
-                    Some(l.text.clone())
+                    Some(escape_text(&l.text))
                 };
-                let span = (l.span.offset, l.span.len);
+                let span = shown
+                    .get(l.span.file)
+                    .map_or((l.span.offset, l.span.len), |s| s.span(l.span));
                 labels.push(if i == 0 {
                     LabeledSpan::new_primary_with_span(text, span)
                 } else {
                     LabeledSpan::new_with_span(text, span)
                 });
-            } else if let Some(file) = sources.get(l.span.file) {
+            } else if let (Some(file), Some(text)) =
+                (sources.get(l.span.file), shown.get(l.span.file))
+            {
                 // A label in another file (e.g. "first defined here" in the base file while the
                 // error is in a profile) becomes a related note with its own source.
                 related.push(MietteView {
                     diag,
-                    message: l.text.clone(),
+                    message: escape_text(&l.text),
                     severity: miette::Severity::Advice,
                     code: None,
-                    source: Some(NamedSource::new(file.display.clone(), file.text.clone())),
-                    labels: vec![LabeledSpan::new_primary_with_span(
-                        None,
-                        (l.span.offset, l.span.len),
-                    )],
+                    source: Some(NamedSource::new(
+                        escape_text(&file.display),
+                        std::sync::Arc::new(text.text.clone()),
+                    )),
+                    labels: vec![LabeledSpan::new_primary_with_span(None, text.span(l.span))],
                     help: None,
                     related: vec![],
                 });
             }
         }
-        let source = primary_file
-            .and_then(|f| sources.get(f))
-            .map(|f| NamedSource::new(f.display.clone(), f.text.clone()));
+        let source = primary_file.and_then(|f| {
+            let file = sources.get(f)?;
+            let text = shown.get(f)?;
+            Some(NamedSource::new(
+                escape_text(&file.display),
+                std::sync::Arc::new(text.text.clone()),
+            ))
+        });
         MietteView {
             diag,
-            message: diag.message.clone(),
+            message: escape_text(&diag.message),
             severity: match diag.severity {
                 Severity::Error => miette::Severity::Error,
                 Severity::Warning => miette::Severity::Warning,
@@ -374,7 +561,7 @@ impl<'a> MietteView<'a> {
             code: Some(diag.code.id),
             source,
             labels,
-            help: diag.help.as_deref(),
+            help: diag.help.as_deref().map(escape_text),
             related,
         }
     }
@@ -403,7 +590,9 @@ impl Diagnostic for MietteView<'_> {
         Some(self.severity)
     }
     fn help<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
-        self.help.map(|h| Box::new(h) as Box<dyn fmt::Display>)
+        self.help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
     }
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
         self.source.as_ref().map(|s| s as &dyn miette::SourceCode)
@@ -435,13 +624,36 @@ pub fn render_human(diags: &[Diag], sources: &Sources, style: Style) -> String {
     let handler = GraphicalReportHandler::new_themed(theme)
         .with_width(style.width)
         .with_links(false);
+    let shown = shown_files(diags, sources);
     let mut out = String::new();
-    for d in diags {
-        let view = MietteView::new(d, sources);
+    for d in diags.iter().take(MAX_RENDERED) {
+        if let Some(place) = too_wide(d, sources) {
+            // miette cannot draw a snippet past column 65535 (it panics), and a snippet that
+            // wide helps nobody: give the place as text instead.
+            let line = format!(
+                "{}[luciac::{}]: {} (at {place})\n",
+                if d.is_error() { "error" } else { "warning" },
+                d.code.id,
+                escape_text(&d.message)
+            );
+            out.push_str(&line);
+            if let Some(h) = &d.help {
+                out.push_str(&format!("  help: {}\n", escape_text(h)));
+            }
+            out.push('\n');
+            continue;
+        }
+        let view = MietteView::new(d, sources, &shown);
         if handler.render_report(&mut out, &view).is_err() {
             out.push_str(&format!("{}: {}\n", d.code.id, d.message));
         }
         out.push('\n');
+    }
+    if diags.len() > MAX_RENDERED {
+        out.push_str(&format!(
+            "({} more diagnostics not shown; `--message-format json` lists them all)\n",
+            diags.len() - MAX_RENDERED
+        ));
     }
     let errors = diags.iter().filter(|d| d.is_error()).count();
     let warnings = diags.len() - errors;
@@ -450,6 +662,41 @@ pub fn render_human(diags: &[Diag], sources: &Sources, style: Style) -> String {
         out.push('\n');
     }
     out
+}
+
+/// How many diagnostics the human renderer draws; the rest are counted. Drawing one costs
+/// time in the size of its snippet, so a pathological file must not take minutes to report.
+const MAX_RENDERED: usize = 200;
+
+/// The widest source line drawn as a snippet.
+const MAX_SNIPPET_LINE: usize = 4096;
+
+/// `FILE:LINE:COL` of a diagnostic whose snippet would hold a line wider than
+/// [`MAX_SNIPPET_LINE`] bytes.
+fn too_wide(d: &Diag, sources: &Sources) -> Option<String> {
+    let wide = d.labels.iter().any(|l| {
+        let Some(text) = sources.get(l.span.file).map(|f| f.text.as_str()) else {
+            return false;
+        };
+        let start = l.span.offset.min(text.len());
+        let end = l.span.offset.saturating_add(l.span.len).min(text.len());
+        let line_start = text
+            .get(..start)
+            .and_then(|t| t.rfind('\n'))
+            .map_or(0, |i| i + 1);
+        let line_end = text
+            .get(end..)
+            .and_then(|t| t.find('\n'))
+            .map_or(text.len(), |i| end + i);
+        line_end - line_start > MAX_SNIPPET_LINE
+    });
+    let l = d.labels.first()?;
+    if !wide {
+        return None;
+    }
+    let (line, col) = sources.line_col(l.span);
+    let file = sources.get(l.span.file).map_or("", |f| f.display.as_str());
+    Some(format!("{}:{line}:{col}", escape_text(file)))
 }
 
 fn summary_line(errors: usize, warnings: usize) -> String {
@@ -483,7 +730,7 @@ pub fn render_json(diags: &[Diag], sources: &Sources) -> String {
                     "length": l.span.len,
                     "line": line,
                     "column": column,
-                    "label": l.text,
+                    "label": escape_text(&l.text),
                 })
             })
             .collect();
@@ -491,8 +738,8 @@ pub fn render_json(diags: &[Diag], sources: &Sources) -> String {
         let obj = serde_json::json!({
             "code": format!("luciac::{}", d.code.id),
             "severity": match d.severity { Severity::Error => "error", Severity::Warning => "warning" },
-            "message": d.message,
-            "help": d.help,
+            "message": escape_text(&d.message),
+            "help": d.help.as_deref().map(escape_text),
             "file": primary.get("file").cloned().or_else(|| d.path.clone().map(serde_json::Value::String)).unwrap_or(serde_json::Value::Null),
             "line": primary.get("line").cloned().unwrap_or(serde_json::Value::Null),
             "column": primary.get("column").cloned().unwrap_or(serde_json::Value::Null),
@@ -502,4 +749,37 @@ pub fn render_json(diags: &[Diag], sources: &Sources) -> String {
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plurals_in_help_lines() {
+        assert_eq!(plural("property"), "properties");
+        assert_eq!(plural("node"), "nodes");
+        assert_eq!(plural("key"), "keys");
+    }
+
+    #[test]
+    fn snippets_are_redacted_and_escaped_without_moving_labels() {
+        let text = "a \"s\u{e9}cret\" b\u{202e}c \"x\"\n";
+        let secret = Span {
+            file: 0,
+            offset: 2,
+            len: 9,
+        };
+        let shown = Shown::new(text, 0, &[secret]);
+        assert_eq!(shown.text, "a ********* b\\u{202E}c \"x\"\n");
+        // A label after the escape moves by the escape's extra bytes.
+        let x = text.find("\"x").unwrap_or(0);
+        let (start, len) = shown.span(Span {
+            file: 0,
+            offset: x,
+            len: 3,
+        });
+        assert_eq!(shown.text.get(start..start + len), Some("\"x\""));
+        assert_eq!(escape_text("a\u{2028}b\rc"), "a\\u{2028}b\\u{D}c");
+    }
 }

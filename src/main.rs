@@ -223,6 +223,11 @@ impl Reporter {
         }
     }
 
+    /// Report one failure that has no place in the declaration (a file of the bundle).
+    fn fail(&self, d: Diag) {
+        self.report(&[d], &Sources::default());
+    }
+
     fn note(&self, msg: &str) {
         if let MessageFormat::Human = self.format {
             eprintln!("{msg}");
@@ -261,7 +266,7 @@ fn run(cli: Cli, reporter: &Reporter) -> ExitCode {
         } => build(&cli.file, &profiles, check, out.as_deref(), reporter),
         Command::Check { profiles } => check_only(&cli.file, &profiles, reporter),
         Command::Graph { profile } => graph(&cli.file, profile.as_deref(), reporter),
-        Command::Init { dir } => init(&dir),
+        Command::Init { dir } => init(&dir, reporter),
         Command::Docs { out, check } => docs(&cli.file, out.as_deref(), check, reporter),
         Command::Verify { path } => {
             let mut diags = Vec::new();
@@ -358,10 +363,14 @@ fn pipeline(
         return None;
     };
     let model = compile::compile(&input, strict, &mut diags);
-    let base = compile::compile_base(&input, strict);
-    let artifacts = model
-        .as_ref()
-        .map(|m| targets::lower_all_with_base(m, base.as_ref().unwrap_or(m), &mut diags));
+    let base = compile::compile_base(&input, &mut diags);
+    // With a profile, the shared artifacts come from the base's own model, never the
+    // profile's: a base with errors fails the build above instead of borrowing one.
+    let artifacts = match (&model, &input.profile, &base) {
+        (Some(m), None, _) => Some(targets::lower_all(m, &mut diags)),
+        (Some(m), Some(_), Some(b)) => Some(targets::lower_all_with_base(m, b, &mut diags)),
+        _ => None,
+    };
     r.report(&diags, &input.sources);
     if diags.iter().any(Diag::is_error) {
         return None;
@@ -392,9 +401,13 @@ fn build(file: &Path, p: &ProfileArgs, check: bool, out: Option<&Path>, r: &Repo
         let files = match bundle::assemble(&model, &input.sources, &artifacts) {
             Ok(f) => f,
             Err(e) => {
-                eprintln!(
-                    "luciac: error[{}]: cannot pack the bundle: {e}",
-                    diag::WRITE_FAILED.id
+                let dir = out_dir.join(model.profile_or_base());
+                r.fail(
+                    Diag::error(
+                        diag::WRITE_FAILED,
+                        format!("cannot pack the bundle for {}: {e}", dir.display()),
+                    )
+                    .path(dir.display().to_string()),
                 );
                 failed = true;
                 continue;
@@ -416,19 +429,27 @@ fn check_dir(dir: &Path, files: &luciac::pack::FileTree, model: &Model, r: &Repo
         r.note(&format!("{}: up to date", dir.display()));
         return true;
     }
-    eprintln!(
-        "luciac: error[{}]: bundles in {} are stale ({} file(s)):",
-        diag::STALE.id,
-        dir.display(),
-        stale.len()
-    );
-    for (path, diff) in stale {
-        eprintln!("--- {path}\n{diff}");
+    let rebuild = match &model.profile {
+        Some(p) => format!("luciac build --profile {p}"),
+        None => "luciac build".to_string(),
+    };
+    let diags: Vec<Diag> = stale
+        .iter()
+        .map(|(path, _)| {
+            let file = dir.join(path);
+            Diag::error(
+                diag::STALE,
+                format!("{} is stale: it differs from a fresh build", file.display()),
+            )
+            .path(file.display().to_string())
+            .help(format!("run `{rebuild}` and commit the result"))
+        })
+        .collect();
+    r.report(&diags, &Sources::default());
+    // The diffs themselves are for people; JSON consumers get one record per stale file.
+    for (path, diff) in &stale {
+        r.note(&format!("--- {path}\n{diff}"));
     }
-    eprintln!(
-        "help: run `luciac build --profile {}` and commit the result",
-        model.profile_or_base()
-    );
     false
 }
 
@@ -450,10 +471,13 @@ fn write_dir(dir: &Path, files: &luciac::pack::FileTree, r: &Reporter) -> bool {
             true
         }
         Err(e) => {
-            eprintln!(
-                "luciac: error[{}]: cannot write {}: {e}\nhelp: check that the directory is writable; bundles already there were left as they were",
-                diag::WRITE_FAILED.id,
-                dir.display()
+            r.fail(
+                Diag::error(
+                    diag::WRITE_FAILED,
+                    format!("cannot write {}: {e}", dir.display()),
+                )
+                .path(dir.display().to_string())
+                .help("check that the directory is writable; bundles already there were left as they were"),
             );
             false
         }
@@ -487,11 +511,18 @@ fn docs(file: &Path, out: Option<&Path>, check: bool, r: &Reporter) -> ExitCode 
             .unified_diff()
             .header("on disk", "generated")
             .to_string();
-        eprintln!(
-            "luciac: error[{}]: {} is stale:\n{diff}help: run `luciac docs` and commit the result",
-            diag::STALE.id,
-            path.display()
+        r.fail(
+            Diag::error(
+                diag::STALE,
+                format!(
+                    "{} is stale: it differs from a fresh `luciac docs`",
+                    path.display()
+                ),
+            )
+            .path(path.display().to_string())
+            .help("run `luciac docs` and commit the result"),
         );
+        r.note(&diff);
         return ExitCode::FAILURE;
     }
     let mut files = luciac::pack::FileTree::new();
@@ -515,7 +546,7 @@ fn graph(file: &Path, profile: Option<&str>, r: &Reporter) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn init(dir: &Path) -> ExitCode {
+fn init(dir: &Path, reporter: &Reporter) -> ExitCode {
     let mut failed = false;
     for (rel, text) in luciac::defaults::FILES {
         let path = dir.join(rel);
@@ -540,10 +571,12 @@ fn init(dir: &Path) -> ExitCode {
         match res {
             Ok(()) => eprintln!("  wrote {}", path.display()),
             Err(e) => {
-                eprintln!(
-                    "luciac: error[{}]: cannot write {}: {e}",
-                    diag::WRITE_FAILED.id,
-                    path.display()
+                reporter.fail(
+                    Diag::error(
+                        diag::WRITE_FAILED,
+                        format!("cannot write {}: {e}", path.display()),
+                    )
+                    .path(path.display().to_string()),
                 );
                 failed = true;
             }

@@ -52,6 +52,8 @@ pub struct AppInfo {
     pub name: String,
     pub version: String,
     pub description: String,
+    /// Where the description is written, for a target that cannot carry it.
+    pub description_span: Option<crate::source::Span>,
     pub home: Option<String>,
     pub sources: Vec<String>,
     pub keywords: Vec<String>,
@@ -107,6 +109,8 @@ pub struct ParamInfo {
     /// `HA_URL` for `ha-url`: the environment-variable spelling (Compose `.env`).
     pub env_name: String,
     pub span: crate::source::Span,
+    /// Where the default is written: a target that cannot carry it points here.
+    pub default_span: crate::source::Span,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -61,14 +61,39 @@ pub fn overlay(mut base: Decl, profile: Decl, diags: &mut Vec<Diag>) -> Decl {
             },
         );
     }
+    let base_services: Vec<String> = base.services.iter().map(|s| s.name.v.clone()).collect();
     for svc in profile.services {
+        // A profile may add a service, but one without an `image` can only be meant as a
+        // change to a base service: a misspelt name, reported as such rather than as a new
+        // service that lacks an image.
+        if svc.image.is_none() && !base_services.contains(&svc.name.v) {
+            diags.push(
+                Diag::error(
+                    diag::UNKNOWN_SERVICE,
+                    format!(
+                        "the profile changes service `{}`, which lucia.kdl does not define",
+                        svc.name.v
+                    ),
+                )
+                .label(svc.name.span, "not a service of the base declaration")
+                .help(format!(
+                    "{} (to add a new service instead, give it an `image`)",
+                    diag::unknown_help(
+                        "service",
+                        &svc.name.v,
+                        base_services.iter().map(String::as_str)
+                    )
+                )),
+            );
+            continue;
+        }
         let mut removals = Vec::new();
         upsert(
             &mut base.services,
             svc,
             |s| &s.name.v,
             |b, p| {
-                merge_service(b, p, &mut removals);
+                merge_service(b, p, &mut removals, diags);
             },
         );
         for (svc_name, r) in removals {
@@ -138,7 +163,12 @@ fn nothing_to_remove(r: &Removal, diags: &mut Vec<Diag>) {
     );
 }
 
-fn merge_service(b: &mut Service, p: Service, removals: &mut Vec<(String, Removal)>) {
+fn merge_service(
+    b: &mut Service,
+    p: Service,
+    removals: &mut Vec<(String, Removal)>,
+    diags: &mut Vec<Diag>,
+) {
     set(&mut b.image, p.image);
     set(&mut b.command, p.command);
     set(&mut b.singleton, p.singleton);
@@ -155,6 +185,32 @@ fn merge_service(b: &mut Service, p: Service, removals: &mut Vec<(String, Remova
         upsert(&mut b.ports, port, |x| &x.name.v, |b, p| *b = p);
     }
     for env in p.env {
+        // A key the base binds to a secret must not get a literal in a profile: the literal
+        // would be written into every bundle of that profile.
+        // (A `{secret.…}` inside the text is E0032's to report, with its own fix.)
+        if let (Some(base), EnvValue::Text(t)) =
+            (b.env.iter().find(|x| x.key.v == env.key.v), &env.value)
+            && let EnvValue::Secret(secret) = &base.value
+            && !t.v.contains("{secret.")
+        {
+            diags.push(
+                Diag::error(
+                    diag::CREDENTIAL_IN_VALUE,
+                    format!(
+                        "env `{}` is bound to secret `{}` in lucia.kdl; the profile gives it a plain value",
+                        env.key.v, secret.v
+                    ),
+                )
+                .label(t.span, "a plain value (not shown)")
+                .redact(t.span)
+                .label(base.span, "bound to a secret here")
+                .help(format!(
+                    "remove this line, or bind the key to another secret: `env \"{}\" secret=\"NAME\"`",
+                    env.key.v
+                )),
+            );
+            continue;
+        }
         upsert(&mut b.env, env, |x| &x.key.v, |b, p| *b = p);
     }
     for vol in p.volumes {

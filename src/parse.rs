@@ -10,7 +10,31 @@ use crate::diag::{self, Diag};
 use crate::source::{FileId, Span};
 
 pub fn parse(text: &str, file: FileId, diags: &mut Vec<Diag>) -> Option<KdlDocument> {
-    match text.parse::<KdlDocument>() {
+    if !prescan(text, file, diags) {
+        return None;
+    }
+    let parsed = std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("kdl-parse".into())
+            .stack_size(PARSE_STACK)
+            .spawn_scoped(scope, || text.parse::<KdlDocument>())
+            .ok()
+            .and_then(|h| h.join().ok())
+    });
+    let Some(parsed) = parsed else {
+        diags.push(
+            Diag::error(
+                diag::TOO_DEEP,
+                "the file could not be parsed: no parser thread",
+            )
+            .label(span(file, 0, 0), "here")
+            .help(
+                "the system refused a thread for the parser; try again with more memory available",
+            ),
+        );
+        return None;
+    };
+    match parsed {
         Ok(doc) => Some(doc),
         Err(err) => {
             if err.diagnostics.is_empty() {
@@ -25,7 +49,18 @@ pub fn parse(text: &str, file: FileId, diags: &mut Vec<Diag>) -> Option<KdlDocum
                     ),
                 );
             }
-            for d in err.diagnostics {
+            // An unclosed block is reported twice by kdl (at the `{` and again at the end of the
+            // file); the first, which points at the block, is the useful one.
+            let unclosed = err
+                .diagnostics
+                .iter()
+                .any(|d| d.message.as_deref().is_some_and(is_unclosed_block));
+            let total = err.diagnostics.len();
+            for d in err.diagnostics.into_iter().take(MAX_SYNTAX_ERRORS) {
+                let msg = d.message.as_deref().unwrap_or("");
+                if unclosed && msg.starts_with("Closing '}' was not found") {
+                    continue;
+                }
                 let span = Span::new(file, d.span);
                 let message = d
                     .message
@@ -43,6 +78,10 @@ pub fn parse(text: &str, file: FileId, diags: &mut Vec<Diag>) -> Option<KdlDocum
                     (s, _) | (_, s) if ["true", "false", "null", "inf", "nan"].contains(&s) => {
                         Some(format!("KDL v2 writes keywords with a `#`: use `#{s}` (or quote it: \"{s}\")"))
                     }
+                    _ if is_unclosed_block(msg) => Some(
+                        "add the `}` that closes this block; everything after it was read as part of it"
+                            .to_string(),
+                    ),
                     _ => d.help.clone().or_else(|| {
                         Some("see docs/language.md; strings with spaces or special characters need double quotes".to_string())
                     }),
@@ -53,7 +92,241 @@ pub fn parse(text: &str, file: FileId, diags: &mut Vec<Diag>) -> Option<KdlDocum
                 }
                 diags.push(diag);
             }
+            if total > MAX_SYNTAX_ERRORS {
+                diags.push(Diag::error(
+                    diag::SYNTAX,
+                    format!(
+                        "{} more syntax errors are not shown",
+                        total - MAX_SYNTAX_ERRORS
+                    ),
+                ));
+            }
             None
         }
     }
+}
+
+/// Syntax errors beyond the first hundred are almost always one mistake echoing on.
+const MAX_SYNTAX_ERRORS: usize = 100;
+
+fn is_unclosed_block(message: &str) -> bool {
+    message.starts_with("No closing '}'")
+}
+
+/// The stack of the thread the kdl parser runs on. Its recursion costs several kilobytes per
+/// level in a debug build; with the limits below the deepest input needs about 20 MiB there,
+/// far less in release. The stack is virtual memory, touched only as deep as the parse goes.
+const PARSE_STACK: usize = 64 << 20;
+
+/// The deepest `{ … }` nesting a declaration may have. The language itself needs three levels
+/// (`service` → `health` → `exec`); the limit is far above that and far below what overflows
+/// the stack, because the kdl crate's parser recurses once per level.
+pub const MAX_DEPTH: usize = 64;
+
+/// The most pieces one `/* … */` comment may have. kdl parses a block comment recursively,
+/// one level per `*`, `/`, nested comment or run of other text, so a comment with hundreds of
+/// thousands of them would overflow the stack as surely as deep braces.
+pub const MAX_COMMENT_PIECES: usize = 4096;
+
+/// How many unreadable characters are reported one by one before the rest are summarised.
+const MAX_CHAR_REPORTS: usize = 10;
+
+/// Cheap checks before the kdl parser sees the text: nesting depth (see [`MAX_DEPTH`]), block
+/// comment size, and characters that KDL forbids or that would make line numbers disagree
+/// between luciac, editors and terminals. `false` when the text must not be parsed.
+///
+/// The scan follows KDL v2's lexical rules for strings and comments, so that braces inside
+/// them are not counted. Where it is unsure (a single-line string running into a newline) it
+/// ends the string, which can only count more braces, never fewer: it errs towards refusing.
+fn prescan(text: &str, file: FileId, diags: &mut Vec<Diag>) -> bool {
+    let ok_chars = check_chars(text, file, diags);
+    let b = text.as_bytes();
+    let at = |i: usize| b.get(i).copied();
+    let mut depth = 0usize;
+    // `/-` directly after `/-` (only whitespace between): kdl recurses once per link.
+    let mut slashdashes = 0usize;
+    let mut i = 0usize;
+    while let Some(c) = at(i) {
+        if c == b'/' && at(i + 1) == Some(b'-') {
+            slashdashes += 1;
+            if slashdashes > MAX_DEPTH {
+                diags.push(
+                    Diag::error(
+                        diag::TOO_DEEP,
+                        format!("more than {MAX_DEPTH} `/-` in a row"),
+                    )
+                    .label(span(file, i, 2), "too many here")
+                    .help("one `/-` comments out the node, entry or block after it; remove the others"),
+                );
+                return false;
+            }
+            i += 2;
+            continue;
+        } else if !c.is_ascii_whitespace() {
+            slashdashes = 0;
+        }
+        match c {
+            b'{' => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    diags.push(
+                        Diag::error(
+                            diag::TOO_DEEP,
+                            format!("blocks are nested more than {MAX_DEPTH} levels deep"),
+                        )
+                        .label(span(file, i, 1), format!("level {depth} starts here"))
+                        .help("a declaration needs at most three levels (service → health → exec); check for a `{` that should be a `}`"),
+                    );
+                    return false;
+                }
+                i += 1;
+            }
+            b'}' => {
+                depth = depth.saturating_sub(1);
+                i += 1;
+            }
+            b'/' if at(i + 1) == Some(b'/') => {
+                i = b[i..]
+                    .iter()
+                    .position(|&c| c == b'\n')
+                    .map_or(b.len(), |p| i + p);
+            }
+            b'/' if at(i + 1) == Some(b'*') => match block_comment(b, i) {
+                Ok(end) => i = end,
+                Err(()) => {
+                    diags.push(
+                        Diag::error(diag::TOO_DEEP, "this comment is too large to read")
+                            .label(span(file, i, 2), "the comment starts here")
+                            .help(format!("a `/* … */` comment may hold at most {MAX_COMMENT_PIECES} `*`, `/` or nested comments; use `//` line comments")),
+                    );
+                    return false;
+                }
+            },
+            b'"' => i = string_end(b, i, 0),
+            b'#' => {
+                let hashes = b[i..].iter().take_while(|&&c| c == b'#').count();
+                if at(i + hashes) == Some(b'"') {
+                    i = string_end(b, i + hashes, hashes);
+                } else {
+                    i += hashes;
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    ok_chars
+}
+
+fn span(file: FileId, offset: usize, len: usize) -> Span {
+    Span { file, offset, len }
+}
+
+/// The end of the string whose opening `"` is at `i`, preceded by `hashes` `#` (a raw string
+/// when there are any). Multi-line (`"""`) strings end at `"""` followed by the hashes.
+fn string_end(b: &[u8], i: usize, hashes: usize) -> usize {
+    let raw = hashes > 0;
+    let multi = b.get(i..i + 3) == Some(b"\"\"\"");
+    let quote: &[u8] = if multi { b"\"\"\"" } else { b"\"" };
+    let mut j = i + quote.len();
+    while j < b.len() {
+        match b[j] {
+            b'\\' if !raw => j += 2,
+            b'\n' if !multi => return j,
+            b'"' if b[j..].starts_with(quote)
+                && b[j + quote.len()..]
+                    .iter()
+                    .take(hashes)
+                    .filter(|&&c| c == b'#')
+                    .count()
+                    == hashes =>
+            {
+                return j + quote.len() + hashes;
+            }
+            _ => j += 1,
+        }
+    }
+    b.len()
+}
+
+/// The end of the (nestable) block comment starting at `i`, or `Err` when it has more
+/// pieces than the parser can take (see [`MAX_COMMENT_PIECES`]).
+fn block_comment(b: &[u8], i: usize) -> Result<usize, ()> {
+    let mut nesting = 0usize;
+    let mut pieces = 0usize;
+    let mut j = i;
+    while j < b.len() {
+        if b[j..].starts_with(b"/*") {
+            nesting += 1;
+            pieces += 1;
+            j += 2;
+        } else if b[j..].starts_with(b"*/") {
+            nesting -= 1;
+            j += 2;
+            if nesting == 0 {
+                return Ok(j);
+            }
+        } else if b[j] == b'*' || b[j] == b'/' {
+            pieces += 1;
+            j += 1;
+        } else {
+            pieces += 1;
+            j += b[j..]
+                .iter()
+                .position(|&c| c == b'*' || c == b'/')
+                .unwrap_or(b.len() - j);
+        }
+        if pieces > MAX_COMMENT_PIECES {
+            return Err(());
+        }
+    }
+    Ok(b.len())
+}
+
+/// Report characters KDL forbids (controls, bidi overrides, a byte-order mark after the
+/// start) and line breaks other than LF and CRLF: KDL counts U+2028, U+0085, VT, FF and a lone
+/// CR as newlines, editors and luciac's own line numbers do not, so a diagnostic would point
+/// at the wrong line. The character itself is never printed, only its code point.
+fn check_chars(text: &str, file: FileId, diags: &mut Vec<Diag>) -> bool {
+    let mut found = 0usize;
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        let next_is_lf = chars.peek().is_some_and(|&(_, n)| n == '\n');
+        let why = match c {
+            '\u{FEFF}' if i == 0 => continue,
+            '\r' if next_is_lf => continue,
+            '\r' | '\u{0B}' | '\u{0C}' | '\u{85}' | '\u{2028}' | '\u{2029}' => {
+                "a line break other than LF or CRLF"
+            }
+            '\u{FEFF}' => "a byte-order mark after the start of the file",
+            '\u{200E}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' => {
+                "a bidirectional control character, which can make text display in another order than it is read"
+            }
+            c if c.is_control() && c != '\n' && c != '\t' => "a control character",
+            _ => continue,
+        };
+        found += 1;
+        if found <= MAX_CHAR_REPORTS {
+            diags.push(
+                Diag::error(
+                    diag::BAD_CHARACTER,
+                    format!("the file contains U+{:04X}, {why}", u32::from(c)),
+                )
+                .label(span(file, i, c.len_utf8()), "here")
+                .help(format!(
+                    "delete it; inside a quoted string write it as the escape \\u{{{:X}}}",
+                    u32::from(c)
+                )),
+            );
+        }
+    }
+    if found > MAX_CHAR_REPORTS {
+        diags.push(Diag::error(
+            diag::BAD_CHARACTER,
+            format!(
+                "{} more such characters are not shown",
+                found - MAX_CHAR_REPORTS
+            ),
+        ));
+    }
+    found == 0
 }

@@ -305,6 +305,7 @@ pub fn tree(src: &str) -> Tree {
         src,
         tokens,
         pos: 0,
+        depth: 0,
     };
     Tree {
         nodes: p.nodes(false),
@@ -315,6 +316,9 @@ struct TreeBuilder<'a> {
     src: &'a str,
     tokens: Vec<Token>,
     pos: usize,
+    /// Blocks open around `pos`. Building recurses once per block, so blocks deeper than
+    /// `parse::MAX_DEPTH` (which the compiler refuses anyway) are skipped, not built.
+    depth: usize,
 }
 
 impl TreeBuilder<'_> {
@@ -339,6 +343,20 @@ impl TreeBuilder<'_> {
             }
         }
         out
+    }
+
+    /// Skip the inside of a block, up to (not including) its closing `}`, without recursing.
+    fn skip_block(&mut self) {
+        let mut open = 0usize;
+        while let Some(t) = self.peek() {
+            match t.kind {
+                Kind::Open => open += 1,
+                Kind::Close if open == 0 => return,
+                Kind::Close => open -= 1,
+                _ => {}
+            }
+            self.pos += 1;
+        }
     }
 
     fn skip_newlines(&mut self) {
@@ -381,7 +399,15 @@ impl TreeBuilder<'_> {
                 }
                 Kind::Open => {
                     self.pos += 1;
-                    let children = self.nodes(true);
+                    let children = if self.depth < crate::parse::MAX_DEPTH {
+                        self.depth += 1;
+                        let c = self.nodes(true);
+                        self.depth -= 1;
+                        c
+                    } else {
+                        self.skip_block();
+                        Vec::new()
+                    };
                     let close = self.peek().filter(|t| t.kind == Kind::Close);
                     let (inner_end, end) = match close {
                         Some(c) => {
@@ -541,6 +567,14 @@ mod tests {
             at = t.end;
         }
         assert_eq!(at, src.len());
+    }
+
+    #[test]
+    fn a_deeply_nested_file_does_not_overflow_the_stack() {
+        let n = 100_000;
+        let src = format!("a {}{}\nb\n", "x {".repeat(n), "}".repeat(n));
+        let t = tree(&src);
+        assert_eq!(t.nodes.len(), 2);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The command line end to end: build, drift check, --locked, profiles, init, graph, and the
 //! reproducibility of bundles across working directories, umask, TZ, locale and mtimes.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
@@ -320,4 +321,129 @@ fn diagnostics_show_the_path_given_and_the_lock_a_relative_name() {
         !lock.contains(&p.path().display().to_string()),
         "the lock must not hold machine paths"
     );
+}
+
+/// Stale bundles and write failures are diagnostics like any other: under
+/// `--message-format json` they are JSON lines with a code and the file concerned.
+#[test]
+fn stale_bundles_and_write_failures_are_json_diagnostics() {
+    let p = project();
+    assert!(
+        run(luciac()
+            .current_dir(p.path())
+            .args(["build", "--profile", "prod"]))
+        .status
+        .success()
+    );
+    let prod = p.path().join("profiles/prod.kdl");
+    let text = std::fs::read_to_string(&prod)
+        .unwrap_or_default()
+        .replace("default=\"Information\"", "default=\"Warning\"");
+    std::fs::write(&prod, text).unwrap_or_else(|e| panic!("{e}"));
+    let out = run(luciac().current_dir(p.path()).args([
+        "--message-format",
+        "json",
+        "build",
+        "--profile",
+        "prod",
+        "--check",
+    ]));
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(
+        lines.iter().any(|v| v["code"] == "luciac::E0061"
+            && v["file"]
+                .as_str()
+                .is_some_and(|f| f.ends_with("compose-1.2.3.tar.gz") || f.contains("prod"))),
+        "{stdout}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).trim().is_empty(),
+        "JSON mode printed on stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    std::fs::write(p.path().join("blocker"), "not a directory").unwrap_or_else(|e| panic!("{e}"));
+    let out = run(luciac().current_dir(p.path()).args([
+        "--message-format",
+        "json",
+        "build",
+        "--out",
+        "blocker/x",
+    ]));
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.contains("\"luciac::E0060\"") && l.contains("blocker")),
+        "{stdout}"
+    );
+}
+
+/// The base declaration is checked on its own even when every profile overrides its mistake:
+/// the Helm chart and the Kustomize base are built from it alone.
+#[test]
+fn a_base_error_that_profiles_repair_still_fails() {
+    let p = project();
+    let base = p.path().join("lucia.kdl");
+    // Mongo's limit, which both profiles override.
+    let text = std::fs::read_to_string(&base).unwrap_or_default().replace(
+        "memory=\"512Mi\" memory-limit=\"1Gi\"",
+        "memory=\"512Mi\" memory-limit=\"1GB\"",
+    );
+    assert!(text.contains("1GB"));
+    std::fs::write(&base, &text).unwrap_or_else(|e| panic!("{e}"));
+    for args in [
+        vec!["check"],
+        vec!["check", "--profile", "prod"],
+        vec!["build", "--all"],
+    ] {
+        let out = run(luciac().current_dir(p.path()).args(&args));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains("E0021"), "{args:?}: {err}");
+    }
+}
+
+/// The shared artifacts come from the base declaration alone: the Helm chart (archive and
+/// unpacked) and the Kustomize base are the same bytes in every profile's bundle.
+#[test]
+fn shared_artifacts_are_the_same_bytes_in_every_profile() {
+    let p = project();
+    let out = run(luciac().current_dir(p.path()).args(["build", "--all"]));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dev = read_tree(&p.path().join("bundles/dev"));
+    let prod = read_tree(&p.path().join("bundles/prod"));
+    let shared = |path: &str| {
+        path.ends_with(".tgz")
+            || path.starts_with("kustomize/base/")
+            || path.starts_with("helm/chart/")
+    };
+    let pick = |t: &[(String, Vec<u8>)]| {
+        t.iter()
+            .filter(|(k, _)| shared(k))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        pick(&dev).len() > 10,
+        "{:?}",
+        dev.iter().map(|(k, _)| k).collect::<Vec<_>>()
+    );
+    assert_eq!(pick(&dev), pick(&prod));
+    let values = dev
+        .iter()
+        .find(|(k, _)| k == "helm/chart/lucia/values.yaml")
+        .map(|(_, v)| String::from_utf8_lossy(v).to_string())
+        .unwrap_or_default();
+    assert!(values.contains("(profile: base)"), "{values}");
 }

@@ -1,5 +1,6 @@
 //! The Compose target, validated with Docker Compose v2 itself (`docker-compose config`, no
 //! daemon needed) and the compose-spec JSON schema.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
@@ -237,6 +238,46 @@ fn a_param_default_compose_cannot_express_is_a_diagnostic() {
             .any(|d| d.is_error() && d.message.contains("contains `}`")),
         "{diags:?}"
     );
+}
+
+/// The value a container would receive for `key` in `docker-compose config --format json`.
+fn compose_env(dir: &std::path::Path, key: &str) -> Option<String> {
+    let out = compose_config(dir, true);
+    assert_clean("docker-compose config --format json", &out);
+    let cfg: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}"));
+    cfg["services"]["s"]["environment"][key]
+        .as_str()
+        .map(unescape)
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 24, ..Default::default() })]
+
+    /// For any string, as a param default and as an env literal: either docker-compose hands
+    /// the container exactly that string (with no `.env`, and after the README's
+    /// `cp .env.example .env`), or luciac refuses it with a located diagnostic.
+    #[test]
+    fn compose_round_trip_is_exact_or_refused(v in common::hostile_string()) {
+        let kdl = format!(
+            "app \"t\" version=\"1.0.0\"\nimage \"i\" \"docker.io/library/busybox:1\" digest=\"sha256:0000000000000000000000000000000000000000000000000000000000000000\"\nparam \"p\" default=\"{}\"\nservice \"s\" {{\n    image \"i\"\n    env \"FROM_PARAM\" \"{{param.p}}\"\n    env \"LIT\" \"{}\"\n}}\n",
+            common::kdl_plain(&v),
+            common::kdl_literal(&v)
+        );
+        let Ok((_, arts)) = common::lower_or_refuse(&kdl) else {
+            return Ok(());
+        };
+        let a = arts
+            .into_iter()
+            .find(|a| a.target == "compose")
+            .unwrap_or_else(|| panic!("no compose artifact"));
+        let dir = materialize(&a);
+        proptest::prop_assert_eq!(compose_env(dir.path(), "LIT"), Some(v.clone()));
+        proptest::prop_assert_eq!(compose_env(dir.path(), "FROM_PARAM"), Some(v.clone()));
+        std::fs::copy(dir.path().join(".env.example"), dir.path().join(".env"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        proptest::prop_assert_eq!(compose_env(dir.path(), "FROM_PARAM"), Some(v));
+    }
 }
 
 /// One secret given to two services (a database password for the database and the app) is one

@@ -1,5 +1,6 @@
 //! The repository's own declaration against what Lucia really reads, and robustness of the
 //! front end against arbitrary input.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 

@@ -2,6 +2,7 @@
 //! real binary, its rendered report is snapshot-tested, and the code in its file name must be
 //! reported. A line `// === profile NAME ===` splits a file into the base declaration and a
 //! profile (`(does not exist)` in that line asks for a profile that is not there).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
@@ -145,15 +146,38 @@ fn corpus() {
             "{}: JSON lacks {code}: {stdout}",
             case.name
         );
+        assert!(
+            !stdout.contains("hunter2"),
+            "{}: secret value echoed in JSON\n{stdout}",
+            case.name
+        );
+        // The temporary directory differs per run; the rest of the JSON is snapshot-tested.
+        insta::assert_snapshot!(format!("{}.json", case.name), stdout);
+    }
+}
+
+/// Human output never carries a raw control or bidirectional character, whatever the input.
+#[test]
+fn snippets_escape_control_and_bidi_characters() {
+    let case = load(&common::repo().join("tests/corpus/e0005-bidi-override.kdl"));
+    for json in [false, true] {
+        let out = check(&case, json);
+        let text =
+            String::from_utf8_lossy(if json { &out.stdout } else { &out.stderr }).to_string();
+        assert!(
+            !text.contains('\u{202E}'),
+            "raw U+202E in the report:\n{text}"
+        );
+        assert!(text.contains("202E"), "{text}");
     }
 }
 
 #[test]
 fn all_errors_of_a_run_are_reported_together() {
-    let case = load(&common::repo().join("tests/corpus/e0041-unused-param-and-many-errors.kdl"));
+    let case = load(&common::repo().join("tests/corpus/e0033-unused-param-and-many-errors.kdl"));
     let out = check(&case, true);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    for code in ["E0033", "E0020", "E0021", "E0034", "E0041"] {
+    for code in ["E0033", "E0020", "E0021", "E0034", "W0041"] {
         assert!(
             stdout.contains(&format!("luciac::{code}")),
             "missing {code} in {stdout}"
@@ -171,6 +195,9 @@ fn every_code_is_explained() {
     }
     let out = run(luciac().args(["explain", "E9999"]));
     assert_eq!(out.status.code(), Some(2));
+    // E0041 was renamed W0041 (it always was a warning); the old spelling still explains.
+    let out = run(luciac().args(["explain", "E0041"]));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("W0041"));
 }
 
 #[test]
@@ -182,5 +209,64 @@ fn every_code_is_documented() {
             "docs/language.md lacks {}",
             c.id
         );
+    }
+}
+
+/// Inputs that crashed luciac or one of its libraries (stack overflows in the recursive kdl
+/// parser, a miette panic on very wide lines) or took minutes to report. Each must give a
+/// diagnostic with exit 1, promptly, in both formats.
+#[test]
+fn hostile_inputs_get_diagnostics_not_crashes() {
+    let cases: Vec<(&str, String)> = vec![
+        (
+            "2,000 levels on one line",
+            format!(
+                "app \"x\" version=\"1\" {{{}{}}}\n",
+                "a {".repeat(2000),
+                "}".repeat(2000)
+            ),
+        ),
+        (
+            "a chain of 100,000 slashdashes",
+            format!("{}a\n", "/- ".repeat(100_000)),
+        ),
+        (
+            "a 300,000-star comment",
+            format!("/*{}*/\napp \"x\" version=\"1\"\n", "*".repeat(300_000)),
+        ),
+        (
+            "5,000 nested comments",
+            format!("{}{}\n", "/*".repeat(5000), "*/".repeat(5000)),
+        ),
+        (
+            "a 400,000-byte line of errors (miette panicked past column 65535)",
+            format!("{}\n", "a /-".repeat(100_000)),
+        ),
+        ("5,000 syntax errors", format!("a{}\n", ";".repeat(5_000))),
+    ];
+    for (what, text) in cases {
+        let case = Case {
+            name: what.to_string(),
+            base: text,
+            profile: None,
+        };
+        for json in [false, true] {
+            let start = std::time::Instant::now();
+            let out = check(&case, json);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{what}: {err}");
+            assert!(!err.contains("panicked"), "{what}: {err}");
+            let report = if json {
+                String::from_utf8_lossy(&out.stdout).to_string()
+            } else {
+                err.to_string()
+            };
+            assert!(report.contains("luciac::E00"), "{what}: {report}");
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(30),
+                "{what}: took {:?}",
+                start.elapsed()
+            );
+        }
     }
 }

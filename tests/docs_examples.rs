@@ -6,6 +6,7 @@
 //! Markers, on the leading comment lines of a `kdl` block:
 //! - `// profile` or `// profile NAME` (or `// profiles/NAME.kdl`, naming the file): a profile.
 //! - `// expect-error: CODE`: compiling must report CODE as an error, and no other error.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 

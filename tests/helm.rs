@@ -1,6 +1,7 @@
 //! The Helm target, validated with the real tools: helm v4 and v3 (`lint --strict`,
 //! `template`), kubernetes-validate, check-jsonschema, checkov, and kubectl (offline, to read
 //! rendered objects back as JSON).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
@@ -950,4 +951,32 @@ fn the_bundle_holds_the_chart_unpacked_for_gitops() {
         "{flux}"
     );
     insta::assert_snapshot!("prod_gitops_helm", format!("{argo}---\n{flux}"));
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 12, ..Default::default() })]
+
+    /// For any string as a param default and as an env literal: either `helm template` (Go
+    /// templates, then Go YAML) renders exactly that string into the Deployment, or luciac
+    /// refuses it with a located diagnostic.
+    #[test]
+    fn helm_round_trip_is_exact_or_refused(v in common::hostile_string()) {
+        let kdl = format!(
+            "app \"t\" version=\"1.0.0\"\nimage \"i\" \"docker.io/library/busybox:1\" digest=\"sha256:0000000000000000000000000000000000000000000000000000000000000000\"\nparam \"p\" default=\"{}\"\nservice \"s\" {{\n    image \"i\"\n    user 10001\n    port \"http\" 8080\n    env \"FROM_PARAM\" \"{{param.p}}\"\n    env \"LIT\" \"{}\"\n}}\n",
+            common::kdl_plain(&v),
+            common::kdl_literal(&v)
+        );
+        let mut diags = Vec::new();
+        let (_, model) = luciac::compile::compile_str(&kdl, None, luciac::resolve::Strictness::default(), &mut diags);
+        let arts = model.as_ref().map(|m| helm::lower(m, &mut diags)).unwrap_or_default();
+        let errors: Vec<_> = diags.iter().filter(|d| d.is_error()).collect();
+        if !errors.is_empty() || model.is_none() {
+            proptest::prop_assert!(errors.iter().all(|e| !e.labels.is_empty()), "{errors:?}");
+            return Ok(());
+        }
+        let c = chart_from(arts);
+        let deploy = object(&c, "templates/s-deployment.yaml", &[]);
+        proptest::prop_assert_eq!(env_value(&deploy, "LIT"), Some(v.clone()));
+        proptest::prop_assert_eq!(env_value(&deploy, "FROM_PARAM"), Some(v));
+    }
 }

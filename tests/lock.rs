@@ -1,6 +1,7 @@
 //! `lucia.lock` read by `build`, offline: pins reach every target, `digest=` must agree with the
 //! lock (E0080), a pin for another reference fails `--locked` (E0081), an unreadable lock is
 //! E0082. The registry side is in `tests/lock_registry.rs`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 

@@ -6,6 +6,7 @@
 //!
 //! Without the tools these tests print why and pass; under `LUCIAC_REQUIRE_VALIDATORS=1` (what
 //! `scripts/test.sh` sets) that is a failure.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 

@@ -2,6 +2,7 @@
 //! server answers, with golden responses (insta) on the repository's `lucia.kdl`, a profile and
 //! a broken file. The workspace is a copy of the repository's declaration in a temporary
 //! directory; its path is replaced by `$ROOT` in the snapshots.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::PathBuf;
 use std::thread::JoinHandle;

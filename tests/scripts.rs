@@ -2,6 +2,7 @@
 //! (exit 2), and each one run against fixtures: health-check against a local HTTP server and
 //! fake dependency clients, backup-config round trip of a systemd-style tree under `--root`,
 //! validate-deployment on the committed `bundles/prod` and on a tampered copy.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 

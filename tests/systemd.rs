@@ -1,6 +1,7 @@
 //! systemd target: the package is checked with the real tools (systemd-analyze verify and
 //! security, systemd-sysusers, systemd-tmpfiles, shellcheck, systemd's own unit parser) and its
 //! install.sh/uninstall.sh are run into throwaway roots. A missing tool fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
@@ -1347,4 +1348,58 @@ service "a" { image "app"; command "dotnet" "a.dll"; env "R" "{r.host}:{r.port.r
             .any(|d| d.is_error() && d.message.contains("not a valid system user name")),
         "{diags:?}"
     );
+}
+
+/// The `Description:` line of one unit in a `systemd --test` dump.
+fn dumped_description(dump: &str, unit: &str) -> Option<String> {
+    unit_block(dump, unit)
+        .lines()
+        .find_map(|l| l.strip_prefix("\t\tDescription: "))
+        .map(str::to_string)
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 16, ..Default::default() })]
+
+    /// For any string as the app description, a param default and an env literal: either
+    /// systemd's own unit parser (`systemd --test`) reads back exactly that string, or
+    /// luciac refuses the declaration with a located diagnostic.
+    #[test]
+    fn unit_round_trip_is_exact_or_refused(v in common::hostile_string()) {
+        let kdl = format!(
+            "app \"hostile\" version=\"0.1.0\" {{\n    description \"{p}\"\n}}\nimage \"app\" \"docker.io/library/app:1\"\nparam \"weird\" default=\"{p}\"\nservice \"web\" {{\n    image \"app\"\n    command \"dotnet\" \"web.dll\"\n    host-unit\n    env \"PLAIN\" \"{{param.weird}}\"\n    env \"LIT\" \"{l}\"\n}}\n",
+            p = common::kdl_plain(&v),
+            l = common::kdl_literal(&v)
+        ).replace("    host-unit\n", "");
+        let mut diags = Vec::new();
+        let (_, model) = luciac::compile::compile_str(&kdl, None, luciac::resolve::Strictness::default(), &mut diags);
+        let arts = model.as_ref().map(|m| luciac::targets::systemd::lower(m, &mut diags)).unwrap_or_default();
+        let errors: Vec<_> = diags.iter().filter(|d| d.is_error()).collect();
+        if !errors.is_empty() || model.is_none() {
+            proptest::prop_assert!(errors.iter().all(|e| !e.labels.is_empty()), "{errors:?}");
+            return Ok(());
+        }
+        proptest::prop_assert_eq!(arts.len(), 1);
+        let unit = text(&arts[0], "hostile.service");
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap_or_else(|e| panic!("{e}"));
+        write(&dir.path().join("hostile.service"), &unit, 0o644);
+        let dump = systemd_dump(&dir.path().display().to_string(), "hostile.service");
+        let env = dumped_env(&dump, "hostile.service");
+        proptest::prop_assert_eq!(env.get("LIT"), Some(&v), "{}", unit);
+        proptest::prop_assert_eq!(env.get("PLAIN"), Some(&v), "{}", unit);
+        // The unit's description is the app's, framed by name, version and profile.
+        proptest::prop_assert_eq!(
+            dumped_description(&dump, "hostile.service"),
+            Some(format!("hostile 0.1.0: {v} (profile base)")),
+            "{}",
+            unit
+        );
+        // And systemd-analyze verify has nothing to say about the unit.
+        let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        copy_system_units(root.path());
+        write(&root.path().join("etc/systemd/system/hostile.service"), &unit, 0o644);
+        write(&root.path().join("opt/lucia/libexec/hostile-start"), "#!/bin/sh\n", 0o755);
+        verify(root.path(), "/etc/systemd/system/hostile.service");
+    }
 }

@@ -1,4 +1,5 @@
 //! Rules of ARCHITECTURE.md that a test can check, in the spirit of rust-analyzer's tidy.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
 

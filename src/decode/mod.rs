@@ -45,7 +45,6 @@ pub(super) const SERVICE_NODES: &[&str] = &[
 ];
 const APP_NODES: &[&str] = &["description", "home", "source", "keyword", "maintainer"];
 const PARAM_NODES: &[&str] = &["description", "one-of"];
-const SECRET_NODES: &[&str] = &["description"];
 /// What `remove` may name at the top level and inside a service.
 pub const TOP_REMOVABLE: &[&str] = &["image", "param", "secret", "service", "target"];
 pub const SERVICE_REMOVABLE: &[&str] = &[
@@ -564,20 +563,56 @@ impl Decoder<'_> {
     fn secret(&mut self, node: &KdlNode) -> Option<Secret> {
         let usage =
             "secret \"NAME\" min-length=32 prefix=\"…\" optional=#true { description \"…\" }";
-        for key in ["value", "default"] {
-            if let Some(e) = self.prop(node, key) {
-                // No label: a snippet would print the value, and secrets never appear in a
-                // diagnostic. The message names the secret instead.
-                let _ = e;
-                let name = self
-                    .args(node)
-                    .first()
-                    .map(|a| a.value().to_string())
-                    .unwrap_or_default();
-                self.push(
-                    Diag::error(diag::UNKNOWN_PROPERTY, format!("secret {name} has a `{key}`: a secret cannot have a value in the declaration"))
-                        .help("secrets are supplied at deploy time and never stored in the declaration or a bundle; delete this property and see the bundle README for where the value goes"),
-                );
+        let name_text = self
+            .args(node)
+            .first()
+            .map(|a| a.value().to_string())
+            .unwrap_or_default();
+        // A value written into a secret is refused with its place, but the value itself is
+        // redacted from every snippet of the run (see `Diag::redact`) and never named in a
+        // message.
+        for e in node.entries() {
+            let key = e.name().map(|n| n.value());
+            let (what, hidden) = match key {
+                Some(k @ ("value" | "default")) => {
+                    (format!("a `{k}` property"), self.value_part(e))
+                }
+                None if self.args(node).first().is_some_and(|a| std::ptr::eq(*a, e)) => continue,
+                None => ("a value argument".to_string(), self.span(e.span())),
+                Some(_) => continue,
+            };
+            self.secret_value(&name_text, &what, hidden);
+        }
+        for child in node.iter_children() {
+            if child.name().value() != "description" {
+                let whole = self.span(child.span());
+                let name_end = child.name().span().offset() + child.name().span().len();
+                let hidden = Span {
+                    file: self.file,
+                    offset: name_end,
+                    len: (whole.offset + whole.len).saturating_sub(name_end),
+                };
+                let child_name = child.name().value();
+                if child_name == "value" || child_name == "default" {
+                    let what = format!("a `{child_name}` child node");
+                    self.secret_value(&name_text, &what, hidden);
+                } else {
+                    // Most likely a misspelt `description`, but whatever it holds might be
+                    // the value: it is redacted all the same.
+                    self.push(
+                        Diag::error(
+                            diag::UNKNOWN_NODE,
+                            format!("unknown node `{child_name}` in `secret`"),
+                        )
+                        .label(self.name_span(child), "not known here")
+                        .redact(hidden)
+                        .help(diag::unknown_help(
+                            "node",
+                            child_name,
+                            ["description"],
+                        )),
+                    );
+                }
             }
         }
         self.check_props_except(
@@ -585,7 +620,6 @@ impl Decoder<'_> {
             &["min-length", "prefix", "optional"],
             &["value", "default"],
         );
-        self.check_arg_count(node, 1, usage);
         let name = self.arg_str(node, 0, "a name", usage);
         let min_length = self.prop_u32(node, "min-length");
         let prefix = self.prop_str(node, "prefix");
@@ -598,17 +632,39 @@ impl Decoder<'_> {
             optional,
             span: self.span(node.span()),
         };
+        // Other children were reported above, with their values redacted.
         for child in node.iter_children() {
-            match child.name().value() {
-                "description" => {
-                    let v = self.single_str(child);
-                    let first = s.description.as_ref().map(|d| d.span);
-                    self.set_once(&mut s.description, v, child, first);
-                }
-                _ => self.unknown_node(child, SECRET_NODES, "`secret`"),
+            if child.name().value() == "description" {
+                let v = self.single_str(child);
+                let first = s.description.as_ref().map(|d| d.span);
+                self.set_once(&mut s.description, v, child, first);
             }
         }
         Some(s)
+    }
+
+    /// The part of a property entry after `key=`: what a redaction must cover.
+    fn value_part(&self, e: &KdlEntry) -> Span {
+        let whole = self.span(e.span());
+        let Some(name) = e.name() else { return whole };
+        let value_start = name.span().offset() + name.span().len() + 1;
+        Span {
+            file: self.file,
+            offset: value_start.max(whole.offset),
+            len: (whole.offset + whole.len).saturating_sub(value_start),
+        }
+    }
+
+    fn secret_value(&mut self, name: &str, what: &str, hidden: Span) {
+        self.push(
+            Diag::error(
+                diag::SECRET_VALUE,
+                format!("secret `{name}` has {what}: a secret cannot have a value in the declaration"),
+            )
+            .label(hidden, "a value (not shown)")
+            .redact(hidden)
+            .help("secrets are supplied at deploy time and never stored in the declaration or a bundle; delete it (and rotate the secret if it was real), then see the bundle README for where the value goes"),
+        );
     }
 
     fn target(&mut self, node: &KdlNode) -> Option<Target> {

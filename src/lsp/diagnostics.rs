@@ -94,9 +94,17 @@ fn compile_file(project: &Project, idx: usize) -> (Vec<Diag>, Option<Model>) {
     let mut diags = Vec::new();
     let strict = Strictness::default();
     let model = compile::compile(&input, strict, &mut diags);
-    if let Some(m) = &model {
-        let base_model = compile::compile_base(&input, strict);
-        crate::targets::lower_all_with_base(m, base_model.as_ref().unwrap_or(m), &mut diags);
+    // As `luciac build`: the base must be valid on its own, and the shared artifacts are
+    // lowered from its model, never from the profile's.
+    let base_model = compile::compile_base(&input, &mut diags);
+    match (&model, &input.profile, &base_model) {
+        (Some(m), None, _) => {
+            crate::targets::lower_all(m, &mut diags);
+        }
+        (Some(m), Some(_), Some(b)) => {
+            crate::targets::lower_all_with_base(m, b, &mut diags);
+        }
+        _ => {}
     }
     (diags, model)
 }

@@ -79,6 +79,7 @@ impl Resolver<'_> {
                 .as_ref()
                 .map(|d| d.v.clone())
                 .unwrap_or_default(),
+            description_span: app.description.as_ref().map(|d| d.span),
             home: app.home.as_ref().map(|h| h.v.clone()),
             sources: app.sources.iter().map(|s| s.v.clone()).collect(),
             keywords: app.keywords.iter().map(|s| s.v.clone()).collect(),
@@ -162,7 +163,7 @@ impl Resolver<'_> {
             if ty != ParamType::Int {
                 for m in p.min.iter().chain(p.max.iter()) {
                     self.err(
-                        Diag::error(diag::NOT_ALLOWED, "`min`/`max` only apply to `int` params")
+                        Diag::error(diag::NOT_FOR_TYPE, "`min`/`max` only apply to `int` params")
                             .label(m.span, "not an int param")
                             .help("remove it, or set type=\"int\""),
                     );
@@ -174,9 +175,17 @@ impl Resolver<'_> {
                         .label(p.name.span, "no `default=`")
                         .help("every param needs a default so every bundle builds; deployers override it per target"),
                 );
+                self.invalid_params.insert(p.name.v.clone());
                 continue;
             };
             let text = default.v.render();
+            if let Scalar::Str(v) = &default.v {
+                self.credentials(
+                    v,
+                    default.span,
+                    &format!("the default of param `{}`", p.name.v),
+                );
+            }
             let bad = |m: String| {
                 Diag::error(diag::BAD_DEFAULT, m)
                     .label(default.span, format!("not a valid {}", ty.name()))
@@ -231,10 +240,15 @@ impl Resolver<'_> {
                             .to_string()
                     }
                     ParamType::Enum => format!("use one of: {}", one_of.join(", ")),
+                    ParamType::Port | ParamType::Int if matches!(&default.v, Scalar::Str(s) if s.trim().parse::<i64>().is_ok()) =>
+                    {
+                        format!("remove the quotes: default={}", text.trim())
+                    }
                     ParamType::Port => "ports run from 1 to 65535".to_string(),
                     _ => format!("change the default or the type (`{}`)", ty.name()),
                 };
                 self.err(bad(m).help(help));
+                self.invalid_params.insert(p.name.v.clone());
                 continue;
             }
             let kind = match ty {
@@ -260,6 +274,7 @@ impl Resolver<'_> {
                 one_of,
                 env_name: values::env_name(&p.name.v),
                 span: p.span,
+                default_span: default.span,
             });
         }
         out

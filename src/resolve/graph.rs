@@ -4,7 +4,7 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 
-use petgraph::algo::tarjan_scc;
+use petgraph::algo::kosaraju_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 
 use super::*;
@@ -31,7 +31,18 @@ impl Resolver<'_> {
                 }
             }
         }
-        for scc in tarjan_scc(&g) {
+        // Kosaraju (petgraph's walks with an explicit stack; its Tarjan recurses once per
+        // service along a dependency chain), with the components in name order so that the
+        // report does not depend on the algorithm.
+        let mut sccs = kosaraju_scc(&g);
+        for scc in &mut sccs {
+            scc.sort_by(|a, b| g[*a].cmp(&g[*b]));
+        }
+        sccs.sort_by(|a, b| {
+            let first = |c: &Vec<NodeIndex>| c.first().map(|n| g[*n].clone());
+            first(a).cmp(&first(b))
+        });
+        for scc in sccs {
             let self_loop = scc.len() == 1 && g.find_edge(scc[0], scc[0]).is_some();
             if scc.len() < 2 && !self_loop {
                 continue;
@@ -118,40 +129,44 @@ impl Resolver<'_> {
 
 /// A cycle through `start` inside one strongly connected component, visiting neighbours in
 /// name order so the report is the same whatever order the file lists services in.
+///
+/// Iterative (an explicit stack of edge lists) so that a cycle through thousands of services
+/// cannot overflow the call stack.
 fn cycle_path(
     g: &DiGraph<String, Span>,
     start: NodeIndex,
     members: &BTreeSet<NodeIndex>,
 ) -> Vec<(NodeIndex, Span)> {
-    fn dfs(
-        g: &DiGraph<String, Span>,
-        at: NodeIndex,
-        start: NodeIndex,
-        members: &BTreeSet<NodeIndex>,
-        seen: &mut BTreeSet<NodeIndex>,
-        path: &mut Vec<(NodeIndex, Span)>,
-    ) -> bool {
+    let sorted_edges = |at: NodeIndex| {
         let mut edges: Vec<(NodeIndex, Span)> = g
             .edges(at)
             .map(|e| (petgraph::visit::EdgeRef::target(&e), *e.weight()))
             .filter(|(t, _)| members.contains(t))
             .collect();
-        edges.sort_by(|a, b| g[a.0].cmp(&g[b.0]));
-        for (to, span) in edges {
-            path.push((at, span));
-            if to == start {
-                return true;
-            }
-            if seen.insert(to) && dfs(g, to, start, members, seen, path) {
-                return true;
-            }
-            path.pop();
-        }
-        false
-    }
-    let mut path = Vec::new();
+        // Reversed, so that popping from the end visits names in ascending order.
+        edges.sort_by(|a, b| g[b.0].cmp(&g[a.0]));
+        edges
+    };
     let mut seen = BTreeSet::from([start]);
-    dfs(g, start, start, members, &mut seen, &mut path);
+    // One frame per node on the current path: the node and its edges not yet tried.
+    let mut stack: Vec<(NodeIndex, Vec<(NodeIndex, Span)>)> = vec![(start, sorted_edges(start))];
+    let mut path: Vec<(NodeIndex, Span)> = Vec::new();
+    while let Some((at, edges)) = stack.last_mut() {
+        let at = *at;
+        let Some((to, span)) = edges.pop() else {
+            stack.pop();
+            path.pop();
+            continue;
+        };
+        if to == start {
+            path.push((at, span));
+            return path;
+        }
+        if seen.insert(to) {
+            path.push((at, span));
+            stack.push((to, sorted_edges(to)));
+        }
+    }
     path
 }
 

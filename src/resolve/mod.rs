@@ -12,6 +12,7 @@ use crate::model::*;
 use crate::source::{S, Sources, Span};
 use crate::values;
 
+mod credentials;
 mod declarations;
 mod graph;
 mod references;
@@ -40,6 +41,7 @@ pub fn resolve(
         diags,
         used_params: BTreeSet::new(),
         used_secrets: BTreeSet::new(),
+        invalid_params: BTreeSet::new(),
     };
     let app = r.app(decl);
     let images = r.images(decl, strict);
@@ -86,6 +88,9 @@ struct Resolver<'a> {
     diags: &'a mut Vec<Diag>,
     used_params: BTreeSet<String>,
     used_secrets: BTreeSet<String>,
+    /// Params declared with a missing or invalid default: already reported, so a reference to
+    /// one is not reported again as an unknown param.
+    invalid_params: BTreeSet<String>,
 }
 
 fn port_range(n: i128) -> Result<u16, String> {

@@ -101,6 +101,8 @@ impl Resolver<'_> {
                 self.used_params.insert(name.to_string());
                 if params.contains_key(*name) {
                     Some(Part::Param(name.to_string()))
+                } else if self.invalid_params.contains(*name) {
+                    None
                 } else {
                     self.err(
                         Diag::error(diag::UNKNOWN_REFERENCE, format!("unknown param `{name}`"))

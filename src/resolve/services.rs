@@ -132,6 +132,11 @@ impl Resolver<'_> {
                                 .label(p.number.span, "out of range")
                                 .help("ports run from 1 to 65535"),
                         );
+                        // Still check `publish` (and count its param as used): one mistake,
+                        // one diagnostic, not a spurious "never used" as well.
+                        if let Some(pb) = &p.publish {
+                            self.publish(pb, params);
+                        }
                         continue;
                     }
                 };
@@ -187,6 +192,7 @@ impl Resolver<'_> {
                         EnvSource::Secret(name.v.clone())
                     }
                     EnvValue::Text(t) => {
+                        self.credentials(&t.v, t.span, &format!("env `{}`", e.key.v));
                         if t.v.contains('\0') {
                             self.err(
                                 Diag::error(
@@ -285,7 +291,7 @@ impl Resolver<'_> {
                 && let Some(r) = &s.replicas
             {
                 self.err(
-                    Diag::error(diag::NOT_ALLOWED, "`replicas 0` deploys nothing")
+                    Diag::error(diag::OUT_OF_RANGE, "`replicas 0` deploys nothing")
                         .label(r.span, "zero")
                         .help("remove the service with a profile's `remove \"service\" …` instead"),
                 );
@@ -336,6 +342,11 @@ impl Resolver<'_> {
                 .collect();
             depends_on.sort();
             depends_on.dedup();
+            if let Some(c) = &s.command {
+                for word in &c.v {
+                    self.credentials(word, c.span, &format!("the command of `{}`", s.name.v));
+                }
+            }
             out.push((
                 ServiceInfo {
                     name: s.name.v.clone(),
@@ -395,6 +406,7 @@ impl Resolver<'_> {
                                 self.err(Diag::error(diag::WRONG_TYPE, format!("param `{name}` is a {}, not a port", kind_name(p.kind))).label(pb.span, "needs a port param").help(format!("declare it with type=\"port\": `param \"{name}\" type=\"port\" default=…`")));
                                 None
                             }
+                            None if self.invalid_params.contains(name) => None,
                             None => {
                                 self.err(
                                     Diag::error(
@@ -474,7 +486,7 @@ impl Resolver<'_> {
             && r.v == 0
         {
             self.err(
-                Diag::error(diag::NOT_ALLOWED, "`retries` must be at least 1")
+                Diag::error(diag::OUT_OF_RANGE, "`retries` must be at least 1")
                     .label(r.span, "zero")
                     .help("use retries=3"),
             );

@@ -181,7 +181,7 @@ impl Resolver<'_> {
                             });
                         if !ok {
                             self.err(
-                                Diag::error(diag::NOT_ALLOWED, format!("`{text}` is not a GitHub repository"))
+                                Diag::error(diag::BAD_SETTING, format!("`{text}` is not a GitHub repository"))
                                     .label(v.span, "expected OWNER/NAME")
                                     .help("write the repository whose releases carry luciac, like `luciac/luciac`"),
                             );
@@ -196,7 +196,7 @@ impl Resolver<'_> {
                         {
                             self.err(
                                 Diag::error(
-                                    diag::NOT_ALLOWED,
+                                    diag::BAD_SETTING,
                                     format!("`{text}` is not a branch name"),
                                 )
                                 .label(v.span, "invalid branch"),

@@ -160,9 +160,29 @@ fn compose_file(model: &Model, diags: &mut Vec<Diag>) -> Option<String> {
         // `${NAME:-default}` ends at the first `}`; Compose has no escape for it.
         if p.default.contains('}') {
             diags.push(
-                Diag::error(diag::NOT_ALLOWED, format!("Compose cannot express the default of param `{}`: it contains `}}`", p.name))
-                    .label(p.span, "default holds `}`")
+                Diag::error(diag::TARGET_CANNOT_EXPRESS, format!("Compose cannot express the default of param `{}`: it contains `}}`", p.name))
+                    .label(p.default_span, "holds `}`")
                     .help("Compose's `${VAR:-default}` ends at the first `}`; choose a default without `}` (deployers can still set any value in .env)"),
+            );
+            ok = false;
+        }
+        // Compose refuses a line break inside `${VAR:-default}` ("invalid interpolation
+        // format"), and other control characters do not survive its .env reader.
+        if p.default.chars().any(|c| c.is_control() && c != '\t') {
+            diags.push(
+                Diag::error(diag::TARGET_CANNOT_EXPRESS, format!("Compose cannot express the default of param `{}`: it holds a line break or control character", p.name))
+                    .label(p.default_span, "holds a line break or control character")
+                    .help("write the default on one line; or disable the target with `target \"compose\" { enabled #false }`"),
+            );
+            ok = false;
+        }
+        // In `.env`, `'…\'` reads the backslash as escaping the closing quote, so after
+        // `cp .env.example .env` Compose cannot read the file.
+        if p.default.ends_with('\\') {
+            diags.push(
+                Diag::error(diag::TARGET_CANNOT_EXPRESS, format!("Compose cannot express the default of param `{}`: it ends with `\\`", p.name))
+                    .label(p.default_span, "ends with a backslash")
+                    .help("Compose's .env reader takes a final `\\` as escaping the closing quote; drop the trailing backslash (paths work without it)"),
             );
             ok = false;
         }

@@ -131,7 +131,14 @@ fn kdl_escape(v: &str, template: bool) -> String {
             '"' => out.push_str("\\\""),
             '{' if template => out.push_str("{{"),
             '}' if template => out.push_str("}}"),
-            c if c.is_control() || c == '\u{2028}' || c == '\u{feff}' => {
+            c if c.is_control()
+                || matches!(
+                    c,
+                    '\u{2028}' | '\u{2029}' | '\u{feff}' | '\u{200e}' | '\u{200f}'
+                )
+                || ('\u{202a}'..='\u{202e}').contains(&c)
+                || ('\u{2066}'..='\u{2069}').contains(&c) =>
+            {
                 out.push_str(&format!("\\u{{{:x}}}", c as u32))
             }
             c => out.push(c),
@@ -148,6 +155,47 @@ pub fn kdl_literal(v: &str) -> String {
 /// For plain strings (param defaults): only KDL escaping.
 pub fn kdl_plain(v: &str) -> String {
     kdl_escape(v, false)
+}
+
+/// Strings for the escaping property tests: mostly the characters generators get wrong
+/// (quotes, backslashes, `$`, `%`, braces, `#`, YAML and shell specials, line breaks,
+/// controls, bidi and other invisible characters, non-ASCII), some plain letters.
+pub fn hostile_string() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    let specials: Vec<char> =
+        "$%{}'\"\\#:-&*!|>?@`~ =;,[]\t\n\r\u{1}\u{7f}\u{85}\u{a0}\u{2028}\u{202e}\u{feff}é日🚀"
+            .chars()
+            .collect();
+    let one = prop_oneof![
+        3 => proptest::sample::select(specials),
+        2 => proptest::char::range('a', 'z'),
+        1 => proptest::char::range('0', '9'),
+    ];
+    proptest::collection::vec(one, 0..12).prop_map(|v| v.into_iter().collect())
+}
+
+/// Compile and lower a declaration held in a string. `Err` with the errors when luciac
+/// refuses it; every such error must point at the declaration.
+pub fn lower_or_refuse(base: &str) -> Result<(Model, Vec<Artifact>), Vec<Diag>> {
+    let mut diags = Vec::new();
+    let (_, model) = compile::compile_str(base, None, Strictness::default(), &mut diags);
+    let arts = model
+        .as_ref()
+        .map(|m| targets::lower_all(m, &mut diags))
+        .unwrap_or_default();
+    let errors: Vec<Diag> = diags.into_iter().filter(Diag::is_error).collect();
+    if errors.is_empty()
+        && let Some(m) = model
+    {
+        return Ok((m, arts));
+    }
+    for e in &errors {
+        assert!(
+            !e.labels.is_empty(),
+            "a refusal without a location: {e:?}\n{base}"
+        );
+    }
+    Err(errors)
 }
 
 /// The LSP position (line, UTF-16 column) of the first `needle` in `text`, `delta` bytes in.

@@ -9,6 +9,7 @@
 //! the README's test command (`LUCIAC_REQUIRE_ENGINES=1`) a missing engine is a failure.
 //! The tests take one lock: two stacks never compete for the machine's two cores, and the
 //! measured start times are the bundles', not the scheduler's.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "../common/mod.rs"]
 mod common;

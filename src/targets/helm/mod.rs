@@ -95,7 +95,7 @@ pub fn lower(model: &Model, diags: &mut Vec<Diag>) -> Vec<Artifact> {
         if RESERVED_KEYS.contains(&key.as_str()) || s.name == "test" {
             diags.push(
                 Diag::error(
-                    diag::NOT_ALLOWED,
+                    diag::RESERVED_NAME,
                     format!("the Helm chart cannot name a service `{}`", s.name),
                 )
                 .label(
@@ -795,6 +795,7 @@ mod tests {
                 name: "c".into(),
                 version: "1.0.0".into(),
                 description: String::new(),
+                description_span: None,
                 home: None,
                 sources: vec![],
                 keywords: vec![],

@@ -102,7 +102,7 @@ fn carries(m: &Model, diags: &mut Vec<Diag>) -> bool {
 
 fn del_diag(span: crate::source::Span, what: &str) -> Diag {
     Diag::error(
-        diag::NOT_ALLOWED,
+        diag::TARGET_CANNOT_EXPRESS,
         format!("the Kustomize target cannot carry U+007F (DEL) or U+0085 (NEL) in {what}"),
     )
     .label(span, "holds U+007F or U+0085")

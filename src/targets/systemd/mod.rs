@@ -179,27 +179,33 @@ impl<'a> Plan<'a> {
             .iter()
             .filter(|s| s.host_unit.is_empty())
             .collect();
+        let mut multiple = false;
         let svc = match run.as_slice() {
             [one] => *one,
             [] => {
                 let span = model.services.first().map(|s| s.span)?;
                 diags.push(
-                    Diag::error(diag::NOT_ALLOWED, "the systemd target has nothing to run: every service is provided by a host unit")
+                    Diag::error(diag::TARGET_CANNOT_EXPRESS, "the systemd target has nothing to run: every service is provided by a host unit")
                         .label(span, "all services have `host-unit`")
                         .help("remove `host-unit` from the application service, or disable the target with `target \"systemd\" { enabled #false }`"),
                 );
                 return None;
             }
-            [_, second, ..] => {
+            [first, second, ..] => {
+                if !intent {
+                    return None;
+                }
                 report(intent, diags,
-                    Diag::error(diag::NOT_ALLOWED, format!("the systemd target runs one application service, but `{}` is another", second.name))
+                    Diag::error(diag::TARGET_CANNOT_EXPRESS, format!("the systemd target runs one application service, but `{}` is another", second.name))
                         .label(second.span, "a second service without `host-unit`")
                         .help("give the services the host provides a `host-unit \"NAME.service\"`, or disable the target with `target \"systemd\" { enabled #false }`"),
                 );
-                return None;
+                // Keep checking the first one: every problem of the target in one report.
+                multiple = true;
+                *first
             }
         };
-        let mut ok = true;
+        let mut ok = !multiple;
         if !is_plain_path(&settings.prefix) {
             diags.push(
                 Diag::error(diag::BAD_PATH, format!("systemd prefix `{}` must be an absolute path of letters, digits and `/._-+`", settings.prefix))
@@ -226,18 +232,38 @@ impl<'a> Plan<'a> {
             );
             ok = false;
         }
-        let Some((first, rest)) = svc.command.split_first() else {
+        let command = svc.command.split_first();
+        if command.is_none() {
+            if !intent {
+                return None;
+            }
             report(intent, diags,
                 Diag::error(diag::MISSING_VALUE, format!("service `{}` declares no `command`; the systemd unit needs one to run", svc.name))
                     .label(svc.span, "no command")
                     .help("add `command \"PROGRAM\" \"ARG\"…` (Lucia: `command \"dotnet\" \"lucia.AgentHost.dll\"`)"),
             );
-            return None;
-        };
+            ok = false;
+        }
+        let (first, rest) = command.map_or(("", &[][..]), |(f, r)| (f.as_str(), r));
+        // `Description=` is one line; dropping a break would join the lines silently.
+        if model.app.description.chars().any(char::is_control) {
+            diags.push(
+                Diag::error(
+                    diag::TARGET_CANNOT_EXPRESS,
+                    "the systemd unit's `Description=` cannot carry the app description: it holds a line break or control character",
+                )
+                .label(
+                    model.app.description_span.unwrap_or(svc.span),
+                    "holds a line break or control character",
+                )
+                .help("write the description as one line; or disable the target with `target \"systemd\" { enabled #false }`"),
+            );
+            ok = false;
+        }
         let program = if first == "dotnet" {
             Program::Dotnet
         } else if first.starts_with('/') {
-            Program::Absolute(first.clone())
+            Program::Absolute(first.to_string())
         } else {
             Program::InApp(first.trim_start_matches("./").to_string())
         };
@@ -246,13 +272,15 @@ impl<'a> Plan<'a> {
                 && p.chars()
                     .all(|c| c.is_ascii_alphanumeric() || "/._-+=:,@".contains(c))
         };
-        let bad_arg = std::iter::once(first).chain(rest).find(|a| !plain(a));
-        if let Some(a) = bad_arg {
+        let words = command
+            .iter()
+            .flat_map(|_| std::iter::once(first).chain(rest.iter().map(String::as_str)));
+        for a in words.filter(|a| !plain(a)) {
             report(
                 intent,
                 diags,
                 Diag::error(
-                    diag::NOT_ALLOWED,
+                    diag::TARGET_CANNOT_EXPRESS,
                     format!("command word `{a}` cannot be used by the systemd target"),
                 )
                 .label(svc.span, "in this service's command")
@@ -532,7 +560,8 @@ SystemCallErrorNumber=EPERM
 UMask=0077
 ";
 
-/// Free text in a unit file (Description=…): `%` doubled, control characters dropped.
+/// Free text in a unit file (Description=…): `%` doubled, control characters dropped (a
+/// description holding any is refused before it gets here).
 fn unit_text(s: &str) -> String {
     s.chars()
         .filter(|c| !c.is_control())
