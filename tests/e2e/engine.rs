@@ -223,3 +223,25 @@ pub fn record(line: &str) {
         let _ = writeln!(f, "{line}");
     }
 }
+
+pub fn sha256(s: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(s.as_bytes()))
+}
+
+/// The app received each required secret under the key it reads; the stand-in reports a
+/// secret only as its length and SHA-256, which is all a test may compare.
+pub fn assert_secrets_arrived(env: &serde_json::Value, secrets: &[(&str, &str)], what: &str) {
+    for (secret, key) in [
+        ("ha-token", "HomeAssistant__AccessToken"),
+        ("chat-model", "ConnectionStrings__chat-model"),
+    ] {
+        let value = secrets
+            .iter()
+            .find(|(n, _)| *n == secret)
+            .map(|(_, v)| *v)
+            .unwrap_or_else(|| panic!("the test gives no value for {secret}"));
+        assert_eq!(env[key]["sha256"], sha256(value), "{what}: {key}");
+        assert_eq!(env[key]["length"], value.len(), "{what}: {key}");
+    }
+}

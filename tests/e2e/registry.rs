@@ -156,18 +156,15 @@ fn pinned_images_pull_by_digest_from_a_tls_registry() {
         );
     }
     let out = decl.join("bundles");
-    let build = luciac(
-        &decl,
-        &[
-            "build",
-            "--locked",
-            "--profile",
-            "prod",
-            "--out",
-            &out.to_string_lossy(),
-        ],
-        &registries,
-    );
+    let out_arg = out.to_string_lossy().to_string();
+    let build_locked = || {
+        luciac(
+            &decl,
+            &["build", "--locked", "--profile", "prod", "--out", &out_arg],
+            &registries,
+        )
+    };
+    let build = build_locked();
     assert!(
         build.status.success(),
         "build --locked: {}",
@@ -273,18 +270,7 @@ fn pinned_images_pull_by_digest_from_a_tls_registry() {
         "lock --update: {}",
         String::from_utf8_lossy(&update.stderr)
     );
-    let build = luciac(
-        &decl,
-        &[
-            "build",
-            "--locked",
-            "--profile",
-            "prod",
-            "--out",
-            &out.to_string_lossy(),
-        ],
-        &registries,
-    );
+    let build = build_locked();
     assert!(
         build.status.success(),
         "rebuild: {}",
