@@ -13,6 +13,8 @@ use crate::source::{FileId, S, Span};
 
 mod service;
 
+pub use service::HEALTH_PROPS;
+
 /// Decode one parsed file. `is_profile` allows `remove` nodes.
 pub fn decode(doc: &KdlDocument, file: FileId, is_profile: bool, diags: &mut Vec<Diag>) -> Decl {
     let mut d = Decoder {

@@ -4,6 +4,17 @@ use kdl::{KdlNode, KdlValue};
 
 use super::*;
 
+/// The properties of `health`; the language server completes from the same list.
+pub const HEALTH_PROPS: &[&str] = &[
+    "liveness",
+    "readiness",
+    "port",
+    "start-period",
+    "interval",
+    "timeout",
+    "retries",
+];
+
 impl Decoder<'_> {
     pub(super) fn service(&mut self, node: &KdlNode) -> Option<Service> {
         let usage = "service \"NAME\" { image \"IMAGE\" … }";
@@ -245,18 +256,7 @@ impl Decoder<'_> {
     }
 
     fn health(&mut self, node: &KdlNode) -> Health {
-        self.check_props(
-            node,
-            &[
-                "liveness",
-                "readiness",
-                "port",
-                "start-period",
-                "interval",
-                "timeout",
-                "retries",
-            ],
-        );
+        self.check_props(node, HEALTH_PROPS);
         self.check_arg_count(
             node,
             0,

@@ -73,19 +73,7 @@ const SERVICE: &[NodeSpec] = &[
     n("writable", &[], C::None),
     n("port", &["publish"], C::None),
     n("env", &["secret"], C::None),
-    n(
-        "health",
-        &[
-            "liveness",
-            "readiness",
-            "port",
-            "start-period",
-            "interval",
-            "timeout",
-            "retries",
-        ],
-        C::Health,
-    ),
+    n("health", crate::decode::HEALTH_PROPS, C::Health),
     n("volume", &["size"], C::None),
     n(
         "resources",
@@ -149,22 +137,9 @@ pub const TARGETS: &[&str] = &[
     "github",
 ];
 
-/// Mirrors `resolve/settings.rs` (`tests/lsp.rs` compares them through its diagnostics).
+/// The settings of a `target` block: the resolver's own table.
 pub fn target_settings(target: &str) -> &'static [&'static str] {
-    match target {
-        "compose" => &["enabled", "bind-address", "log-max-size", "log-max-files"],
-        "helm" | "kubernetes" => &[
-            "enabled",
-            "ingress",
-            "storage-class",
-            "network-policy",
-            "namespace",
-        ],
-        "kustomize" => &["enabled", "namespace"],
-        "systemd" => &["enabled", "prefix", "user"],
-        "github" => &["enabled", "luciac-repository", "branch"],
-        _ => &[],
-    }
+    crate::resolve::known_settings(target).unwrap_or(&[])
 }
 
 /// The fixed values a property or argument takes, when it has a closed set.

@@ -18,6 +18,7 @@ mod graph;
 mod references;
 mod services;
 mod settings;
+pub use settings::known_settings;
 
 use graph::canonical_order;
 

@@ -37,20 +37,10 @@ impl Resolver<'_> {
             "github",
         ];
         for target in &decl.targets {
-            let known: &[&str] = match target.name.v.as_str() {
-                "compose" => &["enabled", "bind-address", "log-max-size", "log-max-files"],
-                // `kubernetes` holds what Helm and Kustomize share; `helm` is the same block.
-                "helm" | "kubernetes" => &[
-                    "enabled",
-                    "ingress",
-                    "storage-class",
-                    "network-policy",
-                    "namespace",
-                ],
-                "kustomize" => &["enabled", "namespace"],
-                "systemd" => &["enabled", "prefix", "user"],
-                "github" => &["enabled", "luciac-repository", "branch"],
-                other => {
+            let known: &[&str] = match known_settings(&target.name.v) {
+                Some(k) => k,
+                None => {
+                    let other = target.name.v.as_str();
                     self.err(
                         Diag::error(diag::UNKNOWN_TARGET, format!("unknown target `{other}`"))
                             .label(target.name.span, "no such target")
@@ -235,4 +225,24 @@ fn default_luciac_repository() -> String {
         .rev()
         .collect::<Vec<_>>()
         .join("/")
+}
+
+/// The settings each `target` block accepts; `None` for a target that does not exist. The
+/// language server completes from the same table.
+pub fn known_settings(target: &str) -> Option<&'static [&'static str]> {
+    Some(match target {
+        "compose" => &["enabled", "bind-address", "log-max-size", "log-max-files"],
+        // `kubernetes` holds what Helm and Kustomize share; `helm` is the same block.
+        "helm" | "kubernetes" => &[
+            "enabled",
+            "ingress",
+            "storage-class",
+            "network-policy",
+            "namespace",
+        ],
+        "kustomize" => &["enabled", "namespace"],
+        "systemd" => &["enabled", "prefix", "user"],
+        "github" => &["enabled", "luciac-repository", "branch"],
+        _ => return None,
+    })
 }
