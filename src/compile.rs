@@ -160,13 +160,17 @@ pub fn load(decl_path: &Path, profile: Option<&str>, diags: &mut Vec<Diag>) -> O
 pub fn compile(input: &Input, strict: Strictness, diags: &mut Vec<Diag>) -> Option<Model> {
     let mut decl = merged(input, diags)?;
     crate::lock::apply(&mut decl, input.lock.as_ref(), strict, diags);
-    resolve::resolve(
+    let mut model = resolve::resolve(
         &decl,
         input.profile.as_ref().map(|(n, _)| n.as_str()),
         &input.sources,
         strict,
         diags,
-    )
+    )?;
+    if let Some(f) = input.sources.get(input.base) {
+        model.source_file = f.name.clone();
+    }
+    Some(model)
 }
 
 /// The model of the base declaration alone, which the shared artifacts (the Helm chart, the

@@ -10,6 +10,9 @@ use crate::source::Span;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Model {
     pub app: AppInfo,
+    /// The declaration's file name as given (`lucia.kdl`, or the `-f` file's name): headers
+    /// and the emitted workflow name it.
+    pub source_file: String,
     /// The profile name, or `None` for the base declaration alone.
     pub profile: Option<String>,
     pub images: Vec<ImageRef>,

@@ -74,6 +74,8 @@ pub fn resolve(
     let services = canonical_order(services);
     Some(Model {
         app: app?,
+        // `compile` sets the real name; this is the default file's.
+        source_file: "lucia.kdl".into(),
         profile: profile.map(str::to_string),
         // Declaration order (base first, then what a profile adds): the order users wrote.
         images: in_decl_order(images, decl.images.iter().map(|i| &i.name.v)),
