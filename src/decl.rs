@@ -141,7 +141,38 @@ pub struct Service {
     pub resources: Option<Resources>,
     pub depends_on: Vec<S<String>>,
     pub host_unit: Option<S<Vec<String>>>,
+    /// systemd: `host-files "/app" contains="server.dll"`: the files the image holds at that
+    /// path come, on a host, from a directory the operator gives install.sh.
+    pub host_files: Option<HostFiles>,
+    /// `backup { dump "PROGRAM" "ARG"…; restore "PROGRAM" "ARG"… }`: the service's own dump,
+    /// run inside it, for the operator scripts.
+    pub backup: Option<Backup>,
+    /// `notes "…"` (every README) and `notes "…" target="systemd"` (that target's only).
+    pub notes: Vec<Note>,
     pub removals: Vec<Removal>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Backup {
+    pub dump: Option<S<Vec<String>>>,
+    pub restore: Option<S<Vec<String>>>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostFiles {
+    pub path: S<String>,
+    pub contains: Option<S<String>>,
+    pub span: Span,
+}
+
+/// Prose for operators, rendered into the bundles' READMEs: at most one per target (and one
+/// for all of them).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Note {
+    pub target: Option<S<String>>,
+    pub text: S<String>,
     pub span: Span,
 }
 

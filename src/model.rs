@@ -243,10 +243,57 @@ pub struct ServiceInfo {
     pub depends_on: Vec<String>,
     /// systemd: the host provides this service through one of these units.
     pub host_unit: Vec<String>,
+    /// systemd: the files the image holds at a path, supplied on a host by the operator.
+    pub host_files: Option<HostFiles>,
+    /// The service's own dump for the operator scripts (`backup`).
+    pub backup: Option<BackupInfo>,
+    /// Prose for the READMEs, as declared (`notes`).
+    pub notes: Vec<Note>,
     pub span: Span,
 }
 
+/// `backup { dump …; restore … }`: commands run inside the service (in its container, or on the
+/// host under systemd). `dump` writes the service's data to stdout; `restore` reads it back from
+/// stdin. Services without one are backed up as their volumes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BackupInfo {
+    pub dump: Vec<String>,
+    /// Empty: the dump is kept, and restoring it is left to the operator.
+    pub restore: Vec<String>,
+}
+
+/// `host-files "/app" contains="server.dll"`: under systemd, the directory install.sh copies
+/// stands in for the image's `path`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostFiles {
+    /// The container path whose files the operator supplies (`/app`).
+    pub path: String,
+    /// A file the directory must hold (relative), so install.sh can tell a wrong one.
+    pub contains: Option<String>,
+}
+
+/// A service's `notes`: Markdown for the bundles' READMEs, for one target or (`None`) all.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Note {
+    /// `compose`, `kubernetes` (Helm and Kustomize), `helm`, `kustomize` or `systemd`.
+    pub target: Option<String>,
+    pub text: String,
+}
+
 impl ServiceInfo {
+    /// The notes a target's README shows: those for every target, then the target's own
+    /// (`kubernetes` ones in the Helm and Kustomize READMEs).
+    pub fn notes_for(&self, target: &str) -> Vec<&str> {
+        let wanted =
+            |t: &str| t == target || (t == "kubernetes" && matches!(target, "helm" | "kustomize"));
+        let all = self.notes.iter().filter(|n| n.target.is_none());
+        let own = self
+            .notes
+            .iter()
+            .filter(|n| n.target.as_deref().is_some_and(wanted));
+        all.chain(own).map(|n| n.text.as_str()).collect()
+    }
+
     pub fn secrets(&self) -> impl Iterator<Item = (&str, &str)> {
         self.env.iter().filter_map(|e| match &e.source {
             EnvSource::Secret(s) => Some((e.key.as_str(), s.as_str())),

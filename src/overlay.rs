@@ -176,6 +176,19 @@ fn merge_service(
     set(&mut b.user, p.user);
     set(&mut b.read_only_root, p.read_only_root);
     set(&mut b.host_unit, p.host_unit);
+    set(&mut b.host_files, p.host_files);
+    set(&mut b.backup, p.backup);
+    for note in p.notes {
+        let key = note.target.as_ref().map(|t| t.v.clone());
+        match b
+            .notes
+            .iter_mut()
+            .find(|n| n.target.as_ref().map(|t| &t.v) == key.as_ref())
+        {
+            Some(n) => *n = note,
+            None => b.notes.push(note),
+        }
+    }
     for w in p.writable {
         if !b.writable.iter().any(|x| x.v == w.v) {
             b.writable.push(w);

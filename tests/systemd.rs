@@ -213,7 +213,7 @@ fn package_contents_are_reproducible() {
         let unit = text(&a, "lucia.service");
         assert!(
             !unit.contains("MemoryDenyWriteExecute=yes"),
-            "MemoryDenyWriteExecute breaks the .NET JIT"
+            "MemoryDenyWriteExecute breaks JIT compilers"
         );
         for needle in [
             "Type=exec",
@@ -509,8 +509,8 @@ fn stamps(t: &BTreeMap<String, Entry>) -> Vec<String> {
     t.values().map(|e| e.stamp.clone()).collect()
 }
 
-/// A root with what a Debian host would have: dotnet with the ASP.NET 10 runtime, Redis and
-/// MongoDB units. Returns the paths that were there before the install.
+/// A root with what a Debian host would have: the program Lucia's declaration names (`dotnet`,
+/// on PATH as a symlink, as distributions install it), Redis and MongoDB units.
 fn prepare_host(r: &Path) {
     write(
         &r.join("etc/os-release"),
@@ -518,7 +518,9 @@ fn prepare_host(r: &Path) {
         0o644,
     );
     write(&r.join("usr/lib/dotnet/dotnet"), "#!/bin/sh\n", 0o755);
-    mkdirs(&r.join("usr/lib/dotnet/shared/Microsoft.AspNetCore.App/10.0.0"));
+    mkdirs(&r.join("usr/bin"));
+    std::os::unix::fs::symlink("../lib/dotnet/dotnet", r.join("usr/bin/dotnet"))
+        .unwrap_or_else(|e| panic!("{e}"));
     let stub = "[Unit]\nDescription=stub\n[Service]\nExecStart=/bin/true\n";
     write(
         &r.join("usr/lib/systemd/system/redis-server.service"),
@@ -567,7 +569,10 @@ fn install_reinstall_uninstall() {
         let root = Scratch::new();
         let r = root.path();
         let rs = r.to_str().unwrap_or_else(|| panic!("path"));
-        let apps = app.path().to_str().unwrap_or_else(|| panic!("path"));
+        let files = format!(
+            "agenthost={}",
+            app.path().to_str().unwrap_or_else(|| panic!("path"))
+        );
         prepare_host(r);
         // What prepare_host put there (install.sh writes nothing under /usr/lib).
         let host =
@@ -580,7 +585,7 @@ fn install_reinstall_uninstall() {
             &sh(
                 pkg.path(),
                 "install.sh",
-                &["--root", rs, "--app", apps, "--dry-run"],
+                &["--root", rs, "--files", &files, "--dry-run"],
             ),
         );
         assert!(out.contains("Dry run"), "{out}");
@@ -592,7 +597,7 @@ fn install_reinstall_uninstall() {
 
         let first = ok(
             "install",
-            &sh(pkg.path(), "install.sh", &["--root", rs, "--app", apps]),
+            &sh(pkg.path(), "install.sh", &["--root", rs, "--files", &files]),
         );
         assert!(first.contains("Installed lucia"), "{first}");
         let t1 = tree(r, &host);
@@ -600,7 +605,7 @@ fn install_reinstall_uninstall() {
 
         let second = ok(
             "reinstall",
-            &sh(pkg.path(), "install.sh", &["--root", rs, "--app", apps]),
+            &sh(pkg.path(), "install.sh", &["--root", rs, "--files", &files]),
         );
         assert!(
             second.contains("nothing to do"),
@@ -632,9 +637,9 @@ fn install_reinstall_uninstall() {
         );
         let third = ok(
             "upgrade",
-            &sh(pkg.path(), "install.sh", &["--root", rs, "--app", apps]),
+            &sh(pkg.path(), "install.sh", &["--root", rs, "--files", &files]),
         );
-        assert!(third.contains("app.new"), "{third}");
+        assert!(third.contains("agenthost.new"), "{third}");
         assert_eq!(
             root_read(&env),
             "HomeAssistant__BaseUrl=\"http://ha.lan:8123\"\n"
@@ -644,7 +649,7 @@ fn install_reinstall_uninstall() {
             "t0ken-t0ken-t0ken-t0ken-t0ken-t0ken\n"
         );
         assert_eq!(
-            root_read(&r.join("opt/lucia/app/lucia.AgentHost.dll")),
+            root_read(&r.join("opt/lucia/agenthost/lucia.AgentHost.dll")),
             "version 2\n"
         );
 
@@ -714,14 +719,14 @@ fn install_reports_missing_prerequisites() {
         &[
             "--root",
             rs,
-            "--app",
-            app.path().to_str().unwrap_or_default(),
+            "--files",
+            &format!("agenthost={}", app.path().to_str().unwrap_or_default()),
         ],
     );
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     for needle in [
-        "dnf install aspnetcore-runtime-10.0",
+        "agenthost: the program dotnet (not found on PATH; install it, or name it with --program dotnet=PATH)",
         "redis-server.service redis.service",
         "dnf install redis",
         "mongodb-org",
@@ -868,7 +873,7 @@ fn hostile_values_survive_systemds_unit_parser() {
         0o644,
     );
     write(
-        &root.path().join("opt/lucia/libexec/hostile-start"),
+        &root.path().join("opt/hostile/libexec/hostile-start"),
         "#!/bin/sh\n",
         0o755,
     );
@@ -1167,37 +1172,50 @@ fn prod_wrapper_checks_declared_constraints() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("shorter than 32"));
 }
 
-/// A declaration that uses `host-unit` is meant for a host: what systemd cannot run is an error.
+/// A declaration that uses `host-unit` is meant for a host: a service systemd cannot run is
+/// E0058, at the service.
 #[test]
-fn two_application_services_are_an_error() {
+fn services_the_host_cannot_run_are_e0058() {
     let decl = r#"app "two" version="0.1.0" { description "x" }
 image "app" "docker.io/library/app:1"
 image "r" "docker.io/library/redis:7"
 service "r" { image "r"; host-unit "redis-server.service" }
-service "a" { image "app"; command "dotnet" "a.dll" }
-service "b" { image "app"; command "dotnet" "b.dll" }
+service "a" { image "app"; command "a-server" }
+service "b" { image "app" }
+service "c" { image "app"; command "./bin/c" }
 "#;
     let (model, _) = model_from(decl, None);
     let mut diags = Vec::new();
-    let out = luciac::targets::systemd::lower(&model, &mut diags);
-    assert!(out.is_empty());
+    assert!(luciac::targets::systemd::lower(&model, &mut diags).is_empty());
+    let e0058: Vec<&luciac::diag::Diag> = diags
+        .iter()
+        .filter(|d| d.is_error() && d.code.id == "E0058")
+        .collect();
+    assert_eq!(e0058.len(), 2, "{diags:?}");
     assert!(
-        diags
-            .iter()
-            .any(|d| d.is_error() && d.message.contains("one application service")),
+        e0058[0]
+            .message
+            .contains("cannot run `b`: it has no `command`"),
         "{diags:?}"
     );
-    let no_command = decl.replace("; command \"dotnet\" \"b.dll\"", "").replace(
-        "service \"a\" { image \"app\"; command \"dotnet\" \"a.dll\" }\n",
-        "",
+    assert!(
+        e0058[1]
+            .message
+            .contains("cannot find `./bin/c` of `c`: a relative program needs `host-files`"),
+        "{diags:?}"
     );
-    let (model, _) = model_from(&no_command, None);
+    assert!(e0058.iter().all(|d| !d.labels.is_empty()));
+    // Everything provided by the host: nothing to run.
+    let (model, _) = model_from(
+        "app \"h\" version=\"0.1.0\" { description \"x\" }\nimage \"r\" \"docker.io/library/redis:7\"\nservice \"r\" { image \"r\"; host-unit \"redis-server.service\" }\n",
+        None,
+    );
     let mut diags = Vec::new();
     assert!(luciac::targets::systemd::lower(&model, &mut diags).is_empty());
     assert!(
         diags
             .iter()
-            .any(|d| d.is_error() && d.message.contains("declares no `command`")),
+            .any(|d| d.code.id == "E0058" && d.message.contains("nothing to run")),
         "{diags:?}"
     );
 }
@@ -1208,12 +1226,323 @@ service "b" { image "app"; command "dotnet" "b.dll" }
 fn container_only_declarations_are_skipped_quietly() {
     for decl in [
         "app \"c\" version=\"0.1.0\" { description \"x\" }\nimage \"web\" \"docker.io/library/nginx:1\"\nservice \"web\" { image \"web\" }\n",
-        "app \"c\" version=\"0.1.0\" { description \"x\" }\nimage \"app\" \"docker.io/library/app:1\"\nservice \"a\" { image \"app\"; command \"a\" }\nservice \"b\" { image \"app\"; command \"b\" }\n",
+        "app \"c\" version=\"0.1.0\" { description \"x\" }\nimage \"app\" \"docker.io/library/app:1\"\nservice \"a\" { image \"app\"; command \"a\" }\nservice \"b\" { image \"app\" }\n",
     ] {
         let (model, _) = model_from(decl, None);
         let mut diags = Vec::new();
         assert!(luciac::targets::systemd::lower(&model, &mut diags).is_empty());
         assert!(diags.is_empty(), "{diags:?}");
+    }
+}
+
+/// A stack that is not Lucia's: three services the host runs (a program on PATH, one among the
+/// operator's files, an absolute one) and a broker from the host's own package.
+const HOMELAB: &str = r#"app "homelab" version="0.4.0" {
+    description "Home automation with a Zigbee bridge and a voice service"
+}
+image "ha" "ghcr.io/home-assistant/home-assistant:2025.1"
+image "mqtt" "docker.io/library/eclipse-mosquitto:2.0"
+image "z2m" "docker.io/koenkk/zigbee2mqtt:2.0"
+image "piper" "docker.io/rhasspy/wyoming-piper:1.5"
+param "http-port" type="port" default=8123
+secret "mqtt-password" min-length=8 { description "The broker password" }
+service "mqtt" {
+    image "mqtt"
+    port "mqtt" 1883
+    host-unit "mosquitto.service"
+}
+service "assistant" {
+    image "ha"
+    command "python3" "-m" "homeassistant" "--config" "/config"
+    port "http" 8123 publish="{param.http-port}"
+    volume "config" "/config"
+    env "MQTT_HOST" "{mqtt.host}"
+    env "MQTT_PASSWORD" secret="mqtt-password"
+    health liveness="/manifest.json" readiness="/manifest.json" port="http"
+    notes "Onboarding happens in the browser on the first start."
+}
+service "zigbee" {
+    image "z2m"
+    command "node" "index.js"
+    host-files "/app" contains="index.js"
+    volume "data" "/app/data"
+    env "ZIGBEE2MQTT_CONFIG_MQTT_SERVER" "mqtt://{mqtt.host}:{mqtt.port.mqtt}"
+    env "ZIGBEE2MQTT_CONFIG_MQTT_PASSWORD" secret="mqtt-password"
+    depends-on "assistant"
+    notes target="systemd" "Needs Node.js 20 (`apt-get install nodejs`)."
+}
+service "piper" {
+    image "piper"
+    command "/usr/local/bin/piper-server" "--port" "10200"
+    port "wyoming" 10200
+}
+"#;
+
+#[test]
+fn every_service_the_host_runs_gets_its_own_unit() {
+    let (mut model, _) = model_from(HOMELAB, None);
+    model.source_file = "homelab.kdl".into();
+    let a = systemd_only(&model);
+    let names: Vec<&str> = a.tree.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        [
+            "README.md",
+            "backup-config.sh",
+            "health-check.sh",
+            "homelab-assistant-start",
+            "homelab-assistant.env",
+            "homelab-assistant.service",
+            "homelab-piper-start",
+            "homelab-piper.env",
+            "homelab-piper.service",
+            "homelab-zigbee-start",
+            "homelab-zigbee.env",
+            "homelab-zigbee.service",
+            "homelab.sysusers",
+            "homelab.tmpfiles",
+            "install.sh",
+            "uninstall.sh"
+        ]
+    );
+    // Nothing of Lucia's in any file (the compiler's own name, luciac, aside).
+    for (path, f) in &a.tree {
+        let t = String::from_utf8_lossy(&f.bytes).replace("luciac", "");
+        for word in [
+            "lucia",
+            "Lucia",
+            "ASP.NET",
+            ".NET",
+            "dotnet",
+            "DataProtection",
+            "7233",
+        ] {
+            assert!(!t.contains(word), "{path} holds `{word}`");
+        }
+    }
+    let z = text(&a, "homelab-zigbee.service");
+    for needle in [
+        "Requires=homelab-assistant.service\n",
+        "After=network-online.target mosquitto.service homelab-assistant.service\n",
+        "WorkingDirectory=/opt/homelab/zigbee\n",
+        "ExecStart=/opt/homelab/libexec/homelab-zigbee-start node index.js\n",
+        "StateDirectory=homelab-zigbee homelab-zigbee/data\n",
+        "LoadCredential=mqtt-password:/etc/homelab/credentials/mqtt-password\n",
+        "Environment=\"ZIGBEE2MQTT_CONFIG_MQTT_SERVER=mqtt://127.0.0.1:1883\"\n",
+        "User=homelab\n",
+    ] {
+        assert!(z.contains(needle), "zigbee unit lacks {needle:?}:\n{z}");
+    }
+    let h = text(&a, "homelab-assistant.service");
+    for needle in [
+        "WorkingDirectory=/var/lib/homelab-assistant\n",
+        "ExecStart=/opt/homelab/libexec/homelab-assistant-start python3 -m homeassistant --config /var/lib/homelab-assistant/config\n",
+        "LoadCredential=mqtt-password:/etc/homelab/credentials/mqtt-password\n",
+    ] {
+        assert!(h.contains(needle), "assistant unit lacks {needle:?}:\n{h}");
+    }
+    let p = text(&a, "homelab-piper.service");
+    assert!(
+        p.contains(
+            "ExecStart=/opt/homelab/libexec/homelab-piper-start /usr/local/bin/piper-server --port 10200\n"
+        ),
+        "{p}"
+    );
+    let readme = text(&a, "README.md");
+    for needle in [
+        "sudo ./install.sh --files zigbee=/path/to/zigbee-files",
+        "sudo systemctl enable --now homelab-assistant homelab-piper homelab-zigbee",
+        "Needs Node.js 20",
+        "Onboarding happens in the browser",
+        "`mosquitto.service` | `mqtt` | the host's own unit",
+    ] {
+        assert!(
+            readme.contains(needle),
+            "README lacks {needle:?}:\n{readme}"
+        );
+    }
+    let dir = materialize(&a);
+    let out = run(Command::new(tool("shellcheck"))
+        .args(["-s", "sh", "install.sh", "uninstall.sh"])
+        .args([
+            "homelab-assistant-start",
+            "homelab-zigbee-start",
+            "homelab-piper-start",
+        ])
+        .current_dir(dir.path()));
+    assert_clean("shellcheck (homelab)", &out);
+    for unit in [
+        "homelab-assistant.service",
+        "homelab-zigbee.service",
+        "homelab-piper.service",
+    ] {
+        let (text, score) = exposure(&dir.path().join(unit));
+        assert!(score <= 2.0, "{unit}: {text}");
+        assert_eq!(text, EXPOSURE, "{unit}: the same hardening as every unit");
+    }
+}
+
+#[test]
+fn install_a_stack_of_several_units_and_uninstall_it() {
+    let (model, _) = model_from(HOMELAB, None);
+    let a = systemd_only(&model);
+    let pkg = materialize(&a);
+    let files = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    write(&files.path().join("index.js"), "// bridge\n", 0o644);
+    let root = Scratch::new();
+    let r = root.path();
+    let rs = r.to_str().unwrap_or_else(|| panic!("path"));
+    write(&r.join("etc/os-release"), "ID=debian\n", 0o644);
+    let spec = format!("zigbee={}", files.path().display());
+    // Nothing there yet: every missing prerequisite at once, and nothing written.
+    let out = sh(pkg.path(), "install.sh", &["--root", rs, "--files", &spec]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    for needle in [
+        "assistant: the program python3 (not found on PATH",
+        "zigbee: the program node (not found on PATH",
+        "piper: the program /usr/local/bin/piper-server (not installed",
+        "mqtt: none of the units mosquitto.service exists",
+        "apt-get install mosquitto",
+        "4 prerequisite(s) missing; nothing was changed",
+    ] {
+        assert!(err.contains(needle), "missing `{needle}` in:\n{err}");
+    }
+    assert!(!r.join("opt").exists());
+    // A program under /home is refused: ProtectHome= hides it.
+    write(&r.join("home/me/python3"), "#!/bin/sh\n", 0o755);
+    let out = sh(
+        pkg.path(),
+        "install.sh",
+        &[
+            "--root",
+            rs,
+            "--files",
+            &spec,
+            "--program",
+            "python3=/home/me/python3",
+        ],
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(
+            "assistant: python3 outside a home directory (found /home/me/python3; ProtectHome= hides it"
+        ),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The host gets its programs and the broker's unit.
+    write(&r.join("usr/bin/python3"), "#!/bin/sh\n", 0o755);
+    write(&r.join("usr/lib/node/bin/node"), "#!/bin/sh\n", 0o755);
+    std::os::unix::fs::symlink("../lib/node/bin/node", r.join("usr/bin/node"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    write(&r.join("usr/local/bin/piper-server"), "#!/bin/sh\n", 0o755);
+    write(
+        &r.join("usr/lib/systemd/system/mosquitto.service"),
+        "[Unit]\nDescription=stub\n[Service]\nExecStart=/bin/true\n",
+        0o644,
+    );
+    // --files for a service that takes none is refused.
+    let out = sh(
+        pkg.path(),
+        "install.sh",
+        &["--root", rs, "--files", &spec, "--files", "piper=/tmp"],
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("--files piper: no service of this package takes files"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let first = ok(
+        "install",
+        &sh(pkg.path(), "install.sh", &["--root", rs, "--files", &spec]),
+    );
+    assert!(first.contains("Installed homelab 0.4.0"), "{first}");
+    let again = ok("reinstall", &sh(pkg.path(), "install.sh", &["--root", rs]));
+    assert!(again.contains("nothing to do"), "{again}");
+    let dropin = |stem: &str| {
+        fs::read_to_string(r.join(format!(
+            "{}/{stem}.service.d/10-install.conf",
+            &UNIT_DIR[1..]
+        )))
+        .unwrap_or_else(|e| panic!("{stem}: {e}"))
+    };
+    let z = dropin("homelab-zigbee");
+    for needle in [
+        "Requires=mosquitto.service\n",
+        "WorkingDirectory=/opt/homelab/zigbee\n",
+        "ExecStart=/opt/homelab/libexec/homelab-zigbee-start /usr/lib/node/bin/node index.js\n",
+    ] {
+        assert!(z.contains(needle), "{needle:?} not in:\n{z}");
+    }
+    let h = dropin("homelab-assistant");
+    assert!(
+        h.contains("ExecStart=/opt/homelab/libexec/homelab-assistant-start /usr/bin/python3 -m homeassistant --config /var/lib/homelab-assistant/config\n"),
+        "{h}"
+    );
+    assert!(
+        h.contains("WorkingDirectory=/var/lib/homelab-assistant\n"),
+        "{h}"
+    );
+    let p = dropin("homelab-piper");
+    assert!(
+        p.contains("ExecStart=/opt/homelab/libexec/homelab-piper-start /usr/local/bin/piper-server --port 10200\n")
+            && !p.contains("Requires="),
+        "{p}"
+    );
+    assert_eq!(
+        fs::read_link(r.join("opt/homelab/zigbee/data")).unwrap_or_default(),
+        PathBuf::from("/var/lib/homelab-zigbee/data")
+    );
+    for f in [
+        "etc/homelab/homelab-assistant.env",
+        "etc/homelab/homelab-zigbee.env",
+        "etc/homelab/homelab-piper.env",
+    ] {
+        assert!(r.join(f).is_file(), "{f}");
+    }
+    // One credential for the two units that receive it.
+    let creds: Vec<String> = fs::read_dir(r.join("etc/homelab/credentials"))
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_else(|_| {
+            root_ok("ls", as_root("ls").arg(r.join("etc/homelab/credentials")))
+                .lines()
+                .map(str::to_string)
+                .collect()
+        });
+    assert_eq!(creds, ["mqtt-password"]);
+    // systemd merges every unit with its drop-in without complaint.
+    let units = Scratch::new();
+    copy_system_units(units.path());
+    root_ok(
+        "cp -a",
+        as_root("cp")
+            .arg("-a")
+            .arg(format!("{rs}/."))
+            .arg(units.path()),
+    );
+    for u in [
+        "homelab-assistant.service",
+        "homelab-zigbee.service",
+        "homelab-piper.service",
+    ] {
+        verify(units.path(), &format!("{UNIT_DIR}/{u}"));
+    }
+    ok(
+        "uninstall --purge",
+        &sh(pkg.path(), "uninstall.sh", &["--root", rs, "--purge"]),
+    );
+    for gone in [
+        "opt/homelab",
+        "etc/homelab",
+        "usr/local/lib/systemd/system/homelab-zigbee.service",
+        "usr/local/lib/systemd/system/homelab-assistant.service.d",
+    ] {
+        assert!(!r.join(gone).exists(), "{gone} is left");
     }
 }
 
@@ -1282,14 +1611,17 @@ fn install_with_another_prefix_and_uninstall_finds_it() {
             &[
                 "--root",
                 rs,
-                "--app",
-                app.path().to_str().unwrap_or_default(),
+                "--files",
+                &format!("agenthost={}", app.path().to_str().unwrap_or_default()),
                 "--prefix",
                 "/srv/lucia-test/",
             ],
         ),
     );
-    assert!(r.join("srv/lucia-test/app/lucia.AgentHost.dll").is_file());
+    assert!(
+        r.join("srv/lucia-test/agenthost/lucia.AgentHost.dll")
+            .is_file()
+    );
     assert!(!r.join("opt/lucia").exists());
     // systemd itself merges the unit and the drop-in: ExecStart and WorkingDirectory follow the prefix
     // and the dotnet that was found, and the host units are required.
@@ -1301,7 +1633,7 @@ fn install_with_another_prefix_and_uninstall_finds_it() {
     assert!(block.contains("Command Line: /srv/lucia-test/libexec/lucia-start /usr/lib/dotnet/dotnet lucia.AgentHost.dll"), "{block}");
     assert!(!block.contains("/usr/bin/dotnet"), "{block}");
     assert!(
-        block.contains("WorkingDirectory: /srv/lucia-test/app"),
+        block.contains("WorkingDirectory: /srv/lucia-test/agenthost"),
         "{block}"
     );
     for u in ["redis-server.service", "mongod.service"] {
@@ -1399,7 +1731,7 @@ proptest::proptest! {
         let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         copy_system_units(root.path());
         write(&root.path().join("etc/systemd/system/hostile.service"), &unit, 0o644);
-        write(&root.path().join("opt/lucia/libexec/hostile-start"), "#!/bin/sh\n", 0o755);
+        write(&root.path().join("opt/hostile/libexec/hostile-start"), "#!/bin/sh\n", 0o755);
         verify(root.path(), "/etc/systemd/system/hostile.service");
     }
 }

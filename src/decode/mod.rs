@@ -43,6 +43,9 @@ pub(super) const SERVICE_NODES: &[&str] = &[
     "resources",
     "depends-on",
     "host-unit",
+    "host-files",
+    "backup",
+    "notes",
     "remove",
 ];
 const APP_NODES: &[&str] = &["description", "home", "source", "keyword", "maintainer"];

@@ -4,6 +4,9 @@ use kdl::{KdlNode, KdlValue};
 
 use super::*;
 
+/// The children of `backup`; the language server completes from the same list.
+pub const BACKUP_NODES: &[&str] = &["dump", "restore"];
+
 /// The properties of `health`; the language server completes from the same list.
 pub const HEALTH_PROPS: &[&str] = &[
     "liveness",
@@ -37,6 +40,9 @@ impl Decoder<'_> {
             resources: None,
             depends_on: vec![],
             host_unit: None,
+            host_files: None,
+            backup: None,
+            notes: vec![],
             removals: vec![],
             span: self.span(node.span()),
         };
@@ -248,11 +254,106 @@ impl Decoder<'_> {
                     let first = s.host_unit.as_ref().map(|x| x.span);
                     self.set_once(&mut s.host_unit, Some(S::new(units, cspan)), child, first);
                 }
+                "host-files" => {
+                    let usage = "host-files \"/app\" contains=\"server.dll\"";
+                    self.check_props(child, &["contains"]);
+                    self.check_arg_count(child, 1, usage);
+                    self.no_children(child);
+                    let v = self
+                        .arg_str(child, 0, "the container path", usage)
+                        .map(|path| HostFiles {
+                            path,
+                            contains: self.prop_str(child, "contains"),
+                            span: cspan,
+                        });
+                    let first = s.host_files.as_ref().map(|x| x.span);
+                    self.set_once(&mut s.host_files, v, child, first);
+                }
+                "backup" => {
+                    let v = self.backup(child);
+                    let first = s.backup.as_ref().map(|x| x.span);
+                    self.set_once(&mut s.backup, Some(v), child, first);
+                }
+                "notes" => {
+                    let usage = "notes \"TEXT\"  or  notes \"TEXT\" target=\"systemd\"";
+                    self.check_props(child, &["target"]);
+                    self.check_arg_count(child, 1, usage);
+                    self.no_children(child);
+                    let text = self.arg_str(child, 0, "the text", usage);
+                    let target = self.prop_str(child, "target");
+                    let key = target.as_ref().map(|t| t.v.clone());
+                    if let Some(first) = s
+                        .notes
+                        .iter()
+                        .find(|n| n.target.as_ref().map(|t| &t.v) == key.as_ref())
+                    {
+                        let first = first.span;
+                        self.push(
+                            Diag::error(
+                                diag::DUPLICATE,
+                                match &key {
+                                    Some(t) => format!(
+                                        "`notes` for target `{t}` is given twice in this service"
+                                    ),
+                                    None => {
+                                        "`notes` for every target is given twice in this service"
+                                            .to_string()
+                                    }
+                                },
+                            )
+                            .label(cspan, "given again here")
+                            .label(first, "first given here")
+                            .help("join the two texts into one `notes`"),
+                        );
+                    } else if let Some(text) = text {
+                        s.notes.push(Note {
+                            target,
+                            text,
+                            span: cspan,
+                        });
+                    }
+                }
                 "remove" => s.removals.extend(self.remove(child, SERVICE_REMOVABLE)),
                 _ => self.unknown_node(child, SERVICE_NODES, "`service`"),
             }
         }
         Some(s)
+    }
+
+    fn backup(&mut self, node: &KdlNode) -> Backup {
+        let usage = "backup { dump \"PROGRAM\" \"ARG\"…; restore \"PROGRAM\" \"ARG\"… }";
+        self.check_props(node, &[]);
+        self.check_arg_count(node, 0, usage);
+        let mut b = Backup {
+            dump: None,
+            restore: None,
+            span: self.span(node.span()),
+        };
+        for child in node.iter_children() {
+            let name = child.name().value();
+            if !BACKUP_NODES.contains(&name) {
+                self.unknown_node(child, BACKUP_NODES, "`backup`");
+                continue;
+            }
+            self.check_props(child, &[]);
+            self.no_children(child);
+            let args = self.all_str_args(child, "a command argument");
+            if args.is_empty() {
+                self.missing(child, "a command", &format!("{name} \"PROGRAM\" \"ARG\"…"));
+            }
+            let v = Some(S::new(args, self.span(child.span())));
+            let slot = if name == "dump" {
+                &mut b.dump
+            } else {
+                &mut b.restore
+            };
+            let first = slot.as_ref().map(|x| x.span);
+            self.set_once(slot, v, child, first);
+        }
+        if b.dump.is_none() {
+            self.missing(node, "a `dump` command", usage);
+        }
+        b
     }
 
     fn health(&mut self, node: &KdlNode) -> Health {

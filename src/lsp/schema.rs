@@ -19,6 +19,7 @@ pub enum Context {
     Secret,
     Service,
     Health,
+    Backup,
     /// Inside `target "NAME"`.
     Target,
     /// Inside a node that takes no children.
@@ -82,9 +83,13 @@ const SERVICE: &[NodeSpec] = &[
     ),
     n("depends-on", &[], C::None),
     n("host-unit", &[], C::None),
+    n("host-files", &["contains"], C::None),
+    n("backup", &[], C::Backup),
+    n("notes", &["target"], C::None),
     n("remove", &[], C::None),
 ];
 const HEALTH: &[NodeSpec] = &[n("exec", &[], C::None)];
+const BACKUP: &[NodeSpec] = &[n("dump", &[], C::None), n("restore", &[], C::None)];
 
 /// The nodes valid in `ctx` (for a target, the settings of `target`).
 pub fn nodes(ctx: Context, target: Option<&str>) -> Vec<NodeSpec> {
@@ -95,6 +100,7 @@ pub fn nodes(ctx: Context, target: Option<&str>) -> Vec<NodeSpec> {
         C::Secret => SECRET.to_vec(),
         C::Service => SERVICE.to_vec(),
         C::Health => HEALTH.to_vec(),
+        C::Backup => BACKUP.to_vec(),
         C::Target => target_settings(target.unwrap_or(""))
             .iter()
             .map(|s| {
@@ -173,6 +179,7 @@ pub fn doc(ctx: Context, node: &str, prop: Option<&str>) -> Option<String> {
         (C::Secret, n, _) => ("### `secret`", n),
         (C::Service, n, _) => ("## `service` children", n),
         (C::Health, _, _) => ("## `service` children", "health"),
+        (C::Backup, _, _) => ("## `service` children", "backup"),
         (C::Target, n, _) => ("## `target` settings", n),
         (C::None, ..) => return None,
     };
@@ -289,7 +296,15 @@ pub fn all_names() -> Vec<(
     Option<&'static str>,
 )> {
     let mut out = Vec::new();
-    for ctx in [C::Top, C::App, C::Param, C::Secret, C::Service, C::Health] {
+    for ctx in [
+        C::Top,
+        C::App,
+        C::Param,
+        C::Secret,
+        C::Service,
+        C::Health,
+        C::Backup,
+    ] {
         for spec in nodes(ctx, None) {
             out.push((ctx, None, spec.name, None));
             for p in spec.props {

@@ -4,6 +4,9 @@ use std::collections::BTreeMap;
 
 use super::*;
 
+/// The targets a service's `notes` may be meant for (`kubernetes` is Helm and Kustomize).
+pub const NOTE_TARGETS: &[&str] = &["compose", "kubernetes", "helm", "kustomize", "systemd"];
+
 impl Resolver<'_> {
     fn duration(&mut self, v: &Option<S<String>>, default: u64) -> u64 {
         match v {
@@ -342,6 +345,55 @@ impl Resolver<'_> {
                 .collect();
             depends_on.sort();
             depends_on.dedup();
+            let host_files = s.host_files.as_ref().map(|h| {
+                self.path(&h.path);
+                if let Some(c) = &h.contains
+                    && (c.v.is_empty()
+                        || c.v.starts_with('/')
+                        || c.v.split('/').any(|seg| seg == ".." || seg == "."))
+                {
+                    self.err(
+                        Diag::error(
+                            diag::BAD_PATH,
+                            format!("`{}` is not a path inside the files", c.v),
+                        )
+                        .label(c.span, "invalid path")
+                        .help("write a relative path without `.` or `..`, like `server.dll` or `bin/server`"),
+                    );
+                }
+                HostFiles {
+                    path: h.path.v.trim_end_matches('/').to_string(),
+                    contains: h.contains.as_ref().map(|c| c.v.clone()),
+                }
+            });
+            let backup = s.backup.as_ref().map(|b| BackupInfo {
+                dump: b.dump.as_ref().map(|d| d.v.clone()).unwrap_or_default(),
+                restore: b.restore.as_ref().map(|d| d.v.clone()).unwrap_or_default(),
+            });
+            let mut notes = Vec::new();
+            for n in &s.notes {
+                if let Some(t) = &n.target
+                    && !NOTE_TARGETS.contains(&t.v.as_str())
+                {
+                    self.err(
+                        Diag::error(
+                            diag::UNKNOWN_TARGET,
+                            format!("`notes` names unknown target `{}`", t.v),
+                        )
+                        .label(t.span, "no such target")
+                        .help(diag::unknown_help(
+                            "target",
+                            &t.v,
+                            NOTE_TARGETS.iter().copied(),
+                        )),
+                    );
+                    continue;
+                }
+                notes.push(Note {
+                    target: n.target.as_ref().map(|t| t.v.clone()),
+                    text: n.text.v.trim_end().to_string(),
+                });
+            }
             if let Some(c) = &s.command {
                 for word in &c.v {
                     self.credentials(word, c.span, &format!("the command of `{}`", s.name.v));
@@ -369,6 +421,9 @@ impl Resolver<'_> {
                         .as_ref()
                         .map(|h| h.v.clone())
                         .unwrap_or_default(),
+                    host_files,
+                    backup,
+                    notes,
                     span: s.span,
                 },
                 refs,

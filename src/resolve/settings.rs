@@ -4,6 +4,10 @@ use super::*;
 
 impl Resolver<'_> {
     pub(super) fn targets(&mut self, decl: &Decl) -> TargetSettings {
+        // The systemd defaults follow the app: `/opt/<app>` and a system user named after it
+        // (at most 31 characters, the longest name sysusers.d accepts).
+        let app = decl.app.as_ref().map_or("app", |a| a.name.v.as_str());
+        let user: String = app.chars().take(31).collect();
         let mut t = TargetSettings {
             compose: ComposeSettings {
                 enabled: true,
@@ -19,8 +23,8 @@ impl Resolver<'_> {
             },
             systemd: SystemdSettings {
                 enabled: true,
-                prefix: "/opt/lucia".into(),
-                user: "lucia".into(),
+                prefix: format!("/opt/{app}"),
+                user: user.trim_end_matches('-').to_string(),
             },
             github: GithubSettings {
                 enabled: true,
@@ -156,7 +160,7 @@ impl Resolver<'_> {
                                     format!("`{text}` is not an absolute path"),
                                 )
                                 .label(v.span, "invalid prefix")
-                                .help("use an absolute path such as `/opt/lucia`"),
+                                .help("use an absolute path such as `/opt/NAME`"),
                             );
                         }
                         t.systemd.prefix = text;

@@ -34,7 +34,7 @@ pub fn lower(model: &Model, diags: &mut Vec<Diag>) -> Option<Artifact> {
         "secrets/README.md".into(),
         pack::text(secrets_readme(model)),
     );
-    crate::targets::scripts::add_host_scripts(&mut tree);
+    crate::targets::scripts::add_host_scripts(&mut tree, model);
     tree.insert(
         ".gitignore".into(),
         pack::text(".env\nsecrets/*\n!secrets/README.md\n"),
@@ -561,13 +561,16 @@ fn readme(model: &Model, stem: &str) -> String {
     out.push_str("\n## Operations\n\n```sh\n./health-check.sh --target compose      # /alive, /health, Redis and the store; exit 0 when healthy\n./backup-config.sh --target compose     # .env, secrets/, a store dump and the volumes, into $HOME\n```\n\nBoth take `--help`. `bundles/<profile>/scripts/validate-deployment.sh` runs the validators luciac's\ntests use against this bundle.\n");
     out.push_str(
         "\n## How this bundle is built\n\n\
-- Health checks need no curl or wget (the Lucia image has neither): HTTP checks open a TCP\n  connection with bash's `/dev/tcp`, send `GET` and require status 200. The readiness path is\n  used, so `depends_on: service_healthy` and `docker compose ps` mean \"ready to serve\".\n\
+- Health checks need no curl or wget in the image: HTTP checks open a TCP\n  connection with bash's `/dev/tcp`, send `GET` and require status 200. The readiness path is\n  used, so `depends_on: service_healthy` and `docker compose ps` mean \"ready to serve\".\n\
 - Services that only serve other services sit on the `backend` network, which is `internal`\n  (no route out) and never published on the host.\n\
 - Every container drops all capabilities, sets `no-new-privileges`, and most run with a\n  read-only root filesystem and a tmpfs for the paths the program writes.\n\
 - No `container_name` and no fixed subnet: two profiles can run side by side (their project\n  names differ); give them different published ports in `.env`.\n\
-- Ports above 1024 only, so rootless Docker and Podman work without extra setup.\n\
-- Settings that Lucia seeds into its store on first start (the `HomeAssistant` section and\n  similar) are read from the environment only on the first start; later changes go through\n  the dashboard. Connection strings, `DataProvider`, `Logging` and `ASPNETCORE_*` always follow\n  the environment.\n\
-- Known limit: ASP.NET Core keeps its DataProtection keys under `$HOME`, which is not on a\n  volume here, so dashboard logins end when the container is recreated.\n",
+- Ports above 1024 only, so rootless Docker and Podman work without extra setup.\n",
     );
+    let notes = crate::targets::notes_section(model, "compose");
+    if !notes.is_empty() {
+        out.push('\n');
+        out.push_str(&notes);
+    }
     out
 }

@@ -135,3 +135,29 @@ pub fn kind_text(p: &crate::model::ParamInfo) -> String {
 pub fn md_cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }
+
+/// The services' `notes` for one target's README: a `## Notes` section with one heading per
+/// service that has any, or nothing. The text is the declaration's Markdown, as written.
+pub fn notes_section(model: &Model, target: &str) -> String {
+    let mut out = String::new();
+    for s in &model.services {
+        let notes = s.notes_for(target);
+        if notes.is_empty() {
+            continue;
+        }
+        if out.is_empty() {
+            out.push_str("## Notes\n\n");
+        }
+        out.push_str(&format!("### `{}`\n\n", s.name));
+        for n in notes {
+            out.push_str(n);
+            out.push_str("\n\n");
+        }
+    }
+    // One newline at the end, as every generated text file has.
+    out.truncate(out.trim_end().len());
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    out
+}

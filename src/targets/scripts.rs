@@ -12,7 +12,7 @@ pub const BACKUP_CONFIG: &str = include_str!("../../infra/scripts/backup-config.
 pub const VALIDATE_DEPLOYMENT: &str = include_str!("../../infra/scripts/validate-deployment.sh");
 
 /// Add the scripts an operator runs on the host of an unpacked bundle.
-pub fn add_host_scripts(tree: &mut FileTree) {
+pub fn add_host_scripts(tree: &mut FileTree, _model: &Model) {
     tree.insert("health-check.sh".into(), pack::script(HEALTH_CHECK));
     tree.insert("backup-config.sh".into(), pack::script(BACKUP_CONFIG));
 }
@@ -20,7 +20,7 @@ pub fn add_host_scripts(tree: &mut FileTree) {
 /// `bundles/<profile>/scripts/`: every operator script, for every target.
 pub fn lower(_model: &Model) -> Artifact {
     let mut tree = FileTree::new();
-    add_host_scripts(&mut tree);
+    add_host_scripts(&mut tree, _model);
     tree.insert(
         "validate-deployment.sh".into(),
         pack::script(VALIDATE_DEPLOYMENT),

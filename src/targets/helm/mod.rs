@@ -747,13 +747,17 @@ fn readme(model: &Model) -> String {
 - Pod Security Standards \"restricted\": non-root with the image's UID, seccomp RuntimeDefault, no\n  privilege escalation, all capabilities dropped, read-only root with emptyDir for the writable paths.\n\
 - A dedicated ServiceAccount without an API token, `enableServiceLinks: false`, no RBAC.\n\
 - Probes: startup and liveness on the cheap liveness path, readiness on the full health path; the\n  startup probe allows twice the declared start period for cold starts on small hardware.\n\
-- `networkPolicy.enabled` adds one NetworkPolicy per service: internal services accept traffic only\n  from the services that depend on them; published ports stay reachable. Egress is not limited\n  (Home Assistant and the model endpoints are outside the cluster at addresses the chart cannot know).\n\
+- `networkPolicy.enabled` adds one NetworkPolicy per service: internal services accept traffic only\n  from the services that depend on them; published ports stay reachable. Egress is not limited\n  (what the services call outside the cluster is at addresses the chart cannot know).\n\
 - The namespace comes from `helm install --namespace`; the chart never hard-codes one.\n\
 - `helm test` runs the app's own image (no extra image pull) and asks the readiness path through the Service.\n\
 - Pods roll when their environment or the chart-managed Secret changes (`checksum/config`); after\n  changing a Secret you manage yourself, run `kubectl rollout restart`.\n\
-- Published ports are the Service ports (`params.*Port`). The Ingress carries HTTP only; for a TCP\n  port such as Wyoming use `service.type=LoadBalancer` (k3s ServiceLB publishes it on the nodes).\n\
-- Settings that Lucia seeds into its store on first start (the `HomeAssistant` section and similar)\n  are read from the environment only on the first start; later changes go through the dashboard.\n  Connection strings, `DataProvider`, `Logging` and `ASPNETCORE_*` always follow the environment.\n",
+- Published ports are the Service ports (`params.*Port`). The Ingress carries HTTP only; for a TCP\n  port that is not HTTP use `service.type=LoadBalancer` (k3s ServiceLB publishes it on the nodes).\n",
     );
+    let notes = crate::targets::notes_section(model, "helm");
+    if !notes.is_empty() {
+        out.push('\n');
+        out.push_str(&notes);
+    }
     out.push_str("\n## Security scan (checkov) exceptions\n\nChecks the chart deliberately does not meet (the test suite runs checkov with exactly these skipped):\n\n");
     out.push_str("- `CKV_K8S_15` (pull policy Always): home-lab clusters run offline; pin `image.digest` instead,\n  which cannot be retagged.\n");
     out.push_str("- `CKV_K8S_35` (secrets as files): the app reads configuration only from the environment.\n");

@@ -1,36 +1,46 @@
 //! systemd target: a hardened, installable package for Debian 12, Ubuntu 22.04+ and RHEL 9 hosts
-//! (`<instance>-systemd-<version>.tar.gz`): the unit, a credential-bridging start wrapper,
-//! sysusers.d and tmpfiles.d files, an env-file template, POSIX `install.sh`/`uninstall.sh` and
-//! a README.
+//! (`<instance>-systemd-<version>.tar.gz`): one unit per service the host runs, each with a
+//! credential-bridging start wrapper and an env-file template, one sysusers.d and one tmpfiles.d
+//! file, POSIX `install.sh`/`uninstall.sh` and a README.
 //!
 //! Choices a reviewer should know:
-//! - **Identity:** a static system user from sysusers.d (`u lucia`), not `DynamicUser=`: the UID
-//!   stays stable across upgrades and restarts, `/etc/lucia` can be group-owned by it, and the
-//!   state directory is a plain `/var/lib/lucia` (not a symlink into `/var/lib/private`).
-//! - **Services provided by the host** (a non-empty `host-unit`, here Redis and MongoDB) are not
-//!   run by the package: their references become `127.0.0.1` and their port numbers, their own
-//!   env keys (container-only, like mongo's `HOME`) are dropped, and the installer writes a
-//!   drop-in with `Requires=`/`After=` for the first candidate unit that exists on the host.
-//! - **Secrets** are systemd credentials: `LoadCredential=<name>:/etc/lucia/credentials/<name>`.
-//!   The app reads configuration only from the environment, so `ExecStart` runs a small POSIX sh
-//!   wrapper (`libexec/lucia-start`) that reads `$CREDENTIALS_DIRECTORY/<name>`, checks the
-//!   declared constraints and `export`s the key the app reads before `exec`ing dotnet. Values
-//!   never appear in the unit, `systemctl show`, the bundle or any command line. systemd and
-//!   POSIX sh cannot spell a variable whose name has a `-` (`ConnectionStrings__chat-model`):
-//!   for those the wrapper execs a few lines of perl (Debian/Ubuntu always have it) or python3
-//!   (RHEL has it for dnf) that read the credential file into the environment and exec the app;
-//!   only if neither exists does it fall back to `env NAME=VALUE` (argv), with a warning.
-//! - **dotnet path:** found by install.sh (never under /home or /root, which `ProtectHome=`
-//!   hides anyway) and written, with the prefix and the host units, into
-//!   `lucia.service.d/10-install.conf`; the shipped unit's `ExecStart` is the default
-//!   `/usr/bin/dotnet`, overridden there.
-//! - **Which declarations get a package:** one application service with a `command`, the others
-//!   provided by host units. The target is enabled by default, so a container-only declaration
-//!   (no `host-unit` anywhere) that does not fit is skipped without a diagnostic; one that uses
-//!   `host-unit` gets errors for what is missing.
+//! - **Which services get a unit:** every service without `host-unit` runs its `command` as its
+//!   own unit. The unit is `<app>.service` when the package runs one service (the program is the
+//!   app, as a distribution names a daemon's unit after it) and `<app>-<service>.service` when
+//!   it runs several; every per-unit path (wrapper, env file, state and cache directory) carries
+//!   the same stem. A service without a `command` cannot run on a host: the target is enabled
+//!   by default, so a container-only declaration (no `host-unit` anywhere) with such a service
+//!   gets no package and no diagnostic, and one that uses `host-unit` gets E0058 for it.
+//! - **The program:** an absolute program is used as is; a bare name (`redis-server`, or Lucia's
+//!   `dotnet`) is found on the host's `PATH` by install.sh (never under /home or /root, which
+//!   `ProtectHome=` hides) and recorded in the unit's drop-in, `<stem>.service.d/10-install.conf`;
+//!   a relative path is inside the service's `host-files`. Nothing here knows any runtime: what
+//!   a program needs from the host is the declaration's `notes`.
+//! - **Files:** `host-files "/app" contains="x"` says the image's `/app` comes, on a host, from a
+//!   directory the operator gives (`install.sh --files SERVICE=DIR`), installed read-only under
+//!   `<prefix>/<service>`; command words under `/app` point there, and volumes under `/app`
+//!   become symlinks into the state directory. Services without it work in their state directory.
+//! - **Identity:** one static system user for the package from sysusers.d, not `DynamicUser=`:
+//!   the UID stays stable across upgrades and restarts, `/etc/<app>` can be group-owned by it,
+//!   and state directories are plain `/var/lib/<stem>` (not symlinks into `/var/lib/private`).
+//! - **Services provided by the host** (a non-empty `host-unit`) are not run by the package:
+//!   their references become `127.0.0.1` and their port numbers, their own env keys
+//!   (container-only) are dropped, and the installer writes `Requires=`/`After=` for the first
+//!   candidate unit that exists into the drop-in of each unit that depends on them. A unit that
+//!   depends on another unit of the package `Requires=` it in the unit itself.
+//! - **Secrets** are systemd credentials, one file per secret in `/etc/<app>/credentials/`, shared
+//!   by every unit that receives it: `LoadCredential=<name>:/etc/<app>/credentials/<name>`.
+//!   `ExecStart` runs a small POSIX sh wrapper (`libexec/<stem>-start`) that reads
+//!   `$CREDENTIALS_DIRECTORY/<name>`, checks the declared constraints and `export`s the key the
+//!   program reads before `exec`ing it. Values never appear in the unit, `systemctl show`, the
+//!   bundle or any command line. systemd and POSIX sh cannot spell a variable whose name has a
+//!   `-` (`ConnectionStrings__chat-model`): for those the wrapper execs a few lines of perl
+//!   (Debian/Ubuntu always have it) or python3 (RHEL has it for dnf) that read the credential
+//!   file into the environment and exec the program; only if neither exists does it fall back
+//!   to `env NAME=VALUE` (argv), with a warning.
 //! - **No port mapping** exists outside containers: where a service's environment names one of
 //!   its own published ports (`{agenthost.port.http}`), it renders as the published number
-//!   (7233) instead of the container port (8080).
+//!   instead of the container port.
 //! - **Values** in `Environment=` lines are C-escaped inside double quotes with `%` doubled;
 //!   in the env file they are double-quoted with `\`, `"`, `$` and `` ` `` escaped (systemd's
 //!   EnvironmentFile rules, where `%` is not special). The unit carries every default, the env
@@ -63,23 +73,20 @@ pub fn lower(model: &Model, diags: &mut Vec<Diag>) -> Vec<Artifact> {
         return Vec::new();
     };
     let stem = format!("{}-systemd-{}", model.instance_name(), model.app.version);
-    let n = &plan.name;
+    let app = &model.app.name;
     let mut tree = FileTree::new();
-    tree.insert(format!("{n}.service"), pack::text(plan.unit()));
-    tree.insert(format!("{n}.sysusers"), pack::text(plan.sysusers()));
-    tree.insert(format!("{n}.tmpfiles"), pack::text(plan.tmpfiles()));
-    tree.insert(format!("{n}.env"), pack::text(plan.env_file()));
-    tree.insert(format!("{n}-start"), pack::script(plan.wrapper()));
-    tree.insert(
-        "install.sh".into(),
-        pack::script(plan.script(INSTALL_SH, true)),
-    );
-    tree.insert(
-        "uninstall.sh".into(),
-        pack::script(plan.script(UNINSTALL_SH, false)),
-    );
+    for u in &plan.units {
+        let n = &u.stem;
+        tree.insert(format!("{n}.service"), pack::text(plan.unit(u)));
+        tree.insert(format!("{n}.env"), pack::text(plan.env_file(u)));
+        tree.insert(format!("{n}-start"), pack::script(plan.wrapper(u)));
+    }
+    tree.insert(format!("{app}.sysusers"), pack::text(plan.sysusers()));
+    tree.insert(format!("{app}.tmpfiles"), pack::text(plan.tmpfiles()));
+    tree.insert("install.sh".into(), pack::script(plan.install_sh()));
+    tree.insert("uninstall.sh".into(), pack::script(plan.uninstall_sh()));
     tree.insert("README.md".into(), pack::text(plan.readme(&stem)));
-    crate::targets::scripts::add_host_scripts(&mut tree);
+    crate::targets::scripts::add_host_scripts(&mut tree, model);
     vec![Artifact {
         target: "systemd",
         path: format!("{stem}.tar.gz"),
@@ -91,15 +98,96 @@ pub fn lower(model: &Model, diags: &mut Vec<Diag>) -> Vec<Artifact> {
     }]
 }
 
+/// Where the systemd package puts a service, for the configuration reference and the
+/// operator scripts; `None` when the declaration gets no systemd package.
+pub fn layout(model: &Model) -> Option<HostLayout> {
+    if !model.targets.systemd.enabled {
+        return None;
+    }
+    let plan = Plan::new(model, &mut Vec::new())?;
+    Some(HostLayout {
+        etc: plan.etc(),
+        units: plan
+            .units
+            .iter()
+            .map(|u| HostUnit {
+                service: u.svc.name.clone(),
+                unit: format!("{}.service", u.stem),
+                env_file: plan.env_path(u),
+                state_dir: u.state_dir(),
+                dropin_dir: format!("{UNIT_DIR}/{}.service.d", u.stem),
+                ports: u
+                    .svc
+                    .ports
+                    .iter()
+                    .map(|p| HostPort {
+                        name: p.name.clone(),
+                        number: host_port(model, u.svc, p),
+                        setting: port_setting(u.svc, &p.name),
+                    })
+                    .collect(),
+            })
+            .collect(),
+        host_services: model
+            .services
+            .iter()
+            .filter(|s| !s.host_unit.is_empty())
+            .map(|s| (s.name.clone(), s.host_unit.clone()))
+            .collect(),
+    })
+}
+
+/// The systemd package's layout (see [`layout`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostLayout {
+    /// `/etc/<app>`: env files and `credentials/`.
+    pub etc: String,
+    pub units: Vec<HostUnit>,
+    /// Services the host provides: name and candidate units, preferred first.
+    pub host_services: Vec<(String, Vec<String>)>,
+}
+
+/// One service the package runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostUnit {
+    pub service: String,
+    /// `lucia.service`
+    pub unit: String,
+    /// `/etc/<app>/<stem>.env`
+    pub env_file: String,
+    /// `/var/lib/<stem>`
+    pub state_dir: String,
+    /// The drop-in directory install.sh writes.
+    pub dropin_dir: String,
+    pub ports: Vec<HostPort>,
+}
+
+/// A port of a service the package runs, as it listens on the host.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostPort {
+    pub name: String,
+    /// The default: the published port where the service's own environment says where it
+    /// listens, else the container port (the program's own setting).
+    pub number: u16,
+    /// The env key that sets it and the literal text before the number in its value
+    /// (`ASPNETCORE_URLS`, `http://+:`), so a script can read a changed port from the env file.
+    pub setting: Option<(String, String)>,
+}
+
+/// A word of `ExecStart=`: as written, or a path inside the service's installed files.
+#[derive(Debug, Clone, PartialEq)]
+enum Word {
+    Lit(String),
+    /// Relative to `<prefix>/<service>` (empty: the directory itself).
+    Files(String),
+}
+
 /// How `ExecStart` names the program.
 #[derive(Debug, Clone, PartialEq)]
 enum Program {
-    /// `dotnet`: the installer finds it.
-    Dotnet,
-    /// An absolute path, used as is.
-    Absolute(String),
-    /// Relative to the app directory.
-    InApp(String),
+    /// A bare name: install.sh finds it on the host's PATH.
+    OnPath(String),
+    Word(Word),
 }
 
 /// A non-secret env key with its default value and the params it derives from.
@@ -109,23 +197,33 @@ struct EnvLine {
     params: Vec<String>,
 }
 
-struct Plan<'a> {
-    model: &'a Model,
+/// One unit: a service the package runs.
+struct Unit<'a> {
     svc: &'a ServiceInfo,
-    name: String,
-    prefix: String,
-    user: String,
+    /// The unit's name without `.service`: the app's, or `<app>-<service>`.
+    stem: String,
     program: Program,
-    args: Vec<String>,
-    /// One group per host-provided dependency: candidate unit names, preferred first.
+    args: Vec<Word>,
+    /// `host-files`: the container path and the file install.sh checks for.
+    files: Option<&'a HostFiles>,
+    /// One group per host-provided dependency: service, then candidate units, preferred first.
     host_groups: Vec<(String, Vec<String>)>,
+    /// Stems of the package's own units this one depends on.
+    requires: Vec<String>,
     env: Vec<EnvLine>,
     /// (env key, secret)
     secrets: Vec<(String, &'a SecretInfo)>,
-    /// (path relative to the app dir, state subdirectory) for volumes under `/app/`.
+    /// (path relative to the files, volume) for volumes inside the `host-files` path.
     state_links: Vec<(String, String)>,
-    /// Volumes elsewhere: only a state directory.
+    /// Volumes elsewhere: (container path, volume), a state subdirectory only.
     other_state: Vec<(String, String)>,
+}
+
+struct Plan<'a> {
+    model: &'a Model,
+    prefix: String,
+    user: String,
+    units: Vec<Unit<'a>>,
 }
 
 /// A name systemd accepts in `Environment=` and POSIX sh in `export`.
@@ -154,63 +252,63 @@ fn is_plain_path(p: &str) -> bool {
         && p.len() > 1
         && p.chars()
             .all(|c| c.is_ascii_alphanumeric() || "/._-+".contains(c))
-        && !p.split('/').any(|s| s == "..")
+        && !p.split('/').any(|s| s == ".." || s == ".")
 }
 
-/// A gap the systemd target cannot bridge: an error when the declaration meant to run on a host.
-fn report(intent: bool, diags: &mut Vec<Diag>, d: Diag) {
-    if intent {
-        diags.push(d);
+/// A command word systemd and the scripts carry without quoting.
+fn is_plain_word(p: &str) -> bool {
+    !p.is_empty()
+        && p.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+=:,@".contains(c))
+}
+
+/// `word` as a path inside the files at `path`, when it is one.
+fn in_files(files: Option<&HostFiles>, word: &str) -> Option<String> {
+    let path = &files?.path;
+    if word == path {
+        return Some(String::new());
     }
+    word.strip_prefix(path.as_str())
+        .and_then(|r| r.strip_prefix('/'))
+        .map(|r| r.trim_end_matches('/').to_string())
 }
 
 impl<'a> Plan<'a> {
     fn new(model: &'a Model, diags: &mut Vec<Diag>) -> Option<Plan<'a>> {
         let settings = &model.targets.systemd;
-        let name = model.app.name.clone();
         // A declaration written for containers only (no `host-unit` anywhere) that systemd cannot
-        // run (several application services, no `command`) gets no systemd package and no error:
-        // every declaration enables the target by default. One that uses `host-unit` meant to
-        // be installed on a host, so there the same gaps are errors.
+        // run gets no systemd package and no error: every declaration enables the target by
+        // default. One that uses `host-unit` meant to be installed on a host, so there the same
+        // gaps are errors.
         let intent = model.services.iter().any(|s| !s.host_unit.is_empty());
-
+        let mut ok = true;
+        let mut quiet_skip = false;
+        let mut cannot = |diags: &mut Vec<Diag>, d: Diag| {
+            if intent {
+                diags.push(d);
+            }
+            quiet_skip = true;
+        };
         let run: Vec<&ServiceInfo> = model
             .services
             .iter()
             .filter(|s| s.host_unit.is_empty())
             .collect();
-        let mut multiple = false;
-        let svc = match run.as_slice() {
-            [one] => *one,
-            [] => {
-                let span = model.services.first().map(|s| s.span)?;
-                diags.push(
-                    Diag::error(diag::TARGET_CANNOT_EXPRESS, "the systemd target has nothing to run: every service is provided by a host unit")
-                        .label(span, "all services have `host-unit`")
-                        .help("remove `host-unit` from the application service, or disable the target with `target \"systemd\" { enabled #false }`"),
-                );
-                return None;
-            }
-            [first, second, ..] => {
-                if !intent {
-                    return None;
-                }
-                report(intent, diags,
-                    Diag::error(diag::TARGET_CANNOT_EXPRESS, format!("the systemd target runs one application service, but `{}` is another", second.name))
-                        .label(second.span, "a second service without `host-unit`")
-                        .help("give the services the host provides a `host-unit \"NAME.service\"`, or disable the target with `target \"systemd\" { enabled #false }`"),
-                );
-                // Keep checking the first one: every problem of the target in one report.
-                multiple = true;
-                *first
-            }
-        };
-        let mut ok = !multiple;
+        let first_span = model.services.first().map(|s| s.span)?;
+        if run.is_empty() {
+            diags.push(
+                Diag::error(diag::SYSTEMD_CANNOT_RUN, "the systemd target has nothing to run: every service is provided by a host unit")
+                    .label(first_span, "all services have `host-unit`")
+                    .help("remove `host-unit` from a service the package should run, or disable the target with `target \"systemd\" { enabled #false }`"),
+            );
+            return None;
+        }
+        let anchor = run.first().map_or(first_span, |s| s.span);
         if !is_plain_path(&settings.prefix) {
             diags.push(
                 Diag::error(diag::BAD_PATH, format!("systemd prefix `{}` must be an absolute path of letters, digits and `/._-+`", settings.prefix))
-                    .label(svc.span, "installed under this prefix")
-                    .help("use a path such as `/opt/lucia`"),
+                    .label(anchor, "installed under this prefix")
+                    .help(format!("use a path such as `/opt/{}`", model.app.name)),
             );
             ok = false;
         }
@@ -227,24 +325,11 @@ impl<'a> Plan<'a> {
         if !user_ok {
             diags.push(
                 Diag::error(diag::BAD_NAME, format!("systemd user `{}` is not a valid system user name", settings.user))
-                    .label(svc.span, "runs as this user")
+                    .label(anchor, "runs as this user")
                     .help("lowercase letters, digits, `_` and `-`, starting with a letter or `_`, at most 31 characters"),
             );
             ok = false;
         }
-        let command = svc.command.split_first();
-        if command.is_none() {
-            if !intent {
-                return None;
-            }
-            report(intent, diags,
-                Diag::error(diag::MISSING_VALUE, format!("service `{}` declares no `command`; the systemd unit needs one to run", svc.name))
-                    .label(svc.span, "no command")
-                    .help("add `command \"PROGRAM\" \"ARG\"…` (Lucia: `command \"dotnet\" \"lucia.AgentHost.dll\"`)"),
-            );
-            ok = false;
-        }
-        let (first, rest) = command.map_or(("", &[][..]), |(f, r)| (f.as_str(), r));
         // `Description=` is one line; dropping a break would join the lines silently.
         if model.app.description.chars().any(char::is_control) {
             diags.push(
@@ -253,115 +338,197 @@ impl<'a> Plan<'a> {
                     "the systemd unit's `Description=` cannot carry the app description: it holds a line break or control character",
                 )
                 .label(
-                    model.app.description_span.unwrap_or(svc.span),
+                    model.app.description_span.unwrap_or(anchor),
                     "holds a line break or control character",
                 )
                 .help("write the description as one line; or disable the target with `target \"systemd\" { enabled #false }`"),
             );
             ok = false;
         }
-        let program = if first == "dotnet" {
-            Program::Dotnet
-        } else if first.starts_with('/') {
-            Program::Absolute(first.to_string())
-        } else {
-            Program::InApp(first.trim_start_matches("./").to_string())
+        let stem_of = |svc: &ServiceInfo| {
+            if run.len() == 1 {
+                model.app.name.clone()
+            } else {
+                format!("{}-{}", model.app.name, svc.name)
+            }
         };
-        let plain = |p: &str| {
-            !p.is_empty()
-                && p.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "/._-+=:,@".contains(c))
-        };
-        let words = command
-            .iter()
-            .flat_map(|_| std::iter::once(first).chain(rest.iter().map(String::as_str)));
-        for a in words.filter(|a| !plain(a)) {
-            report(
-                intent,
-                diags,
-                Diag::error(
-                    diag::TARGET_CANNOT_EXPRESS,
-                    format!("command word `{a}` cannot be used by the systemd target"),
-                )
-                .label(svc.span, "in this service's command")
-                .help("use words of letters, digits and `/._-+=:,@` only"),
-            );
-            ok = false;
-        }
-        let mut host_groups = Vec::new();
-        for d in &svc.depends_on {
-            let Some(dep) = model.service(d) else {
+        let mut units = Vec::new();
+        for svc in &run {
+            let svc: &'a ServiceInfo = svc;
+            let files = svc.host_files.as_ref();
+            if let Some(f) = files
+                && !is_plain_path(&f.path)
+            {
+                cannot(
+                    diags,
+                    Diag::error(
+                        diag::SYSTEMD_CANNOT_RUN,
+                        format!(
+                            "the systemd target cannot install the files of `{}` at `{}`",
+                            svc.name, f.path
+                        ),
+                    )
+                    .label(svc.span, "in this service's `host-files`")
+                    .help("use a path of letters, digits and `/._-+` below `/`, such as `/app`"),
+                );
+            }
+            if let Some(c) = files.and_then(|f| f.contains.as_deref())
+                && !is_plain_path(&format!("/{c}"))
+            {
+                cannot(
+                    diags,
+                    Diag::error(
+                        diag::SYSTEMD_CANNOT_RUN,
+                        format!("install.sh cannot check for `{c}`"),
+                    )
+                    .label(svc.span, "in this service's `host-files contains=`")
+                    .help("use a relative path of letters, digits and `/._-+`"),
+                );
+            }
+            let Some((first, rest)) = svc.command.split_first() else {
+                cannot(
+                    diags,
+                    Diag::error(diag::SYSTEMD_CANNOT_RUN, format!("the systemd target cannot run `{}`: it has no `command`", svc.name))
+                        .label(svc.span, "no program to run on the host")
+                        .help("add `command \"PROGRAM\" \"ARG\"…` with the program the host runs, or `host-unit \"NAME.service\"` when the host provides the service; or disable the target with `target \"systemd\" { enabled #false }`"),
+                );
                 continue;
             };
-            if dep.host_unit.is_empty() {
-                continue;
+            for a in svc.command.iter().filter(|a| !is_plain_word(a)) {
+                cannot(
+                    diags,
+                    Diag::error(
+                        diag::TARGET_CANNOT_EXPRESS,
+                        format!("command word `{a}` cannot be used by the systemd target"),
+                    )
+                    .label(svc.span, "in this service's command")
+                    .help("use words of letters, digits and `/._-+=:,@` only"),
+                );
             }
-            for u in &dep.host_unit {
-                if !is_unit_name(u) {
-                    diags.push(
-                        Diag::error(diag::BAD_NAME, format!("`{u}` is not a systemd unit name"))
+            let program = if !first.contains('/') {
+                Program::OnPath(first.clone())
+            } else if let Some(rel) = in_files(files, first) {
+                Program::Word(Word::Files(rel))
+            } else if first.starts_with('/') {
+                Program::Word(Word::Lit(first.clone()))
+            } else if files.is_some() {
+                let rel = first.trim_start_matches("./").to_string();
+                Program::Word(Word::Files(rel))
+            } else {
+                cannot(
+                    diags,
+                    Diag::error(diag::SYSTEMD_CANNOT_RUN, format!("the systemd target cannot find `{first}` of `{}`: a relative program needs `host-files`", svc.name))
+                        .label(svc.span, "a program relative to the image's working directory")
+                        .help("add `host-files \"/DIR\"` (the image's directory the operator supplies on a host), or give an absolute program or a name found on the host's PATH"),
+                );
+                continue;
+            };
+            let stem = stem_of(svc);
+            let mut state_links = Vec::new();
+            let mut other_state = Vec::new();
+            for v in &svc.volumes {
+                match in_files(files, &v.path) {
+                    Some(rel) if !rel.is_empty() && is_plain_path(&format!("/{rel}")) => {
+                        state_links.push((rel, v.name.clone()))
+                    }
+                    _ => other_state.push((v.path.clone(), v.name.clone())),
+                }
+            }
+            // A volume outside the files is a state subdirectory: the words and whole env
+            // values that name its container path name that directory instead.
+            let on_host = |word: &str| -> Option<String> {
+                other_state.iter().find_map(|(path, vol)| {
+                    let rest = word.strip_prefix(path.trim_end_matches('/'))?;
+                    (rest.is_empty() || rest.starts_with('/'))
+                        .then(|| format!("/var/lib/{stem}/{vol}{rest}"))
+                })
+            };
+            let program = match program {
+                Program::Word(Word::Lit(p)) => Program::Word(Word::Lit(on_host(&p).unwrap_or(p))),
+                other => other,
+            };
+            let args = rest
+                .iter()
+                .map(|a| match in_files(files, a) {
+                    Some(rel) => Word::Files(rel),
+                    None => Word::Lit(on_host(a).unwrap_or_else(|| a.clone())),
+                })
+                .collect();
+            let mut host_groups = Vec::new();
+            let mut requires = Vec::new();
+            for d in &svc.depends_on {
+                let Some(dep) = model.service(d) else {
+                    continue;
+                };
+                if dep.host_unit.is_empty() {
+                    requires.push(stem_of(dep));
+                    continue;
+                }
+                for u in &dep.host_unit {
+                    if !is_unit_name(u) {
+                        diags.push(
+                            Diag::error(
+                                diag::BAD_NAME,
+                                format!("`{u}` is not a systemd unit name"),
+                            )
                             .label(dep.span, "in this service's `host-unit`")
                             .help("write the full unit name, such as `redis-server.service`"),
-                    );
-                    ok = false;
+                        );
+                        ok = false;
+                    }
                 }
+                host_groups.push((dep.name.clone(), dep.host_unit.clone()));
             }
-            host_groups.push((dep.name.clone(), dep.host_unit.clone()));
-        }
-        let mut env = Vec::new();
-        let mut secrets = Vec::new();
-        for e in &svc.env {
-            match &e.source {
-                EnvSource::Template(parts) => {
-                    let (value, params) = render(model, svc, parts);
-                    env.push(EnvLine {
-                        key: e.key.clone(),
-                        value,
-                        params,
-                    });
-                }
-                EnvSource::Secret(s) => {
-                    if let Some(info) = model.secret(s) {
-                        secrets.push((e.key.clone(), info));
+            let mut env = Vec::new();
+            let mut secrets = Vec::new();
+            for e in &svc.env {
+                match &e.source {
+                    EnvSource::Template(parts) => {
+                        let (value, params) = render(model, svc, parts);
+                        let value = on_host(&value).unwrap_or(value);
+                        env.push(EnvLine {
+                            key: e.key.clone(),
+                            value,
+                            params,
+                        });
+                    }
+                    EnvSource::Secret(s) => {
+                        if let Some(info) = model.secret(s) {
+                            secrets.push((e.key.clone(), info));
+                        }
                     }
                 }
             }
+            units.push(Unit {
+                svc,
+                stem,
+                program,
+                args,
+                files,
+                host_groups,
+                requires,
+                env,
+                secrets,
+                state_links,
+                other_state,
+            });
         }
-        let mut state_links = Vec::new();
-        let mut other_state = Vec::new();
-        for v in &svc.volumes {
-            let sub = format!("{name}/{}", v.name);
-            match v.path.strip_prefix("/app/") {
-                Some(rel) if is_plain_path(&format!("/{rel}")) => {
-                    state_links.push((rel.trim_end_matches('/').to_string(), sub))
-                }
-                _ => other_state.push((v.path.clone(), sub)),
-            }
-        }
-        if !ok {
+        if !ok || quiet_skip {
             return None;
         }
         Some(Plan {
             model,
-            svc,
-            name,
             prefix: settings.prefix.trim_end_matches('/').to_string(),
             user: settings.user.clone(),
-            program,
-            args: rest.to_vec(),
-            host_groups,
-            env,
-            secrets,
-            state_links,
-            other_state,
+            units,
         })
     }
 
-    /// Params in the order the service's env keys use them, then the unused ones: the env file and
-    /// README follow the declaration's env block.
-    fn param_order(&self) -> Vec<&'a ParamInfo> {
+    /// Params in the order the unit's env keys use them; for the first unit, then the params
+    /// no unit uses (so the env files and README follow the declaration's env blocks).
+    fn param_order(&self, u: &Unit<'a>) -> Vec<&'a ParamInfo> {
         let mut out: Vec<&'a ParamInfo> = Vec::new();
-        for e in &self.env {
+        for e in &u.env {
             for name in &e.params {
                 if let Some(p) = self.model.param(name)
                     && !out.iter().any(|x| x.name == p.name)
@@ -370,43 +537,82 @@ impl<'a> Plan<'a> {
                 }
             }
         }
-        for p in &self.model.params {
-            if !out.iter().any(|x| x.name == p.name) {
-                out.push(p);
+        let first = self.units.first().is_some_and(|f| f.stem == u.stem);
+        if first {
+            for p in &self.model.params {
+                let used = self
+                    .units
+                    .iter()
+                    .any(|x| x.env.iter().any(|e| e.params.contains(&p.name)));
+                if !used && !out.iter().any(|x| x.name == p.name) {
+                    out.push(p);
+                }
             }
         }
         out
     }
 
+    fn etc(&self) -> String {
+        format!("/etc/{}", self.model.app.name)
+    }
+
+    fn env_path(&self, u: &Unit) -> String {
+        format!("{}/{}.env", self.etc(), u.stem)
+    }
+
+    fn wrapper_path(&self, u: &Unit) -> String {
+        format!("{}/libexec/{}-start", self.prefix, u.stem)
+    }
+
+    /// The secrets of every unit, by name, each once.
+    fn secret_names(&self) -> Vec<&str> {
+        let mut v: Vec<&str> = self
+            .units
+            .iter()
+            .flat_map(|u| u.secrets.iter().map(|(_, s)| s.name.as_str()))
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+}
+
+impl Unit<'_> {
     fn state_dir(&self) -> String {
-        format!("/var/lib/{}", self.name)
+        format!("/var/lib/{}", self.stem)
     }
 
     fn cache_dir(&self) -> String {
-        format!("/var/cache/{}", self.name)
+        format!("/var/cache/{}", self.stem)
     }
 
-    fn etc(&self) -> String {
-        format!("/etc/{}", self.name)
+    /// `<prefix>/<service>`, where install.sh puts the service's files.
+    fn files_dir(&self, prefix: &str) -> String {
+        format!("{prefix}/{}", self.svc.name)
     }
 
-    fn app_dir(&self) -> String {
-        format!("{}/app", self.prefix)
+    /// The unit's working directory: its files, else its state directory.
+    fn workdir(&self, prefix: &str) -> String {
+        match self.files {
+            Some(_) => self.files_dir(prefix),
+            None => self.state_dir(),
+        }
     }
 
-    fn wrapper_path(&self) -> String {
-        format!("{}/libexec/{}-start", self.prefix, self.name)
-    }
-
-    /// The `ExecStart=` words after the wrapper, with `dotnet` at `dotnet`.
-    fn exec_words(&self, dotnet: &str, app_dir: &str) -> Vec<String> {
+    /// The `ExecStart=` words after the wrapper, with the program as `program` when it is
+    /// found on the host and the files under `prefix`.
+    fn exec_words(&self, prefix: &str, program: &str) -> Vec<String> {
+        let word = |w: &Word| match w {
+            Word::Lit(s) => s.clone(),
+            Word::Files(r) if r.is_empty() => self.files_dir(prefix),
+            Word::Files(r) => format!("{}/{r}", self.files_dir(prefix)),
+        };
         let prog = match &self.program {
-            Program::Dotnet => dotnet.to_string(),
-            Program::Absolute(p) => p.clone(),
-            Program::InApp(p) => format!("{app_dir}/{p}"),
+            Program::OnPath(_) => program.to_string(),
+            Program::Word(w) => word(w),
         };
         std::iter::once(prog)
-            .chain(self.args.iter().cloned())
+            .chain(self.args.iter().map(word))
             .collect()
     }
 
@@ -510,6 +716,37 @@ fn listens_on_published(svc: &ServiceInfo, port: &str) -> bool {
     })
 }
 
+/// The port a service the package runs listens on by default (see [`HostPort::number`]).
+fn host_port(model: &Model, svc: &ServiceInfo, p: &PortInfo) -> u16 {
+    match &p.publish {
+        Some(pb) if listens_on_published(svc, &p.name) => {
+            publish_value(model, pb).parse().unwrap_or(p.number)
+        }
+        _ => p.number,
+    }
+}
+
+/// The env key (one systemd can set) whose value names `port` of the service itself, and the
+/// literal text before the number.
+fn port_setting(svc: &ServiceInfo, port: &str) -> Option<(String, String)> {
+    for e in svc.env.iter().filter(|e| is_env_name(&e.key)) {
+        let EnvSource::Template(parts) = &e.source else {
+            continue;
+        };
+        let mut prefix = String::new();
+        for p in parts {
+            match p {
+                Part::Lit(s) => prefix.push_str(s),
+                Part::Port {
+                    service, port: q, ..
+                } if *service == svc.name && q == port => return Some((e.key.clone(), prefix)),
+                _ => break,
+            }
+        }
+    }
+    None
+}
+
 /// Reads `KEY FILE … --` pairs into the environment (trailing newlines removed, like `$(cat)`),
 /// then execs the rest: values never appear on a command line.
 const PERL_BRIDGE: &str = r#"while (@ARGV) { my $k = shift @ARGV; last if $k eq "--"; my $f = shift @ARGV; open(my $h, "<", $f) or die "$f: $!\n"; local $/; my $v = <$h>; close $h; $v = "" unless defined $v; $v =~ s/\n+\z//; $ENV{$k} = $v; } exec { $ARGV[0] } @ARGV or die "exec $ARGV[0]: $!\n";"#;
@@ -528,7 +765,7 @@ os.execvp(a[0], a)
 
 const HARDENING: &str = "\
 # Hardening (measured exposure: see README.md). MemoryDenyWriteExecute= is left out on purpose:
-# it breaks the .NET JIT.
+# it breaks programs that compile code at run time (JIT compilers).
 NoNewPrivileges=yes
 CapabilityBoundingSet=
 AmbientCapabilities=

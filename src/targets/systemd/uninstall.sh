@@ -17,12 +17,13 @@ die() { printf 'uninstall.sh: error: %s\n' "$*" >&2; exit 1; }
 usage() {
 	cat <<EOF
 Usage: sudo ./uninstall.sh [OPTIONS]
-Stop, disable and remove $NAME.service, its app and wrapper. $ETC (settings, credentials),
-/var/lib/$NAME (data) and /var/cache/$NAME stay unless --purge. The $SVC_USER user stays.
+Stop, disable and remove$(for u in $UNITS; do printf ' %s.service' "$u"; done), their files and
+wrappers. $ETC (settings, credentials), the state directories (data) and the cache directories
+under /var/lib and /var/cache stay unless --purge. The $SVC_USER user stays.
 
-  --prefix DIR   the prefix given to install.sh (default: read from the installed drop-in,
+  --prefix DIR   the prefix given to install.sh (default: read from an installed drop-in,
                  else $DEFAULT_PREFIX)
-  --purge        also delete $ETC, /var/lib/$NAME and /var/cache/$NAME
+  --purge        also delete $ETC and$(for u in $UNITS; do printf ' /var/lib/%s /var/cache/%s' "$u" "$u"; done)
   --dry-run      print what would be removed and remove nothing
   --root DIR     act on DIR as if it were / (no systemctl calls)
   -h, --help     show this help
@@ -56,10 +57,12 @@ fi
 if [ -z "$ROOT" ] && [ "$DRY_RUN" = 0 ] && [ "$(id -u)" != 0 ]; then
 	die "run as root: sudo $0 (or try --dry-run)"
 fi
-DROPIN=$ROOT$UNIT_DIR/$NAME.service.d/10-install.conf
-if [ -z "$PREFIX" ] && [ -f "$DROPIN" ]; then
-	PREFIX=$(sed -n 's|^WorkingDirectory=\(/.*\)/app$|\1|p' "$DROPIN")
-fi
+for u in $UNITS; do
+	dropin=$ROOT$UNIT_DIR/$u.service.d/10-install.conf
+	if [ -z "$PREFIX" ] && [ -f "$dropin" ]; then
+		PREFIX=$(sed -n "s|^ExecStart=\\(/.*\\)/libexec/$u-start .*|\\1|p" "$dropin")
+	fi
+done
 [ -n "$PREFIX" ] || PREFIX=$DEFAULT_PREFIX
 while :; do
 	case $PREFIX in
@@ -93,19 +96,25 @@ rm_empty_dir() { if [ -d "$1" ] && [ -z "$(ls -A "$1")" ]; then act rmdir "$1"; 
 live=0
 if [ -z "$ROOT" ] && [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
 	live=1
-	if systemctl is-enabled --quiet "$NAME.service" 2>/dev/null || systemctl is-active --quiet "$NAME.service"; then
-		act systemctl disable --now "$NAME.service"
-	fi
+	for u in $UNITS; do
+		if systemctl is-enabled --quiet "$u.service" 2>/dev/null || systemctl is-active --quiet "$u.service"; then
+			act systemctl disable --now "$u.service"
+		fi
+	done
 fi
 
-rm_file "$ROOT$UNIT_DIR/$NAME.service"
-rm_file "$DROPIN"
-rm_empty_dir "$ROOT$UNIT_DIR/$NAME.service.d"
+for u in $UNITS; do
+	rm_file "$ROOT$UNIT_DIR/$u.service"
+	rm_file "$ROOT$UNIT_DIR/$u.service.d/10-install.conf"
+	rm_empty_dir "$ROOT$UNIT_DIR/$u.service.d"
+	rm_file "$ROOT$PREFIX/libexec/$u-start"
+	rm_file "$ROOT$PREFIX/share/$u.env.example"
+done
+for s in $FILES_SERVICES; do
+	rm_tree "$ROOT$PREFIX/$s"
+done
 rm_file "$ROOT$SYSUSERS_DIR/$NAME.conf"
 rm_file "$ROOT$TMPFILES_DIR/$NAME.conf"
-rm_tree "$ROOT$PREFIX/app"
-rm_file "$ROOT$PREFIX/libexec/$NAME-start"
-rm_file "$ROOT$PREFIX/share/$NAME.env.example"
 rm_file "$ROOT$PREFIX/share/README.md"
 rm_empty_dir "$ROOT$PREFIX/libexec"
 rm_empty_dir "$ROOT$PREFIX/share"
@@ -113,14 +122,18 @@ rm_empty_dir "$ROOT$PREFIX"
 
 if [ "$PURGE" = 1 ]; then
 	rm_tree "$ROOT$ETC"
-	for d in "/var/lib/$NAME" "/var/lib/private/$NAME" "/var/cache/$NAME" "/var/cache/private/$NAME"; do
-		rm_tree "$ROOT$d"
+	for u in $UNITS; do
+		for d in "/var/lib/$u" "/var/lib/private/$u" "/var/cache/$u" "/var/cache/private/$u"; do
+			rm_tree "$ROOT$d"
+		done
 	done
 fi
 
 if [ "$live" = 1 ] && [ "$CHANGED" = 1 ]; then
 	act systemctl daemon-reload
-	systemctl reset-failed "$NAME.service" >/dev/null 2>&1 || true
+	for u in $UNITS; do
+		systemctl reset-failed "$u.service" >/dev/null 2>&1 || true
+	done
 fi
 
 if [ "$CHANGED" = 0 ]; then
@@ -128,8 +141,8 @@ if [ "$CHANGED" = 0 ]; then
 elif [ "$DRY_RUN" = 1 ]; then
 	say "Dry run: nothing was removed."
 else
-	say "Removed $NAME.service and $PREFIX."
+	say "Removed$(for u in $UNITS; do printf ' %s.service' "$u"; done) and $PREFIX."
 fi
 if [ "$PURGE" = 0 ]; then
-	say "Kept: $ETC (settings, credentials), /var/lib/$NAME (data), /var/cache/$NAME and the $SVC_USER user; --purge deletes all but the user."
+	say "Kept: $ETC (settings, credentials),$(for u in $UNITS; do printf ' /var/lib/%s' "$u"; done) (data), the cache and the $SVC_USER user; --purge deletes all but the user."
 fi
