@@ -31,6 +31,14 @@ const TOP_NODES: &[&str] = &[
 pub(super) const SERVICE_NODES: &[&str] = &[
     "image",
     "command",
+    "entrypoint",
+    "root",
+    "capability",
+    "host-network",
+    "config",
+    "bind",
+    "device",
+    "gpu",
     "singleton",
     "replicas",
     "user",
@@ -57,6 +65,11 @@ pub const SERVICE_REMOVABLE: &[&str] = &[
     "depends-on",
     "health",
     "resources",
+    "config",
+    "bind",
+    "device",
+    "capability",
+    "gpu",
 ];
 
 struct Decoder<'a> {
@@ -311,6 +324,15 @@ impl Decoder<'_> {
             if let Some(s) = self.str_of(e, what) {
                 out.push(s.v);
             }
+        }
+        out
+    }
+
+    /// All arguments as strings with their own spans (arguments that may hold references).
+    fn spanned_str_args(&mut self, node: &KdlNode, what: &str) -> Vec<S<String>> {
+        let mut out = Vec::new();
+        for e in self.args(node) {
+            out.extend(self.str_of(e, what));
         }
         out
     }

@@ -232,7 +232,14 @@ impl<'a> Plan<'a> {
             );
             ok = false;
         }
-        let command = svc.command.split_first();
+        // The program is the entrypoint's words, then the command's (as a container runs them).
+        let all_words: Vec<String> = svc
+            .entrypoint
+            .iter()
+            .chain(&svc.command)
+            .map(|a| render(model, svc, a).0)
+            .collect();
+        let command = all_words.split_first();
         if command.is_none() {
             if !intent {
                 return None;

@@ -189,7 +189,8 @@ impl Plan<'_> {
         if let Some(h) = &self.svc.health {
             let path = |c: &Check| match c {
                 Check::Http { path, .. } => path.clone(),
-                Check::Exec(a) => a.join(" "),
+                check @ Check::Exec(_) => check.describe(),
+                Check::Tcp { port, .. } => format!("TCP {port}"),
             };
             out.push_str(&format!(
                 "Health: `{}` (liveness) and `{}` (readiness, checks Redis and the store) over HTTP; a cold start takes up to\n{} s. systemd only knows the process is running (`Type=exec`; the app sends no readiness notification).\n\n",
