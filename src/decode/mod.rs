@@ -409,8 +409,8 @@ impl Decoder<'_> {
             );
             return None;
         }
-        // `health` and `resources` exist once per service, so they need no name.
-        let name = if kind.v == "health" || kind.v == "resources" {
+        // `health`, `resources` and `gpu` exist once per service, so they need no name.
+        let name = if ["health", "resources", "gpu"].contains(&kind.v.as_str()) {
             kind.clone()
         } else {
             self.arg_str(node, 1, "the name of what to remove", usage)?
