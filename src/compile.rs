@@ -103,6 +103,7 @@ pub fn load(decl_path: &Path, profile: Option<&str>, diags: &mut Vec<Diag>) -> O
     let shown = decl_path.display().to_string();
     let text = read(decl_path, &shown, diags, &mut sources)?;
     let base = sources.add_shown(name, shown, text);
+    load_configs(decl_path, diags, &mut sources);
     let profile = match profile {
         None => None,
         Some(name) => {
@@ -154,6 +155,49 @@ pub fn load(decl_path: &Path, profile: Option<&str>, diags: &mut Vec<Diag>) -> O
         profile,
         lock,
     })
+}
+
+/// At most this many files are read from `configs/`, each at most 1 MiB (the resolver refuses
+/// larger ones with a diagnostic; reading stops a little above so it can say so).
+const MAX_CONFIG_FILES: usize = 256;
+const MAX_CONFIG_READ: u64 = (1 << 20) + 1;
+
+/// Every regular file in `configs/` next to the declaration (not recursive), in name order, as
+/// sources named `configs/NAME`: `config … file="configs/NAME"` reads them, and as sources they
+/// are inputs hashed into the bundle manifest. A missing directory is no error.
+fn load_configs(decl_path: &Path, diags: &mut Vec<Diag>, sources: &mut Sources) {
+    use std::io::Read;
+    let dir = decl_path.parent().unwrap_or(Path::new(".")).join("configs");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return;
+    };
+    let mut files: Vec<(String, PathBuf)> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .filter_map(|e| Some((e.file_name().to_str()?.to_string(), e.path())))
+        .collect();
+    files.sort();
+    for (name, path) in files.into_iter().take(MAX_CONFIG_FILES) {
+        let shown = path.display().to_string();
+        let mut bytes = Vec::new();
+        let read = std::fs::File::open(&path)
+            .and_then(|f| f.take(MAX_CONFIG_READ).read_to_end(&mut bytes));
+        match read.map(|_| String::from_utf8(bytes)) {
+            Ok(Ok(text)) => {
+                sources.add_shown(format!("configs/{name}"), shown, text);
+            }
+            Ok(Err(_)) => diags.push(
+                Diag::error(diag::CONFIG_FILE, format!("`{shown}` is not UTF-8 text"))
+                    .path(shown.clone())
+                    .help("config files are text; keep binary files out of configs/ (use a volume or a bind mount)"),
+            ),
+            Err(e) => diags.push(
+                Diag::error(diag::READ_FILE, format!("cannot read `{shown}`: {}", e.kind()))
+                    .path(shown.clone())
+                    .help("check the file's permissions"),
+            ),
+        }
+    }
 }
 
 /// Parse, decode, overlay and resolve. `None` when any error was found (all are in `diags`).

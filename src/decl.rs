@@ -128,7 +128,20 @@ pub struct Secret {
 pub struct Service {
     pub name: S<String>,
     pub image: Option<S<String>>,
-    pub command: Option<S<Vec<String>>>,
+    /// Replaces the image's CMD (Kubernetes `args`); arguments may hold references.
+    pub command: Option<S<Vec<S<String>>>>,
+    /// Replaces the image's ENTRYPOINT (Kubernetes `command`).
+    pub entrypoint: Option<S<Vec<S<String>>>>,
+    /// `root reason="…"`: the image must start as root.
+    pub root: Option<S<String>>,
+    /// `capability "NET_BIND_SERVICE" reason="…"`, one per capability.
+    pub capabilities: Vec<Capability>,
+    /// `host-network reason="…"`.
+    pub host_network: Option<S<String>>,
+    pub configs: Vec<ConfigFile>,
+    pub binds: Vec<Bind>,
+    pub devices: Vec<Device>,
+    pub gpu: Option<Gpu>,
     pub singleton: Option<S<bool>>,
     pub replicas: Option<S<u32>>,
     pub user: Option<User>,
@@ -189,6 +202,51 @@ pub struct Port {
     pub number: S<i128>,
     /// `publish=7233` or `publish="{param.http-port}"`.
     pub publish: Option<S<Scalar>>,
+    /// `protocol="udp"`; TCP when absent.
+    pub protocol: Option<S<String>>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Capability {
+    pub name: S<String>,
+    pub reason: Option<S<String>>,
+    pub span: Span,
+}
+
+/// `config "NAME" "/container/path" file="x.conf"` or `content="…"`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigFile {
+    pub name: S<String>,
+    pub path: S<String>,
+    pub file: Option<S<String>>,
+    pub content: Option<S<String>>,
+    pub span: Span,
+}
+
+/// `bind "/host/path" "/container/path" read-only=#true`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bind {
+    pub host: S<String>,
+    pub path: S<String>,
+    pub read_only: Option<S<bool>>,
+    pub span: Span,
+}
+
+/// `device "/dev/ttyUSB0" "/dev/zigbee" kubernetes-resource="…"`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Device {
+    pub host: S<String>,
+    pub path: Option<S<String>>,
+    pub kubernetes_resource: Option<S<String>>,
+    pub span: Span,
+}
+
+/// `gpu "nvidia" count=1`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Gpu {
+    pub vendor: S<String>,
+    pub count: Option<S<u32>>,
     pub span: Span,
 }
 
@@ -212,7 +270,11 @@ pub struct Health {
     pub liveness: Option<S<String>>,
     pub readiness: Option<S<String>>,
     pub port: Option<S<String>>,
-    pub exec: Option<S<Vec<String>>>,
+    pub exec: Option<S<Vec<S<String>>>>,
+    /// `tcp="PORT"`: healthy when the port accepts a connection.
+    pub tcp: Option<S<String>>,
+    /// `tool="curl"`: what the image has to probe with (Compose runs checks inside it).
+    pub tool: Option<S<String>>,
     pub start_period: Option<S<String>>,
     pub interval: Option<S<String>>,
     pub timeout: Option<S<String>>,

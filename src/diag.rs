@@ -237,6 +237,22 @@ codes! {
     RESOLVE_UNSTABLE = "E0090", "the tag moved while it was being resolved",
         "`luciac lock` resolves every tag twice and the two answers differed: someone pushed \
          while it ran, or a load balancer serves two versions. Run it again.";
+    ROOT_WITHOUT_REASON = "E0100", "root without a reason, or root and a user at once",
+        "Every target runs services as non-root by default (Kubernetes refuses a pod that says \
+         `runAsNonRoot` and user 0). An image that must start as root (its entrypoint fixes \
+         ownership, then drops privileges) says so with `root reason=\"…\"` instead of `user 0`; \
+         the reason is written into every bundle, and the Kubernetes targets lower the pod's \
+         security level to match.";
+    CONFIG_FILE = "E0101", "a config file cannot be used",
+        "`config \"NAME\" \"/path\" file=\"configs/NAME\"` ships a file from the `configs/` \
+         directory next to the declaration (UTF-8 text, at most 1 MiB; every file there is an \
+         input, hashed into the bundle manifest). `content=\"…\"` writes the text inline.";
+    HOST_BOUND = "W0102", "a service is tied to one host",
+        "Bind mounts of host paths (`bind`), host devices (`device`) and host networking \
+         (`host-network`) make a Kubernetes pod depend on the node it lands on: `hostPath` \
+         volumes and `hostNetwork` need a Pod Security level of `privileged` and a node that \
+         has the path. The Kubernetes targets emit them and warn; pin the pod with a node \
+         selector in an overlay, or give the service a volume instead.";
 }
 
 /// Look a code up by its id (`E0035`), case-insensitively, with or without the `luciac::` prefix.

@@ -142,6 +142,35 @@ pub enum Part {
     },
 }
 
+/// A string with references (an env value, a command argument), resolved per target.
+pub type Template = Vec<Part>;
+
+/// The text of a template when it holds no references.
+pub fn literal(t: &[Part]) -> Option<String> {
+    let mut out = String::new();
+    for p in t {
+        match p {
+            Part::Lit(s) => out.push_str(s),
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
+/// A template as a person reads it in a README: references in the declaration's `{…}` form.
+pub fn template_text(t: &[Part]) -> String {
+    let mut out = String::new();
+    for p in t {
+        match p {
+            Part::Lit(s) => out.push_str(s),
+            Part::Param(n) => out.push_str(&format!("{{param.{n}}}")),
+            Part::Host(svc) => out.push_str(&format!("{{{svc}.host}}")),
+            Part::Port { service, port, .. } => out.push_str(&format!("{{{service}.port.{port}}}")),
+        }
+    }
+    out
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum EnvSource {
     Template(Vec<Part>),
@@ -170,11 +199,37 @@ impl Publish {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum Protocol {
+    #[default]
+    Tcp,
+    Udp,
+}
+
+impl Protocol {
+    /// `tcp` / `udp`, as Compose and systemd spell it.
+    pub fn lower(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        }
+    }
+
+    /// `TCP` / `UDP`, as Kubernetes spells it.
+    pub fn upper(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "TCP",
+            Protocol::Udp => "UDP",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct PortInfo {
     pub name: String,
     pub number: u16,
     pub publish: Option<Publish>,
+    pub protocol: Protocol,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -184,7 +239,54 @@ pub enum Check {
         port: String,
         number: u16,
     },
-    Exec(Vec<String>),
+    /// Healthy when the port accepts a TCP connection.
+    Tcp {
+        port: String,
+        number: u16,
+    },
+    Exec(Vec<Template>),
+}
+
+impl Check {
+    /// The check as a person reads it: `/health` on `http`, TCP `mqtt`, or the command line.
+    pub fn describe(&self) -> String {
+        match self {
+            Check::Http { path, port, .. } => format!("HTTP {path} on port {port}"),
+            Check::Tcp { port, .. } => format!("TCP connect to port {port}"),
+            Check::Exec(args) => args
+                .iter()
+                .map(|a| template_text(a))
+                .collect::<Vec<_>>()
+                .join(" "),
+        }
+    }
+}
+
+/// What a container image has to run an HTTP or TCP check with (Compose runs checks inside
+/// the container; Kubernetes probes from the kubelet and needs none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ProbeTool {
+    /// bash's `/dev/tcp` (no curl or wget needed).
+    #[default]
+    Bash,
+    Curl,
+    Wget,
+    /// `nc -z` (TCP checks only; busybox images have it).
+    Nc,
+}
+
+impl ProbeTool {
+    pub const NAMES: &'static [&'static str] = &["bash", "curl", "wget", "nc"];
+
+    pub fn parse(s: &str) -> Option<ProbeTool> {
+        Some(match s {
+            "bash" => ProbeTool::Bash,
+            "curl" => ProbeTool::Curl,
+            "wget" => ProbeTool::Wget,
+            "nc" => ProbeTool::Nc,
+            _ => return None,
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -196,6 +298,7 @@ pub struct HealthInfo {
     pub interval: u64,
     pub timeout: u64,
     pub retries: u32,
+    pub tool: ProbeTool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -206,6 +309,64 @@ pub struct VolumeInfo {
     pub size: Option<u64>,
     /// As written (`1Gi`), for targets that speak Kubernetes quantities.
     pub size_text: Option<String>,
+}
+
+/// A file the service reads, shipped in the bundle (from `file=` next to the declaration, or
+/// `content=`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigInfo {
+    pub name: String,
+    /// Where the service reads it.
+    pub path: String,
+    pub content: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct BindInfo {
+    pub host: String,
+    pub path: String,
+    pub read_only: bool,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceInfo {
+    pub host: String,
+    /// Where the container sees it (the host path when not given).
+    pub path: String,
+    /// The device plugin's resource that grants it on Kubernetes (`squat.ai/serial`).
+    pub kubernetes_resource: Option<String>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GpuVendor {
+    Nvidia,
+    Amd,
+}
+
+impl GpuVendor {
+    pub fn name(self) -> &'static str {
+        match self {
+            GpuVendor::Nvidia => "nvidia",
+            GpuVendor::Amd => "amd",
+        }
+    }
+
+    /// The device-plugin resource Kubernetes schedules GPUs by.
+    pub fn kubernetes_resource(self) -> &'static str {
+        match self {
+            GpuVendor::Nvidia => "nvidia.com/gpu",
+            GpuVendor::Amd => "amd.com/gpu",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct GpuInfo {
+    pub vendor: GpuVendor,
+    pub count: u32,
+    pub span: Span,
 }
 
 /// CPU in millicores, memory in bytes; the text as written is kept for Kubernetes.
@@ -227,7 +388,20 @@ pub struct Quantity {
 pub struct ServiceInfo {
     pub name: String,
     pub image: ImageRef,
-    pub command: Vec<String>,
+    /// Replaces the image's CMD: Compose `command`, Kubernetes `args`. Empty: the image's.
+    pub command: Vec<Template>,
+    /// Replaces the image's ENTRYPOINT: Compose `entrypoint`, Kubernetes `command`.
+    pub entrypoint: Vec<Template>,
+    /// Why the service must start as root (`root reason="…"`); `None`: it never does.
+    pub root: Option<String>,
+    /// Capabilities added back after dropping all, each with its reason.
+    pub capabilities: Vec<(String, String)>,
+    /// Why the service shares the host's network (`host-network reason="…"`).
+    pub host_network: Option<String>,
+    pub configs: Vec<ConfigInfo>,
+    pub binds: Vec<BindInfo>,
+    pub devices: Vec<DeviceInfo>,
+    pub gpu: Option<GpuInfo>,
     pub singleton: bool,
     pub replicas: u32,
     pub uid: Option<u32>,

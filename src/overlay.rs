@@ -171,6 +171,22 @@ fn merge_service(
 ) {
     set(&mut b.image, p.image);
     set(&mut b.command, p.command);
+    set(&mut b.entrypoint, p.entrypoint);
+    set(&mut b.root, p.root);
+    set(&mut b.host_network, p.host_network);
+    set(&mut b.gpu, p.gpu);
+    for c in p.capabilities {
+        upsert(&mut b.capabilities, c, |x| &x.name.v, |b, p| *b = p);
+    }
+    for c in p.configs {
+        upsert(&mut b.configs, c, |x| &x.name.v, |b, p| *b = p);
+    }
+    for m in p.binds {
+        upsert(&mut b.binds, m, |x| &x.path.v, |b, p| *b = p);
+    }
+    for d in p.devices {
+        upsert(&mut b.devices, d, |x| &x.host.v, |b, p| *b = p);
+    }
     set(&mut b.singleton, p.singleton);
     set(&mut b.replicas, p.replicas);
     set(&mut b.user, p.user);
@@ -240,6 +256,8 @@ fn merge_service(
         set(&mut h.readiness, ph.readiness);
         set(&mut h.port, ph.port);
         set(&mut h.exec, ph.exec);
+        set(&mut h.tcp, ph.tcp);
+        set(&mut h.tool, ph.tool);
         set(&mut h.start_period, ph.start_period);
         set(&mut h.interval, ph.interval);
         set(&mut h.timeout, ph.timeout);
@@ -269,6 +287,11 @@ fn remove_in_service(b: &mut Service, r: &Removal, diags: &mut Vec<Diag>) {
         "depends-on" => remove_by(&mut b.depends_on, |x: &S<String>| &x.v == n),
         "health" => b.health.take().is_some(),
         "resources" => b.resources.take().is_some(),
+        "config" => remove_by(&mut b.configs, |x| &x.name.v == n),
+        "bind" => remove_by(&mut b.binds, |x| &x.path.v == n),
+        "device" => remove_by(&mut b.devices, |x| &x.host.v == n),
+        "capability" => remove_by(&mut b.capabilities, |x| &x.name.v == n),
+        "gpu" => b.gpu.take().is_some(),
         _ => true,
     };
     if !removed {

@@ -467,9 +467,10 @@ fn hostile_values_arrive_unchanged() {
         .replace('\n', "\\n");
     kdl.push_str(&format!("param \"p\" default=\"{kdl_plain}\"\n"));
     kdl.push_str("service \"s\" {\n    image \"i\"\n    user 10001\n    port \"http\" 8080\n    env \"FROM_PARAM\" \"{param.p}\"\n    env \"MIXED\" \"<{{{param.p}}}>\"\n");
+    // Arguments hold references like env values do, so `{` is written `{{`.
     kdl.push_str(&format!(
-        "    command \"sh\" \"-c\" \"{}\"\n",
-        HOSTILE[0].replace('"', "\\\"")
+        "    entrypoint \"sh\" \"-c\" \"{}\"\n",
+        kdl_literal(HOSTILE[0])
     ));
     for (i, v) in HOSTILE.iter().enumerate() {
         kdl.push_str(&format!("    env \"V{i}\" \"{}\"\n", kdl_literal(v)));

@@ -770,9 +770,10 @@ fn hostile_values_round_trip_through_kubectl_kustomize() {
         kdl_plain(base_default)
     ));
     kdl.push_str("service \"s\" {\n    image \"i\"\n    user 10001\n    port \"http\" 8080\n    env \"FROM_PARAM\" \"{param.p}\"\n    env \"MIXED\" \"<{{{param.p}}}>\"\n");
+    // Arguments hold references like env values do, so `{` is written `{{`.
     kdl.push_str(&format!(
-        "    command \"sh\" \"-c\" \"{}\"\n",
-        kdl_plain(HOSTILE[2])
+        "    entrypoint \"sh\" \"-c\" \"{}\"\n",
+        kdl_literal(HOSTILE[2])
     ));
     for (i, v) in HOSTILE.iter().enumerate() {
         kdl.push_str(&format!("    env \"V{i}\" \"{}\"\n", kdl_literal(v)));

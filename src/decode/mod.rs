@@ -31,6 +31,14 @@ const TOP_NODES: &[&str] = &[
 pub(super) const SERVICE_NODES: &[&str] = &[
     "image",
     "command",
+    "entrypoint",
+    "root",
+    "capability",
+    "host-network",
+    "config",
+    "bind",
+    "device",
+    "gpu",
     "singleton",
     "replicas",
     "user",
@@ -60,6 +68,11 @@ pub const SERVICE_REMOVABLE: &[&str] = &[
     "depends-on",
     "health",
     "resources",
+    "config",
+    "bind",
+    "device",
+    "capability",
+    "gpu",
 ];
 
 struct Decoder<'a> {
@@ -318,6 +331,15 @@ impl Decoder<'_> {
         out
     }
 
+    /// All arguments as strings with their own spans (arguments that may hold references).
+    fn spanned_str_args(&mut self, node: &KdlNode, what: &str) -> Vec<S<String>> {
+        let mut out = Vec::new();
+        for e in self.args(node) {
+            out.extend(self.str_of(e, what));
+        }
+        out
+    }
+
     /// A flag node: `singleton` alone means true; `singleton #false` turns it off.
     fn flag(&mut self, node: &KdlNode) -> Option<S<bool>> {
         self.check_props(node, &[]);
@@ -390,8 +412,8 @@ impl Decoder<'_> {
             );
             return None;
         }
-        // `health` and `resources` exist once per service, so they need no name.
-        let name = if kind.v == "health" || kind.v == "resources" {
+        // `health`, `resources` and `gpu` exist once per service, so they need no name.
+        let name = if ["health", "resources", "gpu"].contains(&kind.v.as_str()) {
             kind.clone()
         } else {
             self.arg_str(node, 1, "the name of what to remove", usage)?

@@ -10,6 +10,8 @@ pub const BACKUP_NODES: &[&str] = &["dump", "restore"];
 /// The properties of `health`; the language server completes from the same list.
 pub const HEALTH_PROPS: &[&str] = &[
     "liveness",
+    "tcp",
+    "tool",
     "readiness",
     "port",
     "start-period",
@@ -28,6 +30,14 @@ impl Decoder<'_> {
             name,
             image: None,
             command: None,
+            entrypoint: None,
+            root: None,
+            capabilities: vec![],
+            host_network: None,
+            configs: vec![],
+            binds: vec![],
+            devices: vec![],
+            gpu: None,
             singleton: None,
             replicas: None,
             user: None,
@@ -54,15 +64,135 @@ impl Decoder<'_> {
                     let first = s.image.as_ref().map(|x| x.span);
                     self.set_once(&mut s.image, v, child, first);
                 }
-                "command" => {
+                "command" | "entrypoint" => {
+                    let word = child.name().value();
                     self.check_props(child, &[]);
                     self.no_children(child);
-                    let args = self.all_str_args(child, "a command argument");
+                    let args = self.spanned_str_args(child, "an argument");
                     if args.is_empty() {
-                        self.missing(child, "the program to run", "command \"PROGRAM\" \"ARG\"…");
+                        self.missing(
+                            child,
+                            "at least one argument",
+                            &format!("{word} \"PROGRAM\" \"ARG\"…"),
+                        );
                     }
-                    let first = s.command.as_ref().map(|x| x.span);
-                    self.set_once(&mut s.command, Some(S::new(args, cspan)), child, first);
+                    let slot = if word == "command" {
+                        &mut s.command
+                    } else {
+                        &mut s.entrypoint
+                    };
+                    let first = slot.as_ref().map(|x| x.span);
+                    self.set_once(slot, Some(S::new(args, cspan)), child, first);
+                }
+                "root" | "host-network" => {
+                    let word = child.name().value();
+                    let usage = format!("{word} reason=\"WHY\"");
+                    self.check_props(child, &["reason"]);
+                    self.check_arg_count(child, 0, &usage);
+                    self.no_children(child);
+                    let reason = self.prop_str(child, "reason");
+                    if reason.is_none() {
+                        self.missing(child, "a reason", &usage);
+                    }
+                    let v = reason.map(|r| S::new(r.v, cspan));
+                    let slot = if word == "root" {
+                        &mut s.root
+                    } else {
+                        &mut s.host_network
+                    };
+                    let first = slot.as_ref().map(|x| x.span);
+                    self.set_once(slot, v, child, first);
+                }
+                "capability" => {
+                    let usage = "capability \"NET_BIND_SERVICE\" reason=\"WHY\"";
+                    self.check_props(child, &["reason"]);
+                    self.check_arg_count(child, 1, usage);
+                    self.no_children(child);
+                    let name = self.arg_str(child, 0, "a capability", usage);
+                    let reason = self.prop_str(child, "reason");
+                    if reason.is_none() && name.is_some() {
+                        self.missing(child, "a reason", usage);
+                    }
+                    if let Some(name) = name {
+                        s.capabilities.push(Capability {
+                            name,
+                            reason,
+                            span: cspan,
+                        });
+                    }
+                }
+                "config" => {
+                    let usage =
+                        "config \"NAME\" \"/container/path\" file=\"FILE\"  or  content=\"…\"";
+                    self.check_props(child, &["file", "content"]);
+                    self.check_arg_count(child, 2, usage);
+                    self.no_children(child);
+                    let name = self.arg_str(child, 0, "a config name", usage);
+                    let path = self.arg_str(child, 1, "a container path", usage);
+                    let file = self.prop_str(child, "file");
+                    let content = self.prop_str(child, "content");
+                    if let (Some(name), Some(path)) = (name, path) {
+                        s.configs.push(ConfigFile {
+                            name,
+                            path,
+                            file,
+                            content,
+                            span: cspan,
+                        });
+                    }
+                }
+                "bind" => {
+                    let usage = "bind \"/host/path\" \"/container/path\" read-only=#true";
+                    self.check_props(child, &["read-only"]);
+                    self.check_arg_count(child, 2, usage);
+                    self.no_children(child);
+                    let host = self.arg_str(child, 0, "a host path", usage);
+                    let path = self.arg_str(child, 1, "a container path", usage);
+                    let read_only = self.prop_bool(child, "read-only");
+                    if let (Some(host), Some(path)) = (host, path) {
+                        s.binds.push(Bind {
+                            host,
+                            path,
+                            read_only,
+                            span: cspan,
+                        });
+                    }
+                }
+                "device" => {
+                    let usage =
+                        "device \"/dev/ttyUSB0\" [\"/dev/in-container\"] kubernetes-resource=\"…\"";
+                    self.check_props(child, &["kubernetes-resource"]);
+                    self.check_arg_count(child, 2, usage);
+                    self.no_children(child);
+                    let host = self.arg_str(child, 0, "a host device path", usage);
+                    let path = match self.args(child).get(1).copied() {
+                        Some(e) => self.str_of(e, "a container device path"),
+                        None => None,
+                    };
+                    let kubernetes_resource = self.prop_str(child, "kubernetes-resource");
+                    if let Some(host) = host {
+                        s.devices.push(Device {
+                            host,
+                            path,
+                            kubernetes_resource,
+                            span: cspan,
+                        });
+                    }
+                }
+                "gpu" => {
+                    let usage = "gpu \"nvidia\" count=1";
+                    self.check_props(child, &["count"]);
+                    self.check_arg_count(child, 1, usage);
+                    self.no_children(child);
+                    let vendor = self.arg_str(child, 0, "a vendor (`nvidia` or `amd`)", usage);
+                    let count = self.prop_u32(child, "count");
+                    let v = vendor.map(|vendor| Gpu {
+                        vendor,
+                        count,
+                        span: cspan,
+                    });
+                    let first = s.gpu.as_ref().map(|x| x.span);
+                    self.set_once(&mut s.gpu, v, child, first);
                 }
                 "singleton" => {
                     let v = self.flag(child);
@@ -117,8 +247,8 @@ impl Decoder<'_> {
                     }
                 }
                 "port" => {
-                    let usage = "port \"NAME\" 8080 publish=7233";
-                    self.check_props(child, &["publish"]);
+                    let usage = "port \"NAME\" 8080 publish=7233 protocol=\"udp\"";
+                    self.check_props(child, &["publish", "protocol"]);
                     self.check_arg_count(child, 2, usage);
                     self.no_children(child);
                     let name = self.arg_str(child, 0, "a port name", usage);
@@ -133,11 +263,13 @@ impl Decoder<'_> {
                         Some(e) => self.scalar_of(e, "`publish`"),
                         None => None,
                     };
+                    let protocol = self.prop_str(child, "protocol");
                     if let (Some(name), Some(number)) = (name, number) {
                         s.ports.push(Port {
                             name,
                             number,
                             publish,
+                            protocol,
                             span: cspan,
                         });
                     }
@@ -368,6 +500,8 @@ impl Decoder<'_> {
             readiness: self.prop_str(node, "readiness"),
             port: self.prop_str(node, "port"),
             exec: None,
+            tcp: self.prop_str(node, "tcp"),
+            tool: self.prop_str(node, "tool"),
             start_period: self.prop_str(node, "start-period"),
             interval: self.prop_str(node, "interval"),
             timeout: self.prop_str(node, "timeout"),
@@ -379,7 +513,7 @@ impl Decoder<'_> {
                 "exec" => {
                     self.check_props(child, &[]);
                     self.no_children(child);
-                    let args = self.all_str_args(child, "a command argument");
+                    let args = self.spanned_str_args(child, "a command argument");
                     if args.is_empty() {
                         self.missing(child, "a command", "exec \"PROGRAM\" \"ARG\"…");
                     }

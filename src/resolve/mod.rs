@@ -16,6 +16,7 @@ mod credentials;
 mod declarations;
 mod graph;
 mod references;
+mod runtime;
 mod services;
 mod settings;
 pub use settings::known_settings;

@@ -4,6 +4,13 @@ use std::collections::BTreeMap;
 
 use super::*;
 
+/// What every per-service check needs to see of the whole declaration.
+pub(super) struct Ctx<'a> {
+    pub decl: &'a Decl,
+    pub by_name: &'a BTreeMap<String, &'a decl::Service>,
+    pub params: &'a BTreeMap<String, ParamInfo>,
+}
+
 /// The targets a service's `notes` may be meant for (`kubernetes` is Helm and Kustomize).
 pub const NOTE_TARGETS: &[&str] = &["compose", "kubernetes", "helm", "kustomize", "systemd"];
 
@@ -53,7 +60,7 @@ impl Resolver<'_> {
         }
     }
 
-    fn path(&mut self, p: &S<String>) {
+    pub(super) fn path(&mut self, p: &S<String>) {
         if !p.v.starts_with('/')
             || p.v.split('/').any(|seg| seg == "..")
             || p.v.contains(':')
@@ -82,261 +89,30 @@ impl Resolver<'_> {
             .iter()
             .map(|s| (s.name.v.clone(), s))
             .collect();
+        let ctx = Ctx {
+            decl,
+            by_name: &by_name,
+            params,
+        };
         let mut out = Vec::new();
         for s in &decl.services {
             self.name(&s.name, "service", 40);
-            let image = match &s.image {
-                None => {
-                    self.err(
-                        Diag::error(
-                            diag::MISSING_VALUE,
-                            format!("service `{}` has no image", s.name.v),
-                        )
-                        .label(s.name.span, "no `image`")
-                        .help(
-                            diag::unknown_help("image", "", images.keys().map(String::as_str))
-                                .replace("known images:", "add `image \"NAME\"` naming one of:"),
-                        ),
-                    );
-                    None
-                }
-                Some(i) => match images.get(&i.v) {
-                    Some(img) => Some(img.clone()),
-                    None => {
-                        if !decl.images.iter().any(|d| d.name.v == i.v) {
-                            self.err(
-                                Diag::error(
-                                    diag::UNKNOWN_IMAGE,
-                                    format!("unknown image `{}`", i.v),
-                                )
-                                .label(i.span, "not declared")
-                                .help(diag::unknown_help(
-                                    "image",
-                                    &i.v,
-                                    images.keys().map(String::as_str),
-                                )),
-                            );
-                        }
-                        None
-                    }
-                },
-            };
-            // Ports.
-            self.duplicates(s.ports.iter().map(|p| &p.name), "port");
-            let mut ports = Vec::new();
-            let mut numbers: BTreeMap<u16, Span> = BTreeMap::new();
-            for p in &s.ports {
-                self.name(&p.name, "port", 15);
-                let number = match port_range(p.number.v) {
-                    Ok(n) => n,
-                    Err(m) => {
-                        self.err(
-                            Diag::error(diag::BAD_PORT, m)
-                                .label(p.number.span, "out of range")
-                                .help("ports run from 1 to 65535"),
-                        );
-                        // Still check `publish` (and count its param as used): one mistake,
-                        // one diagnostic, not a spurious "never used" as well.
-                        if let Some(pb) = &p.publish {
-                            self.publish(pb, params);
-                        }
-                        continue;
-                    }
-                };
-                if let Some(first) = numbers.get(&number) {
-                    self.err(
-                        Diag::error(
-                            diag::DUPLICATE_CONTAINER_PORT,
-                            format!("port {number} is declared twice in `{}`", s.name.v),
-                        )
-                        .label(p.number.span, "declared again")
-                        .label(*first, "first declared here")
-                        .help("give each port its own number"),
-                    );
-                }
-                numbers.insert(number, p.number.span);
-                let publish = p.publish.as_ref().and_then(|pb| self.publish(pb, params));
-                ports.push(PortInfo {
-                    name: p.name.v.clone(),
-                    number,
-                    publish,
-                });
-            }
-            // Env.
-            self.duplicates(s.env.iter().map(|e| &e.key), "env key");
-            let mut env = Vec::new();
+            let image = self.service_image(s, images, decl);
+            let ports = self.ports(s, params);
+            // Services this one names in a reference or `depends-on`, with where.
             let mut refs: Vec<(String, Span)> = Vec::new();
-            for e in &s.env {
-                if e.key.v.is_empty()
-                    || e.key
-                        .v
-                        .chars()
-                        .any(|c| c == '=' || c.is_whitespace() || c == '\0')
-                {
-                    self.err(Diag::error(diag::BAD_ENV_KEY, format!("`{}` is not an environment key", e.key.v)).label(e.key.span, "invalid key").help("keys are non-empty, without `=` or whitespace; `__` separates configuration sections"));
-                }
-                let source = match &e.value {
-                    EnvValue::Secret(name) => {
-                        self.used_secrets.insert(name.v.clone());
-                        if !decl.secrets.iter().any(|x| x.name.v == name.v) {
-                            self.err(
-                                Diag::error(
-                                    diag::UNKNOWN_REFERENCE,
-                                    format!("unknown secret `{}`", name.v),
-                                )
-                                .label(name.span, "no such secret")
-                                .help(diag::unknown_help(
-                                    "secret",
-                                    &name.v,
-                                    decl.secrets.iter().map(|x| x.name.v.as_str()),
-                                )),
-                            );
-                        }
-                        EnvSource::Secret(name.v.clone())
-                    }
-                    EnvValue::Text(t) => {
-                        self.credentials(&t.v, t.span, &format!("env `{}`", e.key.v));
-                        if t.v.contains('\0') {
-                            self.err(
-                                Diag::error(
-                                    diag::WRONG_TYPE,
-                                    "an environment value cannot hold a NUL character",
-                                )
-                                .label(t.span, "contains \\0"),
-                            );
-                        }
-                        let parts = self.template(t, &by_name, params);
-                        for p in &parts {
-                            match p {
-                                // A service naming its own host or port is not a dependency.
-                                Part::Host(svc) | Part::Port { service: svc, .. }
-                                    if *svc != s.name.v =>
-                                {
-                                    refs.push((svc.clone(), e.span))
-                                }
-                                _ => {}
-                            }
-                        }
-                        EnvSource::Template(parts)
-                    }
-                };
-                env.push(EnvVar {
-                    key: e.key.v.clone(),
-                    source,
-                    span: e.span,
-                });
-            }
-            // Health.
-            let health = s.health.as_ref().and_then(|h| self.health(s, h, &ports));
-            // Volumes and paths.
-            self.duplicates(s.volumes.iter().map(|v| &v.name), "volume");
-            let mut volumes = Vec::new();
-            for v in &s.volumes {
-                self.name(&v.name, "volume", 40);
-                self.path(&v.path);
-                let size = self.quantity(&v.size, false);
-                volumes.push(VolumeInfo {
-                    name: v.name.v.clone(),
-                    path: v.path.v.clone(),
-                    size: size.as_ref().map(|q| q.value),
-                    size_text: size.map(|q| q.text),
-                });
-            }
-            for w in &s.writable {
-                self.path(w);
-            }
-            // Resources.
-            let resources = match &s.resources {
-                Some(r) => {
-                    let info = ResourceInfo {
-                        cpu: self.quantity(&r.cpu, true),
-                        memory: self.quantity(&r.memory, false),
-                        cpu_limit: self.quantity(&r.cpu_limit, true),
-                        memory_limit: self.quantity(&r.memory_limit, false),
-                    };
-                    for (req, lim, reqs, lims) in [
-                        (&info.cpu, &info.cpu_limit, &r.cpu, &r.cpu_limit),
-                        (&info.memory, &info.memory_limit, &r.memory, &r.memory_limit),
-                    ] {
-                        if let (Some(a), Some(b), Some(sa), Some(sb)) = (req, lim, reqs, lims)
-                            && a.value > b.value
-                        {
-                            self.err(
-                                Diag::error(
-                                    diag::REQUEST_OVER_LIMIT,
-                                    format!("request `{}` is above limit `{}`", a.text, b.text),
-                                )
-                                .label(sa.span, "request")
-                                .label(sb.span, "limit")
-                                .help("raise the limit or lower the request"),
-                            );
-                        }
-                    }
-                    info
-                }
-                None => ResourceInfo::default(),
-            };
-            // Singleton.
-            let singleton = s.singleton.as_ref().map(|x| x.v).unwrap_or(false);
-            let replicas = s.replicas.as_ref().map(|r| r.v).unwrap_or(1);
-            if let (Some(sg), Some(r)) = (&s.singleton, &s.replicas)
-                && sg.v
-                && r.v > 1
-            {
-                self.err(
-                    Diag::error(diag::SINGLETON_REPLICAS, format!("`{}` is a singleton but asks for {} replicas", s.name.v, r.v))
-                        .label(r.span, "more than one replica")
-                        .label(sg.span, "declared a singleton here")
-                        .help("remove `replicas`, or remove `singleton` if the service can really run as several instances"),
-                );
-            }
-            if replicas == 0
-                && let Some(r) = &s.replicas
-            {
-                self.err(
-                    Diag::error(diag::OUT_OF_RANGE, "`replicas 0` deploys nothing")
-                        .label(r.span, "zero")
-                        .help("remove the service with a profile's `remove \"service\" …` instead"),
-                );
-            }
-            // Dependencies.
-            for d in &s.depends_on {
-                if by_name.contains_key(&d.v) {
-                    refs.push((d.v.clone(), d.span));
-                } else {
-                    self.err(
-                        Diag::error(
-                            diag::UNKNOWN_SERVICE,
-                            format!("`{}` depends on unknown service `{}`", s.name.v, d.v),
-                        )
-                        .label(d.span, "no such service")
-                        .help(diag::unknown_help(
-                            "service",
-                            &d.v,
-                            by_name.keys().map(String::as_str),
-                        )),
-                    );
-                }
-            }
-            for r in &s.removals {
-                if !self
-                    .diags
-                    .iter()
-                    .any(|d| d.labels.first().map(|l| l.span) == Some(r.name.span))
-                {
-                    self.err(
-                        Diag::error(
-                            diag::NOTHING_TO_REMOVE,
-                            format!(
-                                "service `{}` is new in this profile; there is nothing to remove",
-                                s.name.v
-                            ),
-                        )
-                        .label(r.span, "nothing to remove")
-                        .help("delete this `remove`"),
-                    );
-                }
-            }
+            let env = self.env(s, &ctx, &mut refs);
+            let program = self.program(s, &ctx, &mut refs);
+            let health = s
+                .health
+                .as_ref()
+                .and_then(|h| self.health(s, h, &ports, &ctx, &mut refs));
+            let volumes = self.volumes(s);
+            let resources = self.resources(s);
+            let (singleton, replicas) = self.replicas(s);
+            let runtime = self.runtime(s);
+            self.dependencies(s, &by_name, &mut refs);
+            self.removals_of_new_service(s);
             let Some(image) = image else { continue };
             let mut depends_on: Vec<String> = refs
                 .iter()
@@ -394,16 +170,19 @@ impl Resolver<'_> {
                     text: n.text.v.trim_end().to_string(),
                 });
             }
-            if let Some(c) = &s.command {
-                for word in &c.v {
-                    self.credentials(word, c.span, &format!("the command of `{}`", s.name.v));
-                }
-            }
             out.push((
                 ServiceInfo {
                     name: s.name.v.clone(),
                     image,
-                    command: s.command.as_ref().map(|c| c.v.clone()).unwrap_or_default(),
+                    command: program.command,
+                    entrypoint: program.entrypoint,
+                    root: runtime.root,
+                    capabilities: runtime.capabilities,
+                    host_network: runtime.host_network,
+                    configs: runtime.configs,
+                    binds: runtime.binds,
+                    devices: runtime.devices,
+                    gpu: runtime.gpu,
                     singleton,
                     replicas,
                     uid: s.user.as_ref().map(|u| u.uid.v),
@@ -430,6 +209,314 @@ impl Resolver<'_> {
             ));
         }
         out
+    }
+
+    fn service_image(
+        &mut self,
+        s: &decl::Service,
+        images: &BTreeMap<String, ImageRef>,
+        decl: &Decl,
+    ) -> Option<ImageRef> {
+        match &s.image {
+            None => {
+                self.err(
+                    Diag::error(
+                        diag::MISSING_VALUE,
+                        format!("service `{}` has no image", s.name.v),
+                    )
+                    .label(s.name.span, "no `image`")
+                    .help(
+                        diag::unknown_help("image", "", images.keys().map(String::as_str))
+                            .replace("known images:", "add `image \"NAME\"` naming one of:"),
+                    ),
+                );
+                None
+            }
+            Some(i) => match images.get(&i.v) {
+                Some(img) => Some(img.clone()),
+                None => {
+                    if !decl.images.iter().any(|d| d.name.v == i.v) {
+                        self.err(
+                            Diag::error(diag::UNKNOWN_IMAGE, format!("unknown image `{}`", i.v))
+                                .label(i.span, "not declared")
+                                .help(diag::unknown_help(
+                                    "image",
+                                    &i.v,
+                                    images.keys().map(String::as_str),
+                                )),
+                        );
+                    }
+                    None
+                }
+            },
+        }
+    }
+
+    fn ports(&mut self, s: &decl::Service, params: &BTreeMap<String, ParamInfo>) -> Vec<PortInfo> {
+        self.duplicates(s.ports.iter().map(|p| &p.name), "port");
+        let mut ports = Vec::new();
+        // A TCP and a UDP port may share a number (DNS, QUIC); two of one protocol may not.
+        let mut numbers: BTreeMap<(u16, Protocol), Span> = BTreeMap::new();
+        for p in &s.ports {
+            self.name(&p.name, "port", 15);
+            let protocol = match &p.protocol {
+                None => Protocol::Tcp,
+                Some(x) if x.v == "tcp" => Protocol::Tcp,
+                Some(x) if x.v == "udp" => Protocol::Udp,
+                Some(x) => {
+                    self.err(
+                        Diag::error(diag::NOT_ALLOWED, format!("`{}` is not a protocol", x.v))
+                            .label(x.span, "not tcp or udp")
+                            .help("write protocol=\"udp\", or leave it out for TCP"),
+                    );
+                    Protocol::Tcp
+                }
+            };
+            let number = match port_range(p.number.v) {
+                Ok(n) => n,
+                Err(m) => {
+                    self.err(
+                        Diag::error(diag::BAD_PORT, m)
+                            .label(p.number.span, "out of range")
+                            .help("ports run from 1 to 65535"),
+                    );
+                    // Still check `publish` (and count its param as used): one mistake,
+                    // one diagnostic, not a spurious "never used" as well.
+                    if let Some(pb) = &p.publish {
+                        self.publish(pb, params);
+                    }
+                    continue;
+                }
+            };
+            if let Some(first) = numbers.get(&(number, protocol)) {
+                self.err(
+                    Diag::error(
+                        diag::DUPLICATE_CONTAINER_PORT,
+                        format!("port {number} is declared twice in `{}`", s.name.v),
+                    )
+                    .label(p.number.span, "declared again")
+                    .label(*first, "first declared here")
+                    .help("give each port its own number"),
+                );
+            }
+            numbers.insert((number, protocol), p.number.span);
+            let publish = p.publish.as_ref().and_then(|pb| self.publish(pb, params));
+            ports.push(PortInfo {
+                name: p.name.v.clone(),
+                number,
+                publish,
+                protocol,
+            });
+        }
+        ports
+    }
+
+    fn env(
+        &mut self,
+        s: &decl::Service,
+        ctx: &Ctx<'_>,
+        refs: &mut Vec<(String, Span)>,
+    ) -> Vec<EnvVar> {
+        self.duplicates(s.env.iter().map(|e| &e.key), "env key");
+        let mut env = Vec::new();
+        for e in &s.env {
+            if e.key.v.is_empty()
+                || e.key
+                    .v
+                    .chars()
+                    .any(|c| c == '=' || c.is_whitespace() || c == '\0')
+            {
+                self.err(Diag::error(diag::BAD_ENV_KEY, format!("`{}` is not an environment key", e.key.v)).label(e.key.span, "invalid key").help("keys are non-empty, without `=` or whitespace; `__` separates configuration sections"));
+            }
+            let source = match &e.value {
+                EnvValue::Secret(name) => {
+                    self.used_secrets.insert(name.v.clone());
+                    if !ctx.decl.secrets.iter().any(|x| x.name.v == name.v) {
+                        self.err(
+                            Diag::error(
+                                diag::UNKNOWN_REFERENCE,
+                                format!("unknown secret `{}`", name.v),
+                            )
+                            .label(name.span, "no such secret")
+                            .help(diag::unknown_help(
+                                "secret",
+                                &name.v,
+                                ctx.decl.secrets.iter().map(|x| x.name.v.as_str()),
+                            )),
+                        );
+                    }
+                    EnvSource::Secret(name.v.clone())
+                }
+                EnvValue::Text(t) => {
+                    self.credentials(&t.v, t.span, &format!("env `{}`", e.key.v));
+                    if t.v.contains('\0') {
+                        self.err(
+                            Diag::error(
+                                diag::WRONG_TYPE,
+                                "an environment value cannot hold a NUL character",
+                            )
+                            .label(t.span, "contains \\0"),
+                        );
+                    }
+                    EnvSource::Template(self.service_template(s, t, ctx, refs))
+                }
+            };
+            env.push(EnvVar {
+                key: e.key.v.clone(),
+                source,
+                span: e.span,
+            });
+        }
+        env
+    }
+
+    /// A string with references, recording the services it names as dependencies.
+    pub(super) fn service_template(
+        &mut self,
+        s: &decl::Service,
+        t: &S<String>,
+        ctx: &Ctx<'_>,
+        refs: &mut Vec<(String, Span)>,
+    ) -> Template {
+        let parts = self.template(t, ctx.by_name, ctx.params);
+        for p in &parts {
+            match p {
+                // A service naming its own host or port is not a dependency.
+                Part::Host(svc) | Part::Port { service: svc, .. } if *svc != s.name.v => {
+                    refs.push((svc.clone(), t.span))
+                }
+                _ => {}
+            }
+        }
+        parts
+    }
+
+    fn volumes(&mut self, s: &decl::Service) -> Vec<VolumeInfo> {
+        self.duplicates(s.volumes.iter().map(|v| &v.name), "volume");
+        let mut volumes = Vec::new();
+        for v in &s.volumes {
+            self.name(&v.name, "volume", 40);
+            self.path(&v.path);
+            let size = self.quantity(&v.size, false);
+            volumes.push(VolumeInfo {
+                name: v.name.v.clone(),
+                path: v.path.v.clone(),
+                size: size.as_ref().map(|q| q.value),
+                size_text: size.map(|q| q.text),
+            });
+        }
+        for w in &s.writable {
+            self.path(w);
+        }
+        volumes
+    }
+
+    fn resources(&mut self, s: &decl::Service) -> ResourceInfo {
+        let Some(r) = &s.resources else {
+            return ResourceInfo::default();
+        };
+        let info = ResourceInfo {
+            cpu: self.quantity(&r.cpu, true),
+            memory: self.quantity(&r.memory, false),
+            cpu_limit: self.quantity(&r.cpu_limit, true),
+            memory_limit: self.quantity(&r.memory_limit, false),
+        };
+        for (req, lim, reqs, lims) in [
+            (&info.cpu, &info.cpu_limit, &r.cpu, &r.cpu_limit),
+            (&info.memory, &info.memory_limit, &r.memory, &r.memory_limit),
+        ] {
+            if let (Some(a), Some(b), Some(sa), Some(sb)) = (req, lim, reqs, lims)
+                && a.value > b.value
+            {
+                self.err(
+                    Diag::error(
+                        diag::REQUEST_OVER_LIMIT,
+                        format!("request `{}` is above limit `{}`", a.text, b.text),
+                    )
+                    .label(sa.span, "request")
+                    .label(sb.span, "limit")
+                    .help("raise the limit or lower the request"),
+                );
+            }
+        }
+        info
+    }
+
+    /// `(singleton, replicas)`.
+    fn replicas(&mut self, s: &decl::Service) -> (bool, u32) {
+        let singleton = s.singleton.as_ref().map(|x| x.v).unwrap_or(false);
+        let replicas = s.replicas.as_ref().map(|r| r.v).unwrap_or(1);
+        if let (Some(sg), Some(r)) = (&s.singleton, &s.replicas)
+            && sg.v
+            && r.v > 1
+        {
+            self.err(
+                Diag::error(diag::SINGLETON_REPLICAS, format!("`{}` is a singleton but asks for {} replicas", s.name.v, r.v))
+                    .label(r.span, "more than one replica")
+                    .label(sg.span, "declared a singleton here")
+                    .help("remove `replicas`, or remove `singleton` if the service can really run as several instances"),
+            );
+        }
+        if replicas == 0
+            && let Some(r) = &s.replicas
+        {
+            self.err(
+                Diag::error(diag::OUT_OF_RANGE, "`replicas 0` deploys nothing")
+                    .label(r.span, "zero")
+                    .help("remove the service with a profile's `remove \"service\" …` instead"),
+            );
+        }
+        (singleton, replicas)
+    }
+
+    fn dependencies(
+        &mut self,
+        s: &decl::Service,
+        by_name: &BTreeMap<String, &decl::Service>,
+        refs: &mut Vec<(String, Span)>,
+    ) {
+        for d in &s.depends_on {
+            if by_name.contains_key(&d.v) {
+                refs.push((d.v.clone(), d.span));
+            } else {
+                self.err(
+                    Diag::error(
+                        diag::UNKNOWN_SERVICE,
+                        format!("`{}` depends on unknown service `{}`", s.name.v, d.v),
+                    )
+                    .label(d.span, "no such service")
+                    .help(diag::unknown_help(
+                        "service",
+                        &d.v,
+                        by_name.keys().map(String::as_str),
+                    )),
+                );
+            }
+        }
+    }
+
+    /// A profile's `remove` inside a service the base does not have (the overlay removed
+    /// what it could; anything left that was not reported names nothing).
+    fn removals_of_new_service(&mut self, s: &decl::Service) {
+        for r in &s.removals {
+            if !self
+                .diags
+                .iter()
+                .any(|d| d.labels.first().map(|l| l.span) == Some(r.name.span))
+            {
+                self.err(
+                    Diag::error(
+                        diag::NOTHING_TO_REMOVE,
+                        format!(
+                            "service `{}` is new in this profile; there is nothing to remove",
+                            s.name.v
+                        ),
+                    )
+                    .label(r.span, "nothing to remove")
+                    .help("delete this `remove`"),
+                );
+            }
+        }
     }
 
     fn publish(&mut self, pb: &S<Scalar>, params: &BTreeMap<String, ParamInfo>) -> Option<Publish> {
@@ -511,28 +598,69 @@ impl Resolver<'_> {
         s: &decl::Service,
         h: &decl::Health,
         ports: &[PortInfo],
+        ctx: &Ctx<'_>,
+        refs: &mut Vec<(String, Span)>,
     ) -> Option<HealthInfo> {
         let span = h.span.unwrap_or(s.name.span);
         let http = h.liveness.is_some() || h.readiness.is_some();
-        if let (true, Some(exec)) = (http, &h.exec) {
-            self.err(
-                Diag::error(
-                    diag::HEALTH_CONFLICT,
-                    "a health check is either HTTP or a command, not both",
-                )
-                .label(exec.span, "command check")
-                .label(
-                    h.liveness
-                        .as_ref()
-                        .or(h.readiness.as_ref())
-                        .map(|x| x.span)
-                        .unwrap_or(span),
-                    "HTTP check",
-                )
-                .help("keep `liveness`/`readiness` for an HTTP service, or `exec` for a command"),
+        // At most one kind of check: HTTP paths, a TCP port, or a command.
+        let kinds: Vec<(Span, &str)> = [
+            h.liveness
+                .as_ref()
+                .or(h.readiness.as_ref())
+                .map(|x| (x.span, "HTTP check")),
+            h.tcp.as_ref().map(|x| (x.span, "TCP check")),
+            h.exec.as_ref().map(|x| (x.span, "command check")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if kinds.len() > 1 {
+            let mut d = Diag::error(
+                diag::HEALTH_CONFLICT,
+                "a health check is HTTP, TCP or a command, only one of them",
             );
+            for (sp, what) in &kinds {
+                d = d.label(*sp, *what);
+            }
+            self.err(d.help("keep `liveness`/`readiness` for an HTTP service, `tcp=\"PORT\"` for a plain TCP one, or `exec` for a command"));
             return None;
         }
+        let tool = match &h.tool {
+            None => ProbeTool::default(),
+            Some(t) => match ProbeTool::parse(&t.v) {
+                Some(tool) => {
+                    let fits = match tool {
+                        ProbeTool::Bash => http || h.tcp.is_some(),
+                        ProbeTool::Curl | ProbeTool::Wget => http,
+                        ProbeTool::Nc => h.tcp.is_some(),
+                    };
+                    if !fits {
+                        self.err(
+                            Diag::error(
+                                diag::NOT_ALLOWED,
+                                format!("`tool=\"{}\"` cannot run this health check", t.v),
+                            )
+                            .label(t.span, "does not fit the check")
+                            .help("HTTP checks take bash, curl or wget; TCP checks take bash or nc; a command check runs itself"),
+                        );
+                    }
+                    tool
+                }
+                None => {
+                    self.err(
+                        Diag::error(diag::NOT_ALLOWED, format!("`{}` is not a probe tool", t.v))
+                            .label(t.span, "unknown tool")
+                            .help(diag::unknown_help(
+                                "tool",
+                                &t.v,
+                                ProbeTool::NAMES.iter().copied(),
+                            )),
+                    );
+                    ProbeTool::default()
+                }
+            },
+        };
         let start_period = self.duration(&h.start_period, 0);
         let interval = self.duration(&h.interval, 30);
         let timeout = self.duration(&h.timeout, 5);
@@ -558,45 +686,21 @@ impl Resolver<'_> {
             }
         }
         let (liveness, readiness) = if let Some(exec) = &h.exec {
-            (Check::Exec(exec.v.clone()), Check::Exec(exec.v.clone()))
-        } else if http {
-            let port = match &h.port {
-                Some(p) => match ports.iter().find(|x| x.name == p.v) {
-                    Some(x) => x.clone(),
-                    None => {
-                        self.err(
-                            Diag::error(
-                                diag::UNKNOWN_PORT,
-                                format!("service `{}` has no port `{}`", s.name.v, p.v),
-                            )
-                            .label(p.span, "no such port")
-                            .help(diag::unknown_help(
-                                "port",
-                                &p.v,
-                                ports.iter().map(|x| x.name.as_str()),
-                            )),
-                        );
-                        return None;
-                    }
-                },
-                None => match ports.first() {
-                    Some(x) => x.clone(),
-                    None => {
-                        self.err(
-                            Diag::error(
-                                diag::UNKNOWN_PORT,
-                                format!(
-                                    "service `{}` has an HTTP health check but no port",
-                                    s.name.v
-                                ),
-                            )
-                            .label(span, "HTTP check without a port")
-                            .help("declare `port \"http\" 8080` in the service"),
-                        );
-                        return None;
-                    }
-                },
+            let mut args = Vec::new();
+            for a in &exec.v {
+                self.credentials(&a.v, a.span, &format!("the health check of `{}`", s.name.v));
+                args.push(self.service_template(s, a, ctx, refs));
+            }
+            (Check::Exec(args.clone()), Check::Exec(args))
+        } else if let Some(tcp) = &h.tcp {
+            let port = self.check_port(s, Some(tcp), ports, span, "TCP")?;
+            let check = Check::Tcp {
+                port: port.name,
+                number: port.number,
             };
+            (check.clone(), check)
+        } else if http {
+            let port = self.check_port(s, h.port.as_ref(), ports, span, "HTTP")?;
             for p in [&h.liveness, &h.readiness].into_iter().flatten() {
                 if !p.v.starts_with('/') || p.v.chars().any(|c| c.is_whitespace() || c.is_control())
                 {
@@ -632,7 +736,7 @@ impl Resolver<'_> {
                 },
             )
         } else {
-            self.err(Diag::error(diag::MISSING_VALUE, "`health` needs a check").label(span, "no check").help("add liveness=\"/alive\" readiness=\"/health\", or a child `exec \"CMD\" …`"));
+            self.err(Diag::error(diag::MISSING_VALUE, "`health` needs a check").label(span, "no check").help("add liveness=\"/alive\" readiness=\"/health\", tcp=\"PORT\", or a child `exec \"CMD\" …`"));
             return None;
         };
         Some(HealthInfo {
@@ -642,6 +746,70 @@ impl Resolver<'_> {
             interval,
             timeout,
             retries,
+            tool,
         })
+    }
+
+    /// The TCP port an HTTP or TCP check probes: the named one, or the first.
+    fn check_port(
+        &mut self,
+        s: &decl::Service,
+        named: Option<&S<String>>,
+        ports: &[PortInfo],
+        span: Span,
+        kind: &str,
+    ) -> Option<PortInfo> {
+        let port = match named {
+            Some(p) => match ports.iter().find(|x| x.name == p.v) {
+                Some(x) => x.clone(),
+                None => {
+                    self.err(
+                        Diag::error(
+                            diag::UNKNOWN_PORT,
+                            format!("service `{}` has no port `{}`", s.name.v, p.v),
+                        )
+                        .label(p.span, "no such port")
+                        .help(diag::unknown_help(
+                            "port",
+                            &p.v,
+                            ports.iter().map(|x| x.name.as_str()),
+                        )),
+                    );
+                    return None;
+                }
+            },
+            None => match ports.iter().find(|p| p.protocol == Protocol::Tcp) {
+                Some(x) => x.clone(),
+                None => {
+                    self.err(
+                        Diag::error(
+                            diag::UNKNOWN_PORT,
+                            format!(
+                                "service `{}` has an {kind} health check but no TCP port",
+                                s.name.v
+                            ),
+                        )
+                        .label(span, format!("{kind} check without a port"))
+                        .help("declare `port \"http\" 8080` in the service"),
+                    );
+                    return None;
+                }
+            },
+        };
+        if port.protocol == Protocol::Udp {
+            self.err(
+                Diag::error(
+                    diag::HEALTH_CONFLICT,
+                    format!(
+                        "port `{}` is UDP; an {kind} check needs a TCP port",
+                        port.name
+                    ),
+                )
+                .label(named.map(|n| n.span).unwrap_or(span), "a UDP port")
+                .help("name a TCP port, or check the service with `exec`"),
+            );
+            return None;
+        }
+        Some(port)
     }
 }

@@ -28,6 +28,11 @@ pub fn lower(model: &Model, diags: &mut Vec<Diag>) -> Option<Artifact> {
     let mut tree = FileTree::new();
     let compose = compose_file(model, diags)?;
     tree.insert("compose.yaml".into(), pack::text(compose));
+    for s in &model.services {
+        for c in &s.configs {
+            tree.insert(config_file(s, c), pack::text(c.content.clone()));
+        }
+    }
     tree.insert(".env.example".into(), pack::text(env_example(model)));
     tree.insert("README.md".into(), pack::text(readme(model, &stem)));
     tree.insert(
@@ -94,25 +99,46 @@ fn duration(secs: u64) -> String {
     }
 }
 
-fn check_test(check: &Check) -> Yaml {
-    match check {
-        Check::Exec(args) => {
+fn check_test(model: &Model, check: &Check, tool: ProbeTool) -> Yaml {
+    let cmd = |words: &[&str]| Yaml::from(words.iter().map(|w| w.to_string()).collect::<Vec<_>>());
+    match (check, tool) {
+        (Check::Exec(args), _) => {
             let mut v = vec![Yaml::from("CMD")];
-            v.extend(args.iter().map(|a| Yaml::from(lit(a))));
+            v.extend(args.iter().map(|a| Yaml::from(render(model, a))));
             Yaml::Seq(v)
         }
-        Check::Http { path, number, .. } => {
-            // No curl/wget in the image: speak HTTP/1.0 over bash's /dev/tcp and accept 200.
+        (Check::Http { path, number, .. }, ProbeTool::Curl) => cmd(&[
+            "CMD",
+            "curl",
+            "-fsS",
+            "-o",
+            "/dev/null",
+            &lit(&format!("http://127.0.0.1:{number}{path}")),
+        ]),
+        (Check::Http { path, number, .. }, ProbeTool::Wget) => cmd(&[
+            "CMD",
+            "wget",
+            "-q",
+            "-O",
+            "/dev/null",
+            &lit(&format!("http://127.0.0.1:{number}{path}")),
+        ]),
+        (Check::Http { path, number, .. }, _) => {
+            // No curl or wget needed: speak HTTP/1.0 over bash's /dev/tcp and accept 200.
             let script = format!(
                 "exec 3<>/dev/tcp/127.0.0.1/{number} && printf 'GET {path} HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n' >&3 && read -r status <&3 && case \"$status\" in *' 200 '*) exit 0;; esac; exit 1"
             );
-            Yaml::from(vec![
-                "CMD".to_string(),
-                "bash".into(),
-                "-c".into(),
-                lit(&script),
-            ])
+            cmd(&["CMD", "bash", "-c", &lit(&script)])
         }
+        (Check::Tcp { number, .. }, ProbeTool::Nc) => {
+            cmd(&["CMD", "nc", "-z", "127.0.0.1", &number.to_string()])
+        }
+        (Check::Tcp { number, .. }, _) => cmd(&[
+            "CMD",
+            "bash",
+            "-c",
+            &format!("exec 3<>/dev/tcp/127.0.0.1/{number}"),
+        ]),
     }
 }
 
@@ -154,7 +180,8 @@ fn secret_wrapper(model: &Model, s: &ServiceInfo) -> String {
     sh
 }
 
-fn compose_file(model: &Model, diags: &mut Vec<Diag>) -> Option<String> {
+/// Params whose defaults Compose's interpolation cannot carry; `false` when any was reported.
+fn check_params(model: &Model, diags: &mut Vec<Diag>) -> bool {
     let mut ok = true;
     for p in &model.params {
         // `${NAME:-default}` ends at the first `}`; Compose has no escape for it.
@@ -187,194 +214,35 @@ fn compose_file(model: &Model, diags: &mut Vec<Diag>) -> Option<String> {
             ok = false;
         }
     }
+    ok
+}
+
+/// The top-level maps the services add to as they are lowered.
+struct TopLevel {
+    volumes: Yaml,
+    secrets: Yaml,
+    configs: Yaml,
+}
+
+/// `config` files travel in the tarball under `configs/`, named `<service>-<config>`.
+fn config_file(s: &ServiceInfo, c: &ConfigInfo) -> String {
+    format!("configs/{}-{}", s.name, c.name)
+}
+
+fn compose_file(model: &Model, diags: &mut Vec<Diag>) -> Option<String> {
+    let mut ok = check_params(model, diags);
     let mut services = Yaml::map();
-    let mut volumes = Yaml::map();
-    let mut secrets = Yaml::map();
+    let mut top = TopLevel {
+        volumes: Yaml::map(),
+        secrets: Yaml::map(),
+        configs: Yaml::map(),
+    };
     let any_internal = model.services.iter().any(|s| is_internal(model, s));
-    let settings = &model.targets.compose;
     for s in &model.services {
-        let mut svc = Yaml::map()
-            .with("image", s.image.pinned())
-            .with("pull_policy", "missing");
-        let has_secrets = s.secrets().next().is_some();
-        if has_secrets {
-            if s.command.is_empty() {
-                diags.push(
-                    Diag::error(diag::MISSING_VALUE, format!("service `{}` receives secrets but declares no `command`", s.name))
-                        .label(s.span, "secrets need a wrapper that then runs the command")
-                        .help("add `command \"PROGRAM\" \"ARG\"…` with the image's own start command (Lucia: `command \"dotnet\" \"lucia.AgentHost.dll\"`)"),
-                );
-                ok = false;
-                continue;
-            }
-            svc.insert(
-                "entrypoint",
-                vec![
-                    "/bin/sh".to_string(),
-                    "-c".into(),
-                    lit(&secret_wrapper(model, s)),
-                    "luciac-secrets".into(),
-                ],
-            );
+        match service(model, s, any_internal, &mut top, diags) {
+            Some(svc) => services.insert(&s.name, svc),
+            None => ok = false,
         }
-        if !s.command.is_empty() {
-            svc.insert(
-                "command",
-                Yaml::Seq(s.command.iter().map(|c| Yaml::from(lit(c))).collect()),
-            );
-        }
-        if let Some(uid) = s.uid {
-            let user = match s.gid {
-                Some(g) => format!("{uid}:{g}"),
-                None => uid.to_string(),
-            };
-            svc.insert("user", user);
-        }
-        svc.insert("restart", "unless-stopped");
-        if s.read_only_root {
-            svc.insert("read_only", true);
-        }
-        if !s.writable.is_empty() {
-            svc.insert("tmpfs", s.writable.clone());
-        }
-        svc.insert("cap_drop", vec!["ALL"]);
-        svc.insert("security_opt", vec!["no-new-privileges:true"]);
-        let ports: Vec<Yaml> = s
-            .ports
-            .iter()
-            .filter_map(|p| {
-                let published = match p.publish.as_ref()? {
-                    Publish::Fixed(n) => n.to_string(),
-                    Publish::Param { name, .. } => {
-                        model.param(name).map(param_ref).unwrap_or_default()
-                    }
-                };
-                let mut m = Yaml::map()
-                    .with("name", p.name.as_str())
-                    .with("target", p.number)
-                    .with("published", published)
-                    .with("protocol", "tcp");
-                if let Some(addr) = &settings.bind_address {
-                    m.insert("host_ip", lit(addr));
-                }
-                Some(m)
-            })
-            .collect();
-        if !ports.is_empty() {
-            svc.insert("ports", Yaml::Seq(ports));
-        }
-        let env: Vec<(String, Yaml)> = s
-            .env
-            .iter()
-            .filter_map(|e| match &e.source {
-                EnvSource::Template(parts) => {
-                    Some((e.key.clone(), Yaml::Str(render(model, parts))))
-                }
-                EnvSource::Secret(_) => None,
-            })
-            .collect();
-        if !env.is_empty() {
-            svc.insert("environment", Yaml::Map(env));
-        }
-        if has_secrets {
-            let mut names: Vec<&str> = s.secrets().map(|(_, n)| n).collect();
-            names.sort();
-            names.dedup();
-            for n in &names {
-                secrets.insert(n, Yaml::map().with("file", format!("./secrets/{n}")));
-            }
-            svc.insert(
-                "secrets",
-                names.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
-            );
-        }
-        if !s.volumes.is_empty() {
-            let mut list = Vec::new();
-            for v in &s.volumes {
-                let vname = format!("{}-{}", s.name, v.name);
-                list.push(
-                    Yaml::map()
-                        .with("type", "volume")
-                        .with("source", vname.as_str())
-                        .with("target", v.path.as_str()),
-                );
-                volumes.insert(&vname, Yaml::map());
-            }
-            svc.insert("volumes", Yaml::Seq(list));
-        }
-        if let Some(h) = &s.health {
-            let mut hc = Yaml::map()
-                .with("test", check_test(&h.readiness))
-                .with("interval", duration(h.interval))
-                .with("timeout", duration(h.timeout))
-                .with("retries", h.retries);
-            if h.start_period > 0 {
-                hc.insert("start_period", duration(h.start_period));
-                // Probe often while the service starts, so `up --wait` returns as soon as it is
-                // ready rather than one full interval later. Engines before Docker 25 ignore it
-                // (Compose drops it for their API), where the declared interval decides.
-                hc.insert("start_interval", duration(h.interval.min(START_INTERVAL)));
-            }
-            svc.insert("healthcheck", hc);
-        }
-        if !s.depends_on.is_empty() {
-            let mut deps = Yaml::map();
-            for d in &s.depends_on {
-                let healthy = model
-                    .service(d)
-                    .map(|x| x.health.is_some())
-                    .unwrap_or(false);
-                let cond = if healthy {
-                    "service_healthy"
-                } else {
-                    "service_started"
-                };
-                deps.insert(d, Yaml::map().with("condition", cond).with("restart", true));
-            }
-            svc.insert("depends_on", deps);
-        }
-        let r = &s.resources;
-        let mut limits = Yaml::map();
-        // CPU requests have no Compose equivalent worth having; only an explicit limit caps CPU.
-        if let Some(c) = &r.cpu_limit {
-            limits.insert("cpus", cores_text(c.value));
-        }
-        if let Some(m) = r.memory_limit.as_ref().or(r.memory.as_ref()) {
-            limits.insert("memory", bytes_text(m.value, ["k", "m", "g"]));
-        }
-        let mut reservations = Yaml::map();
-        if let Some(m) = &r.memory {
-            reservations.insert("memory", bytes_text(m.value, ["k", "m", "g"]));
-        }
-        if !limits.is_empty() || !reservations.is_empty() {
-            let mut res = Yaml::map();
-            if !limits.is_empty() {
-                res.insert("limits", limits);
-            }
-            if !reservations.is_empty() {
-                res.insert("reservations", reservations);
-            }
-            svc.insert("deploy", Yaml::map().with("resources", res));
-        }
-        svc.insert(
-            "logging",
-            Yaml::map().with("driver", "json-file").with(
-                "options",
-                Yaml::map()
-                    .with("max-size", lit(&settings.log_max_size))
-                    .with("max-file", settings.log_max_files.to_string()),
-            ),
-        );
-        svc.insert("stop_grace_period", "30s");
-        if any_internal {
-            let nets = if is_internal(model, s) {
-                vec![BACKEND]
-            } else {
-                vec!["default", BACKEND]
-            };
-            svc.insert("networks", nets);
-        }
-        services.insert(&s.name, svc);
     }
     if !ok {
         return None;
@@ -390,11 +258,14 @@ fn compose_file(model: &Model, diags: &mut Vec<Diag>) -> Option<String> {
                 .with(BACKEND, Yaml::map().with("internal", true)),
         );
     }
-    if !volumes.is_empty() {
-        doc.insert("volumes", volumes);
-    }
-    if !secrets.is_empty() {
-        doc.insert("secrets", secrets);
+    for (key, map) in [
+        ("volumes", top.volumes),
+        ("secrets", top.secrets),
+        ("configs", top.configs),
+    ] {
+        if !map.is_empty() {
+            doc.insert(key, map);
+        }
     }
     let header = format!(
         "# Generated by luciac from {} (profile: {}). Do not edit: change the declaration and rebuild.\n",
@@ -402,6 +273,302 @@ fn compose_file(model: &Model, diags: &mut Vec<Diag>) -> Option<String> {
         model.profile_or_base()
     );
     Some(header + &yaml::to_string(&doc))
+}
+
+/// One service's entry; `None` (with a diagnostic) when Compose cannot run it as declared.
+fn service(
+    model: &Model,
+    s: &ServiceInfo,
+    any_internal: bool,
+    top: &mut TopLevel,
+    diags: &mut Vec<Diag>,
+) -> Option<Yaml> {
+    let settings = &model.targets.compose;
+    let mut svc = Yaml::map()
+        .with("image", s.image.pinned())
+        .with("pull_policy", "missing");
+    program(model, s, &mut svc, diags)?;
+    if let Some(uid) = s.uid {
+        let user = match s.gid {
+            Some(g) => format!("{uid}:{g}"),
+            None => uid.to_string(),
+        };
+        svc.insert("user", user);
+    }
+    svc.insert("restart", "unless-stopped");
+    if s.read_only_root {
+        svc.insert("read_only", true);
+    }
+    if !s.writable.is_empty() {
+        svc.insert("tmpfs", s.writable.clone());
+    }
+    svc.insert("cap_drop", vec!["ALL"]);
+    if !s.capabilities.is_empty() {
+        let add: Vec<&str> = s.capabilities.iter().map(|(c, _)| c.as_str()).collect();
+        svc.insert("cap_add", add);
+    }
+    svc.insert("security_opt", vec!["no-new-privileges:true"]);
+    if s.host_network.is_some() {
+        // The host's network: ports are the host's own, and no Compose network applies.
+        svc.insert("network_mode", "host");
+    } else {
+        let ports = ports(model, s, settings);
+        if !ports.is_empty() {
+            svc.insert("ports", Yaml::Seq(ports));
+        }
+    }
+    let env: Vec<(String, Yaml)> = s
+        .env
+        .iter()
+        .filter_map(|e| match &e.source {
+            EnvSource::Template(parts) => Some((e.key.clone(), Yaml::Str(render(model, parts)))),
+            EnvSource::Secret(_) => None,
+        })
+        .collect();
+    if !env.is_empty() {
+        svc.insert("environment", Yaml::Map(env));
+    }
+    if s.secrets().next().is_some() {
+        let mut names: Vec<&str> = s.secrets().map(|(_, n)| n).collect();
+        names.sort();
+        names.dedup();
+        for n in &names {
+            top.secrets
+                .insert(n, Yaml::map().with("file", format!("./secrets/{n}")));
+        }
+        svc.insert(
+            "secrets",
+            names.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
+        );
+    }
+    if !s.configs.is_empty() {
+        let mut list = Vec::new();
+        for c in &s.configs {
+            let key = format!("{}-{}", s.name, c.name);
+            top.configs.insert(
+                &key,
+                Yaml::map().with("file", format!("./{}", config_file(s, c))),
+            );
+            list.push(
+                Yaml::map()
+                    .with("source", key.as_str())
+                    .with("target", c.path.as_str()),
+            );
+        }
+        svc.insert("configs", Yaml::Seq(list));
+    }
+    let mounts = mounts(s, &mut top.volumes);
+    if !mounts.is_empty() {
+        svc.insert("volumes", Yaml::Seq(mounts));
+    }
+    let devices = devices(s);
+    if !devices.is_empty() {
+        svc.insert("devices", devices);
+    }
+    if let Some(h) = &s.health {
+        let mut hc = Yaml::map()
+            .with("test", check_test(model, &h.readiness, h.tool))
+            .with("interval", duration(h.interval))
+            .with("timeout", duration(h.timeout))
+            .with("retries", h.retries);
+        if h.start_period > 0 {
+            hc.insert("start_period", duration(h.start_period));
+            // Probe often while the service starts, so `up --wait` returns as soon as it is
+            // ready rather than one full interval later. Engines before Docker 25 ignore it
+            // (Compose drops it for their API), where the declared interval decides.
+            hc.insert("start_interval", duration(h.interval.min(START_INTERVAL)));
+        }
+        svc.insert("healthcheck", hc);
+    }
+    if !s.depends_on.is_empty() {
+        let mut deps = Yaml::map();
+        for d in &s.depends_on {
+            let healthy = model
+                .service(d)
+                .map(|x| x.health.is_some())
+                .unwrap_or(false);
+            let cond = if healthy {
+                "service_healthy"
+            } else {
+                "service_started"
+            };
+            deps.insert(d, Yaml::map().with("condition", cond).with("restart", true));
+        }
+        svc.insert("depends_on", deps);
+    }
+    if let Some(deploy) = deploy(s) {
+        svc.insert("deploy", deploy);
+    }
+    svc.insert(
+        "logging",
+        Yaml::map().with("driver", "json-file").with(
+            "options",
+            Yaml::map()
+                .with("max-size", lit(&settings.log_max_size))
+                .with("max-file", settings.log_max_files.to_string()),
+        ),
+    );
+    svc.insert("stop_grace_period", "30s");
+    if any_internal && s.host_network.is_none() {
+        let nets = if is_internal(model, s) {
+            vec![BACKEND]
+        } else {
+            vec!["default", BACKEND]
+        };
+        svc.insert("networks", nets);
+    }
+    Some(svc)
+}
+
+/// `entrypoint` and `command`, one meaning in every target: `entrypoint` replaces the image's
+/// ENTRYPOINT, `command` its CMD. Secrets need a wrapper that runs first and then `exec`s the
+/// program, so the wrapper becomes the entrypoint and the declared words its arguments.
+fn program(model: &Model, s: &ServiceInfo, svc: &mut Yaml, diags: &mut Vec<Diag>) -> Option<()> {
+    let words = |list: &[Template]| -> Vec<Yaml> {
+        list.iter().map(|a| Yaml::from(render(model, a))).collect()
+    };
+    if s.secrets().next().is_none() {
+        if !s.entrypoint.is_empty() {
+            svc.insert("entrypoint", Yaml::Seq(words(&s.entrypoint)));
+        }
+        if !s.command.is_empty() {
+            svc.insert("command", Yaml::Seq(words(&s.command)));
+        }
+        return Some(());
+    }
+    if s.entrypoint.is_empty() && s.command.is_empty() {
+        diags.push(
+            Diag::error(diag::MISSING_VALUE, format!("service `{}` receives secrets but declares no program", s.name))
+                .label(s.span, "secrets need a wrapper that then runs the program")
+                .help("the wrapper replaces the image's ENTRYPOINT: declare it with `entrypoint \"PROGRAM\" \"ARG\"…` (and the image's CMD with `command`, if it has one)"),
+        );
+        return None;
+    }
+    svc.insert(
+        "entrypoint",
+        vec![
+            "/bin/sh".to_string(),
+            "-c".into(),
+            lit(&secret_wrapper(model, s)),
+            "luciac-secrets".into(),
+        ],
+    );
+    // The wrapper `exec`s its arguments: the declared entrypoint, then the command.
+    let mut all = words(&s.entrypoint);
+    all.extend(words(&s.command));
+    svc.insert("command", Yaml::Seq(all));
+    Some(())
+}
+
+fn ports(model: &Model, s: &ServiceInfo, settings: &ComposeSettings) -> Vec<Yaml> {
+    s.ports
+        .iter()
+        .filter_map(|p| {
+            let published = match p.publish.as_ref()? {
+                Publish::Fixed(n) => n.to_string(),
+                Publish::Param { name, .. } => model.param(name).map(param_ref).unwrap_or_default(),
+            };
+            let mut m = Yaml::map()
+                .with("name", p.name.as_str())
+                .with("target", p.number)
+                .with("published", published)
+                .with("protocol", p.protocol.lower());
+            if let Some(addr) = &settings.bind_address {
+                m.insert("host_ip", lit(addr));
+            }
+            Some(m)
+        })
+        .collect()
+}
+
+/// Named volumes (added to the top-level map) and bind mounts of host paths.
+fn mounts(s: &ServiceInfo, volumes: &mut Yaml) -> Vec<Yaml> {
+    let mut list = Vec::new();
+    for v in &s.volumes {
+        let vname = format!("{}-{}", s.name, v.name);
+        list.push(
+            Yaml::map()
+                .with("type", "volume")
+                .with("source", vname.as_str())
+                .with("target", v.path.as_str()),
+        );
+        volumes.insert(&vname, Yaml::map());
+    }
+    for b in &s.binds {
+        let mut m = Yaml::map()
+            .with("type", "bind")
+            .with("source", lit(&b.host))
+            .with("target", b.path.as_str());
+        if b.read_only {
+            m.insert("read_only", true);
+        }
+        // A missing host path is an error, not an empty directory Docker creates as root.
+        m.insert("bind", Yaml::map().with("create_host_path", false));
+        list.push(m);
+    }
+    list
+}
+
+/// Host devices, and AMD GPUs (which ROCm reaches through `/dev/kfd` and `/dev/dri`).
+fn devices(s: &ServiceInfo) -> Vec<String> {
+    let mut list: Vec<String> = s
+        .devices
+        .iter()
+        .map(|d| format!("{}:{}", lit(&d.host), lit(&d.path)))
+        .collect();
+    if let Some(GpuInfo {
+        vendor: GpuVendor::Amd,
+        ..
+    }) = &s.gpu
+    {
+        list.push("/dev/kfd:/dev/kfd".into());
+        list.push("/dev/dri:/dev/dri".into());
+    }
+    list
+}
+
+/// `deploy.resources`: memory and CPU limits, memory reservations, NVIDIA GPUs.
+fn deploy(s: &ServiceInfo) -> Option<Yaml> {
+    let r = &s.resources;
+    let mut limits = Yaml::map();
+    // CPU requests have no Compose equivalent worth having; only an explicit limit caps CPU.
+    if let Some(c) = &r.cpu_limit {
+        limits.insert("cpus", cores_text(c.value));
+    }
+    if let Some(m) = r.memory_limit.as_ref().or(r.memory.as_ref()) {
+        limits.insert("memory", bytes_text(m.value, ["k", "m", "g"]));
+    }
+    let mut reservations = Yaml::map();
+    if let Some(m) = &r.memory {
+        reservations.insert("memory", bytes_text(m.value, ["k", "m", "g"]));
+    }
+    if let Some(GpuInfo {
+        vendor: GpuVendor::Nvidia,
+        count,
+        ..
+    }) = &s.gpu
+    {
+        reservations.insert(
+            "devices",
+            Yaml::Seq(vec![
+                Yaml::map()
+                    .with("driver", "nvidia")
+                    .with("count", *count)
+                    .with("capabilities", vec!["gpu"]),
+            ]),
+        );
+    }
+    if limits.is_empty() && reservations.is_empty() {
+        return None;
+    }
+    let mut res = Yaml::map();
+    if !limits.is_empty() {
+        res.insert("limits", limits);
+    }
+    if !reservations.is_empty() {
+        res.insert("reservations", reservations);
+    }
+    Some(Yaml::map().with("resources", res))
 }
 
 /// A `.env` value: bare when safe, single-quoted otherwise (no interpolation inside `'…'`).
@@ -525,7 +692,8 @@ fn readme(model: &Model, stem: &str) -> String {
         let health = match &s.health {
             Some(h) => match &h.readiness {
                 Check::Http { path, number, .. } => format!("HTTP `{path}` on {number}"),
-                Check::Exec(a) => format!("`{}`", a.join(" ")),
+                Check::Tcp { number, .. } => format!("TCP connect to {number}"),
+                check @ Check::Exec(_) => format!("`{}`", check.describe()),
             },
             None => "-".into(),
         };
@@ -567,9 +735,15 @@ fn readme(model: &Model, stem: &str) -> String {
 - No `container_name` and no fixed subnet: two profiles can run side by side (their project\n  names differ); give them different published ports in `.env`.\n\
 - Ports above 1024 only, so rootless Docker and Podman work without extra setup.\n",
     );
+    out.push_str(&crate::targets::privileges::section(
+        model,
+        crate::targets::privileges::Flavor::Compose,
+    ));
     let notes = crate::targets::notes_section(model, "compose");
     if !notes.is_empty() {
-        out.push('\n');
+        if !out.ends_with("\n\n") {
+            out.push('\n');
+        }
         out.push_str(&notes);
     }
     out

@@ -40,7 +40,10 @@ pub fn selector_labels(name: &str, instance: &str, component: &str) -> Yaml {
         .with("app.kubernetes.io/component", component)
 }
 
-pub fn resources(r: &ResourceInfo) -> Yaml {
+/// Requests and limits: CPU and memory as declared, plus the device-plugin resources that
+/// grant GPUs and host devices (limits only: extended resources cannot be overcommitted).
+pub fn resources(s: &ServiceInfo) -> Yaml {
+    let r = &s.resources;
     let mut requests = Yaml::map();
     if let Some(c) = &r.cpu {
         requests.insert("cpu", c.text.as_str());
@@ -55,6 +58,9 @@ pub fn resources(r: &ResourceInfo) -> Yaml {
     if let Some(m) = r.memory_limit.as_ref().or(r.memory.as_ref()) {
         limits.insert("memory", m.text.as_str());
     }
+    for (resource, count) in device_resources(s) {
+        limits.insert(&resource, count);
+    }
     let mut out = Yaml::map();
     if !requests.is_empty() {
         out.insert("requests", requests);
@@ -65,9 +71,173 @@ pub fn resources(r: &ResourceInfo) -> Yaml {
     out
 }
 
-/// Pod security context (Pod Security Standards "restricted").
+/// Device-plugin resources the service needs, with counts: its GPUs, and one of each host
+/// device's declared resource. Devices without one cannot be granted (the targets report it).
+pub fn device_resources(s: &ServiceInfo) -> Vec<(String, u32)> {
+    let mut out: Vec<(String, u32)> = Vec::new();
+    let wanted = s
+        .gpu
+        .iter()
+        .map(|g| (g.vendor.kubernetes_resource().to_string(), g.count))
+        .chain(
+            s.devices
+                .iter()
+                .filter_map(|d| d.kubernetes_resource.clone().map(|r| (r, 1))),
+        );
+    for (r, n) in wanted {
+        match out.iter_mut().find(|(x, _)| *x == r) {
+            Some((_, total)) => *total += n,
+            None => out.push((r, n)),
+        }
+    }
+    out.sort();
+    out
+}
+
+/// `<component>-config`: the ConfigMap holding a service's config files.
+pub fn config_map_name(fullname: &str, component: &str) -> String {
+    trunc63(&format!("{}-config", component_name(fullname, component)))
+}
+
+/// The ConfigMap's `data`: one key per config file.
+pub fn config_data(s: &ServiceInfo) -> Yaml {
+    let mut data = Yaml::map();
+    for c in &s.configs {
+        data.insert(&c.name, c.content.as_str());
+    }
+    data
+}
+
+/// Mounts and pod volumes for config files (`subPath` mounts of the service's ConfigMap, so a
+/// file lands beside what the image already has) and host paths (`hostPath`). `config_map`
+/// is the ConfigMap's name as the target writes it.
+pub fn host_and_config_mounts(s: &ServiceInfo, config_map: Yaml) -> (Vec<Yaml>, Vec<Yaml>) {
+    let mut mounts = Vec::new();
+    let mut volumes = Vec::new();
+    for c in &s.configs {
+        mounts.push(
+            Yaml::map()
+                .with("name", "config")
+                .with("mountPath", c.path.as_str())
+                .with("subPath", c.name.as_str())
+                .with("readOnly", true),
+        );
+    }
+    if !s.configs.is_empty() {
+        volumes.push(
+            Yaml::map()
+                .with("name", "config")
+                .with("configMap", Yaml::map().with("name", config_map)),
+        );
+    }
+    for (i, b) in s.binds.iter().enumerate() {
+        let name = format!("host-{i}");
+        let mut m = Yaml::map()
+            .with("name", name.as_str())
+            .with("mountPath", b.path.as_str());
+        if b.read_only {
+            m.insert("readOnly", true);
+        }
+        mounts.push(m);
+        volumes.push(
+            Yaml::map()
+                .with("name", name)
+                .with("hostPath", Yaml::map().with("path", b.host.as_str())),
+        );
+    }
+    (mounts, volumes)
+}
+
+/// Pod-level settings for host networking (`hostNetwork`, and the DNS policy that keeps
+/// cluster names resolvable from the host's network namespace).
+pub fn host_network(s: &ServiceInfo) -> Vec<(&'static str, Yaml)> {
+    if s.host_network.is_none() {
+        return Vec::new();
+    }
+    vec![
+        ("hostNetwork", Yaml::Bool(true)),
+        ("dnsPolicy", Yaml::from("ClusterFirstWithHostNet")),
+    ]
+}
+
+/// What Kubernetes cannot grant as declared, and what ties a pod to its node: errors for
+/// host devices with no device plugin, warnings for host paths and host networking. Both
+/// Kubernetes targets report them the same way.
+pub fn check_host_access(model: &Model, diags: &mut Vec<crate::diag::Diag>) -> bool {
+    use crate::diag::{self, Diag};
+    let mut ok = true;
+    // Helm and Kustomize both ask; report each problem once.
+    let mut push = |d: Diag| {
+        if !diags.contains(&d) {
+            diags.push(d);
+        }
+    };
+    for s in &model.services {
+        for d in s.devices.iter().filter(|d| d.kubernetes_resource.is_none()) {
+            push(
+                Diag::error(diag::TARGET_CANNOT_EXPRESS, format!("Kubernetes cannot give `{}` the host device `{}`", s.name, d.host))
+                    .label(d.span, "no device plugin named")
+                    .help("a pod reaches a host device through a device plugin: add kubernetes-resource=\"…\" naming the resource it advertises (for example `squat.ai/serial` from generic-device-plugin), or disable the Kubernetes targets"),
+            );
+            ok = false;
+        }
+        for b in &s.binds {
+            push(
+                Diag::warning(diag::HOST_BOUND, format!("`{}` mounts the host path `{}`: on Kubernetes it needs that path on whichever node runs it", s.name, b.host))
+                    .label(b.span, "a hostPath volume on Kubernetes")
+                    .help("pin the pod to the node with a nodeSelector, or use a volume; the pod needs the `privileged` Pod Security level"),
+            );
+        }
+    }
+    ok
+}
+
+/// Capabilities the Pod Security Standards' "baseline" level allows a container to add.
+const BASELINE_CAPABILITIES: &[&str] = &[
+    "AUDIT_WRITE",
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "MKNOD",
+    "NET_BIND_SERVICE",
+    "SETFCAP",
+    "SETGID",
+    "SETPCAP",
+    "SETUID",
+    "SYS_CHROOT",
+];
+
+/// The Pod Security Standards level a service's pod needs: `restricted` unless the declaration
+/// asks for root, capabilities, host paths or the host's network, each with a reason.
+pub fn pod_security_level(s: &ServiceInfo) -> &'static str {
+    let caps_beyond = |allowed: &[&str]| {
+        s.capabilities
+            .iter()
+            .any(|(c, _)| !allowed.contains(&c.as_str()))
+    };
+    if s.host_network.is_some() || !s.binds.is_empty() || caps_beyond(BASELINE_CAPABILITIES) {
+        "privileged"
+    } else if s.root.is_some() || caps_beyond(&["NET_BIND_SERVICE"]) {
+        "baseline"
+    } else {
+        "restricted"
+    }
+}
+
+/// The least restrictive level any pod of the model needs: what the namespace must allow.
+pub fn namespace_security_level(model: &Model) -> &'static str {
+    let levels: Vec<&str> = model.services.iter().map(pod_security_level).collect();
+    ["privileged", "baseline"]
+        .into_iter()
+        .find(|l| levels.contains(l))
+        .unwrap_or("restricted")
+}
+
+/// Pod security context (Pod Security Standards "restricted" unless the service says why not).
 pub fn pod_security(s: &ServiceInfo) -> Yaml {
-    let mut m = Yaml::map().with("runAsNonRoot", true);
+    let mut m = Yaml::map().with("runAsNonRoot", s.root.is_none());
     if let Some(u) = s.uid {
         m.insert("runAsUser", u);
     }
@@ -85,14 +255,19 @@ pub fn container_security(s: &ServiceInfo) -> Yaml {
         .with("allowPrivilegeEscalation", false)
         .with("privileged", false)
         .with("readOnlyRootFilesystem", s.read_only_root)
-        .with("runAsNonRoot", true);
+        .with("runAsNonRoot", s.root.is_none());
     if let Some(u) = s.uid {
         m.insert("runAsUser", u);
     }
     if let Some(g) = s.gid.or(s.uid) {
         m.insert("runAsGroup", g);
     }
-    m.with("capabilities", Yaml::map().with("drop", vec!["ALL"]))
+    let mut caps = Yaml::map().with("drop", vec!["ALL"]);
+    if !s.capabilities.is_empty() {
+        let add: Vec<&str> = s.capabilities.iter().map(|(c, _)| c.as_str()).collect();
+        caps.insert("add", add);
+    }
+    m.with("capabilities", caps)
         .with("seccompProfile", Yaml::map().with("type", "RuntimeDefault"))
 }
 
@@ -143,8 +318,9 @@ pub fn probes(h: &HealthInfo) -> [(&'static str, &Check, ProbeTiming); 3] {
     ]
 }
 
-/// One probe as a YAML map (`httpGet` on a named port, or `exec`).
-pub fn probe(check: &Check, t: ProbeTiming) -> Yaml {
+/// One probe as a YAML map (`httpGet` or `tcpSocket` on a named port, or `exec` with its
+/// arguments rendered by the target).
+pub fn probe(check: &Check, t: ProbeTiming, render: &dyn Fn(&[Part]) -> String) -> Yaml {
     let mut m = match check {
         Check::Http { path, port, .. } => Yaml::map().with(
             "httpGet",
@@ -152,9 +328,15 @@ pub fn probe(check: &Check, t: ProbeTiming) -> Yaml {
                 .with("path", path.as_str())
                 .with("port", port.as_str()),
         ),
+        Check::Tcp { port, .. } => {
+            Yaml::map().with("tcpSocket", Yaml::map().with("port", port.as_str()))
+        }
         Check::Exec(args) => Yaml::map().with(
             "exec",
-            Yaml::map().with("command", Yaml::from(args.clone())),
+            Yaml::map().with(
+                "command",
+                args.iter().map(|a| render(a)).collect::<Vec<String>>(),
+            ),
         ),
     };
     m.insert("periodSeconds", Yaml::Int(t.period as i64));
@@ -205,12 +387,12 @@ pub fn dependents<'a>(model: &'a Model, s: &ServiceInfo) -> Vec<&'a ServiceInfo>
 /// The ingress rules of a service's NetworkPolicy: published ports are open to anyone;
 /// every port is open to the services that depend on this one; nothing else.
 pub struct NetworkRules<'a> {
-    /// Names of the published ports.
-    pub published: Vec<&'a str>,
+    /// Names and protocols (`TCP`, `UDP`) of the published ports.
+    pub published: Vec<(&'a str, &'static str)>,
     /// Components allowed in (empty when none depends on the service or it has no port).
     pub from: Vec<&'a str>,
-    /// Names of every port, for the `from` rule.
-    pub ports: Vec<&'a str>,
+    /// Names and protocols of every port, for the `from` rule.
+    pub ports: Vec<(&'a str, &'static str)>,
 }
 
 pub fn network_rules<'a>(model: &'a Model, s: &'a ServiceInfo) -> NetworkRules<'a> {
@@ -218,7 +400,7 @@ pub fn network_rules<'a>(model: &'a Model, s: &'a ServiceInfo) -> NetworkRules<'
         .ports
         .iter()
         .filter(|p| p.publish.is_some())
-        .map(|p| p.name.as_str())
+        .map(|p| (p.name.as_str(), p.protocol.upper()))
         .collect();
     let from = if s.ports.is_empty() {
         Vec::new()
@@ -231,7 +413,11 @@ pub fn network_rules<'a>(model: &'a Model, s: &'a ServiceInfo) -> NetworkRules<'
     NetworkRules {
         published,
         from,
-        ports: s.ports.iter().map(|p| p.name.as_str()).collect(),
+        ports: s
+            .ports
+            .iter()
+            .map(|p| (p.name.as_str(), p.protocol.upper()))
+            .collect(),
     }
 }
 

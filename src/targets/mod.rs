@@ -7,6 +7,7 @@ pub mod compose;
 pub mod helm;
 pub mod k8s;
 pub mod kustomize;
+pub mod privileges;
 pub mod scripts;
 pub mod systemd;
 pub mod workflow;

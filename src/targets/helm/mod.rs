@@ -110,7 +110,7 @@ pub fn lower(model: &Model, diags: &mut Vec<Diag>) -> Vec<Artifact> {
             clash = true;
         }
     }
-    if clash {
+    if !k8s::check_host_access(model, diags) || clash {
         return Vec::new();
     }
     let name = model.app.name.clone();
@@ -153,6 +153,12 @@ pub fn lower(model: &Model, diags: &mut Vec<Diag>) -> Vec<Artifact> {
             chart.insert(
                 format!("templates/{}-service.yaml", s.name),
                 pack::text(t.service(s)),
+            );
+        }
+        if !s.configs.is_empty() {
+            chart.insert(
+                format!("templates/{}-configmap.yaml", s.name),
+                pack::text(t.config_map(s)),
             );
         }
         for v in &s.volumes {
@@ -337,7 +343,7 @@ fn service_values(model: &Model, s: &ServiceInfo) -> Entry {
                     .schema(json!({ "enum": ["IfNotPresent", "Always", "Never"] })),
             ],
         ),
-        leaf("resources", "CPU and memory requests and limits (from the declaration).", resources(&s.resources)),
+        leaf("resources", "CPU and memory requests and limits (from the declaration).", resources(s)),
         leaf("podSecurityContext", "Pod security context (Pod Security Standards \"restricted\").", pod_security(s)),
         leaf("containerSecurityContext", "Container security context (Pod Security Standards \"restricted\").", container_security(s)),
     ];
@@ -781,6 +787,10 @@ fn readme(model: &Model) -> String {
         let uids: Vec<String> = low.iter().map(u32::to_string).collect();
         out.push_str(&format!("- `CKV_K8S_40` (UID >= 10000): the images own their files as their declared UID ({}).\n", uids.join(", ")));
     }
+    out.push_str(&crate::targets::privileges::section(
+        model,
+        crate::targets::privileges::Flavor::Kubernetes,
+    ));
     out
 }
 

@@ -274,15 +274,16 @@ impl<'a> Tpl<'a> {
         out
     }
 
-    fn probe(&self, check: &Check, t: k8s::ProbeTiming) -> String {
+    fn probe(&self, own: &str, check: &Check, t: k8s::ProbeTiming) -> String {
         let mut out = match check {
             Check::Http { path, port, .. } => {
                 format!("  httpGet:\n    path: {}\n    port: {port}\n", yq(path))
             }
+            Check::Tcp { port, .. } => format!("  tcpSocket:\n    port: {port}\n"),
             Check::Exec(args) => {
                 let mut s = String::from("  exec:\n    command:\n");
                 for a in args {
-                    s.push_str(&format!("      - {}\n", yq(a)));
+                    s.push_str(&format!("      - {}\n", self.value(own, a)));
                 }
                 s
             }
@@ -309,6 +310,11 @@ impl<'a> Tpl<'a> {
         if !self.model.secrets.is_empty() {
             hashed.push("(include (print $.Template.BasePath \"/secret.yaml\") $)".to_string());
         }
+        if !s.configs.is_empty() {
+            hashed.push(format!(
+                "(include (print $.Template.BasePath \"/{c}-configmap.yaml\") $)"
+            ));
+        }
         let checksum = if hashed.is_empty() {
             "{{ \"\" | sha256sum }}".to_string()
         } else {
@@ -318,16 +324,28 @@ impl<'a> Tpl<'a> {
             "spec:\n  replicas: @REPLICAS@\n  revisionHistoryLimit: 3\n  strategy:\n    type: Recreate\n  selector:\n    matchLabels:\n      {{- include \"@N@.selectorLabels\" @CTX@ | nindent 6 }}\n  template:\n    metadata:\n      labels:\n        {{- include \"@N@.labels\" @CTX@ | nindent 8 }}\n      annotations:\n        checksum/config: @CHECKSUM@\n        {{- with @V@.podAnnotations }}\n        {{- toYaml . | nindent 8 }}\n        {{- end }}\n    spec:\n      serviceAccountName: {{ include \"@N@.serviceAccountName\" $ }}\n      automountServiceAccountToken: false\n      enableServiceLinks: false\n      terminationGracePeriodSeconds: 30\n      securityContext:\n        {{- toYaml @V@.podSecurityContext | nindent 8 }}\n      containers:\n        - name: @C@\n          image: {{ include \"@N@.image\" @V@.image | quote }}\n          imagePullPolicy: {{ @V@.image.pullPolicy }}\n",
             &[("REPLICAS", &replicas.to_string()), ("CTX", &ctx), ("CHECKSUM", &checksum), ("V", &v), ("C", c)],
         ));
-        if !s.command.is_empty() {
-            out.push_str("          command:\n");
-            for a in &s.command {
-                out.push_str(&format!("            - {}\n", yq(a)));
+        if s.host_network.is_some() {
+            // Pod-level keys, placed with the others of the pod spec.
+            out = out.replacen(
+                "      terminationGracePeriodSeconds: 30\n",
+                "      terminationGracePeriodSeconds: 30\n      hostNetwork: true\n      dnsPolicy: ClusterFirstWithHostNet\n",
+                1,
+            );
+        }
+        // `entrypoint` replaces the image's ENTRYPOINT (`command` here), `command` its CMD
+        // (`args`): one meaning in every target.
+        for (key, words) in [("command", &s.entrypoint), ("args", &s.command)] {
+            if !words.is_empty() {
+                out.push_str(&format!("          {key}:\n"));
+                for a in words {
+                    out.push_str(&format!("            - {}\n", self.value(c, a)));
+                }
             }
         }
         if !s.ports.is_empty() {
             out.push_str("          ports:\n");
             for p in &s.ports {
-                out.push_str(&format!("            - name: {}\n              containerPort: {}\n              protocol: TCP\n", p.name, p.number));
+                out.push_str(&format!("            - name: {}\n              containerPort: {}\n              protocol: {}\n", p.name, p.number, p.protocol.upper()));
             }
         }
         if !s.env.is_empty() {
@@ -344,7 +362,7 @@ impl<'a> Tpl<'a> {
             };
             for (key, check, timing) in k8s::probes(h) {
                 out.push_str(&format!("          {key}:\n"));
-                out.push_str(&indent(self.probe(check, timing)));
+                out.push_str(&indent(self.probe(c, check, timing)));
             }
         }
         out.push_str(&self.t(
@@ -372,6 +390,21 @@ impl<'a> Tpl<'a> {
                 vol.name, vol.name, self.n
             ));
         }
+        let (extra_mounts, extra_volumes) =
+            k8s::host_and_config_mounts(s, Yaml::from(CONFIG_MAP_PLACEHOLDER));
+        let config_map = self.config_map_name(c);
+        mounts.push_str(&block(
+            &extra_mounts,
+            12,
+            CONFIG_MAP_PLACEHOLDER,
+            &config_map,
+        ));
+        volumes.push_str(&block(
+            &extra_volumes,
+            8,
+            CONFIG_MAP_PLACEHOLDER,
+            &config_map,
+        ));
         if !mounts.is_empty() {
             out.push_str("          volumeMounts:\n");
             out.push_str(&mounts);
@@ -381,6 +414,26 @@ impl<'a> Tpl<'a> {
         out.push_str(&self.t(
             "      {{- with @V@.nodeSelector }}\n      nodeSelector:\n        {{- toYaml . | nindent 8 }}\n      {{- end }}\n      {{- with @V@.tolerations }}\n      tolerations:\n        {{- toYaml . | nindent 8 }}\n      {{- end }}\n      {{- with @V@.affinity }}\n      affinity:\n        {{- toYaml . | nindent 8 }}\n      {{- end }}\n",
             &[("V", &v)],
+        ));
+        out
+    }
+
+    /// The quoted template expression of a service's ConfigMap name.
+    fn config_map_name(&self, c: &str) -> String {
+        format!(
+            "{{{{ printf \"%s-config\" (include \"{}.componentName\" {}) | trunc 63 | trimSuffix \"-\" | quote }}}}",
+            self.n,
+            self.ctx(c)
+        )
+    }
+
+    /// The ConfigMap that carries a service's config files.
+    pub(super) fn config_map(&self, s: &ServiceInfo) -> String {
+        let c = &s.name;
+        let mut out = String::from("apiVersion: v1\nkind: ConfigMap\n");
+        out.push_str(&self.meta(&self.config_map_name(c), c));
+        out.push_str(&crate::yaml::to_string(
+            &Yaml::map().with("data", k8s::config_data(s)),
         ));
         out
     }
@@ -408,8 +461,10 @@ impl<'a> Tpl<'a> {
                 None => p.number.to_string(),
             };
             out.push_str(&format!(
-                "    - name: {}\n      port: {port}\n      targetPort: {}\n      protocol: TCP\n",
-                p.name, p.name
+                "    - name: {}\n      port: {port}\n      targetPort: {}\n      protocol: {}\n",
+                p.name,
+                p.name,
+                p.protocol.upper()
             ));
         }
         out
@@ -450,8 +505,10 @@ impl<'a> Tpl<'a> {
         let net = k8s::network_rules(self.model, s);
         if !net.published.is_empty() {
             rules.push_str("    # Published ports: reachable from anywhere (Ingress controller, LoadBalancer, helm test).\n    - ports:\n");
-            for p in &net.published {
-                rules.push_str(&format!("        - port: {p}\n          protocol: TCP\n"));
+            for (p, proto) in &net.published {
+                rules.push_str(&format!(
+                    "        - port: {p}\n          protocol: {proto}\n"
+                ));
             }
         }
         if !net.from.is_empty() {
@@ -463,8 +520,10 @@ impl<'a> Tpl<'a> {
                 ));
             }
             rules.push_str("      ports:\n");
-            for p in &net.ports {
-                rules.push_str(&format!("        - port: {p}\n          protocol: TCP\n"));
+            for (p, proto) in &net.ports {
+                rules.push_str(&format!(
+                    "        - port: {p}\n          protocol: {proto}\n"
+                ));
             }
         }
         if rules.is_empty() {
@@ -604,3 +663,18 @@ app.kubernetes.io/managed-by: {{ .ctx.Release.Service | quote }}
 {{- $ref }}
 {{- end }}
 "#;
+
+/// Stands for the ConfigMap's name (a template expression) while the mounts are built as data.
+const CONFIG_MAP_PLACEHOLDER: &str = "luciac-config-map-name";
+
+/// YAML list items as template text at `indent`, with the ConfigMap placeholder replaced.
+fn block(items: &[Yaml], indent: usize, placeholder: &str, name: &str) -> String {
+    if items.is_empty() {
+        return String::new();
+    }
+    let text = crate::yaml::to_string(&Yaml::Seq(items.to_vec()));
+    let pad = " ".repeat(indent);
+    text.lines()
+        .map(|l| format!("{pad}{}\n", l.replace(placeholder, name)))
+        .collect()
+}

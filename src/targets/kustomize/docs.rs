@@ -239,9 +239,15 @@ pub(super) fn readme(m: &Model) -> String {
         "## GitOps\n\nEdit the `gitops-params` literals in `gitops/kustomization.yaml`:\n\n| Literal | Meaning | Default |\n|---|---|---|\n| `repoURL` | Git repository holding `bundles/` | `{REPO_PLACEHOLDER}` (replace it) |\n| `revision` | Branch to follow (Argo CD `targetRevision`, Flux `ref.branch`) | `main` |\n| `path` | The overlay inside the repository | `bundles/{p}/{DIR}/overlays/{p}` |\n\nThen apply the wiring (the params ConfigMap is `local-config`, never sent to the cluster):\n\n```sh\nkubectl apply -k gitops/   # needs the Argo CD and/or Flux CRDs; delete the file of the tool you do not run\n```\n\nArgo CD: automated sync with prune and self-heal, `CreateNamespace=true`, `PruneLast=true` (old\nhashed ConfigMaps are pruned last). Flux: `prune: true`, `wait: true`, `targetNamespace`.\nPersistentVolumeClaims carry `argocd.argoproj.io/sync-options: Prune=false` and\n`kustomize.toolkit.fluxcd.io/prune: disabled`: data is never pruned. Create the Secret named in the\noverlay README before the first sync. No Flux `postBuild` substitution is used, so `${{…}}` in\nvalues is never expanded.\n\n"
     ));
     out.push_str("## Security scan (checkov) exceptions\n\nThe same as the Helm chart's: `CKV_K8S_15` (pull policy Always; pin digests instead),\n`CKV_K8S_35` (secrets as env: the app reads only its environment), `CKV_K8S_21` (the base has no\nnamespace by design), `CKV_K8S_11` (CPU limits only where declared), `CKV2_K8S_6` when the profile\nturns NetworkPolicy off, `CKV_K8S_43` until `luciac lock` has pinned the images, `CKV_K8S_40` for images that\nown their files as a UID below 10000.\n");
+    out.push_str(&crate::targets::privileges::section(
+        m,
+        crate::targets::privileges::Flavor::Kubernetes,
+    ));
     let notes = crate::targets::notes_section(m, "kustomize");
     if !notes.is_empty() {
-        out.push('\n');
+        if !out.ends_with("\n\n") {
+            out.push('\n');
+        }
         out.push_str(&notes);
     }
     out

@@ -86,13 +86,13 @@ fn has_del(y: &Yaml) -> bool {
 
 /// A value Kustomize would break is a diagnostic, not a broken (or silently changed) bundle.
 fn carries(m: &Model, diags: &mut Vec<Diag>) -> bool {
-    let mut ok = true;
+    let mut ok = crate::targets::k8s::check_host_access(m, diags);
     for p in m.params.iter().filter(|p| p.default.contains(UNCARRIABLE)) {
         diags.push(del_diag(p.span, &format!("param `{}`", p.name)));
         ok = false;
     }
     for s in &m.services {
-        if has_del(&deployment(m, s, "").doc) {
+        if has_del(&deployment(m, s, "").doc) || config_map(m, s).is_some_and(|c| has_del(&c.doc)) {
             diags.push(del_diag(s.span, &format!("service `{}`", s.name)));
             ok = false;
         }

@@ -115,8 +115,12 @@ pub(super) fn deployment(m: &Model, s: &ServiceInfo, image: &str) -> Obj {
         .with("name", s.name.as_str())
         .with("image", image)
         .with("imagePullPolicy", k8s::PULL_POLICY);
-    if !s.command.is_empty() {
-        c.insert("command", s.command.clone());
+    // `entrypoint` replaces the image's ENTRYPOINT (`command` here), `command` its CMD (`args`).
+    for (key, words) in [("command", &s.entrypoint), ("args", &s.command)] {
+        if !words.is_empty() {
+            let words: Vec<String> = words.iter().map(|a| resolve(m, &s.name, a)).collect();
+            c.insert(key, words);
+        }
     }
     if !s.ports.is_empty() {
         let ports: Vec<Yaml> = s
@@ -126,7 +130,7 @@ pub(super) fn deployment(m: &Model, s: &ServiceInfo, image: &str) -> Obj {
                 Yaml::map()
                     .with("name", p.name.as_str())
                     .with("containerPort", p.number)
-                    .with("protocol", "TCP")
+                    .with("protocol", p.protocol.upper())
             })
             .collect();
         c.insert("ports", Yaml::Seq(ports));
@@ -136,10 +140,10 @@ pub(super) fn deployment(m: &Model, s: &ServiceInfo, image: &str) -> Obj {
     }
     if let Some(h) = &s.health {
         for (key, check, timing) in k8s::probes(h) {
-            c.insert(key, k8s::probe(check, timing));
+            c.insert(key, k8s::probe(check, timing, &|a| resolve(m, &s.name, a)));
         }
     }
-    c.insert("resources", k8s::resources(&s.resources));
+    c.insert("resources", k8s::resources(s));
     c.insert("securityContext", k8s::container_security(s));
     let mut mounts = Vec::new();
     let mut volumes = Vec::new();
@@ -167,6 +171,10 @@ pub(super) fn deployment(m: &Model, s: &ServiceInfo, image: &str) -> Obj {
             Yaml::map().with("claimName", k8s::claim_name(&m.app.name, &s.name, &v.name)),
         ));
     }
+    let config_map = k8s::config_map_name(&m.app.name, &s.name);
+    let (extra_mounts, extra_volumes) = k8s::host_and_config_mounts(s, Yaml::from(config_map));
+    mounts.extend(extra_mounts);
+    volumes.extend(extra_volumes);
     if !mounts.is_empty() {
         c.insert("volumeMounts", Yaml::Seq(mounts));
     }
@@ -180,6 +188,9 @@ pub(super) fn deployment(m: &Model, s: &ServiceInfo, image: &str) -> Obj {
         )
         .with("securityContext", k8s::pod_security(s))
         .with("containers", Yaml::Seq(vec![c]));
+    for (key, value) in k8s::host_network(s) {
+        pod.insert(key, value);
+    }
     if !volumes.is_empty() {
         pod.insert("volumes", Yaml::Seq(volumes));
     }
@@ -219,7 +230,7 @@ pub(super) fn service(m: &Model, s: &ServiceInfo) -> Obj {
                 .with("name", p.name.as_str())
                 .with("port", k8s::service_port(p))
                 .with("targetPort", p.name.as_str())
-                .with("protocol", "TCP")
+                .with("protocol", p.protocol.upper())
         })
         .collect();
     Obj::new(
@@ -235,6 +246,22 @@ pub(super) fn service(m: &Model, s: &ServiceInfo) -> Obj {
                 .with("ports", Yaml::Seq(ports)),
         ),
     )
+}
+
+pub(super) fn config_map(m: &Model, s: &ServiceInfo) -> Option<Obj> {
+    if s.configs.is_empty() {
+        return None;
+    }
+    let name = k8s::config_map_name(&m.app.name, &s.name);
+    Some(Obj::new(
+        "v1",
+        "ConfigMap",
+        name.clone(),
+        format!("{}-configmap.yaml", s.name),
+        Yaml::map()
+            .with("metadata", meta(m, &name, &s.name))
+            .with("data", k8s::config_data(s)),
+    ))
 }
 
 pub(super) fn pvc(m: &Model, s: &ServiceInfo, v: &VolumeInfo) -> Obj {
@@ -274,11 +301,11 @@ pub(super) fn pvc(m: &Model, s: &ServiceInfo, v: &VolumeInfo) -> Obj {
 pub(super) fn network_policy(m: &Model, s: &ServiceInfo) -> Obj {
     let name = k8s::component_name(&m.app.name, &s.name);
     let net = k8s::network_rules(m, s);
-    let port_list = |names: &[&str]| {
+    let port_list = |names: &[(&str, &str)]| {
         Yaml::Seq(
             names
                 .iter()
-                .map(|p| Yaml::map().with("port", *p).with("protocol", "TCP"))
+                .map(|(p, proto)| Yaml::map().with("port", *p).with("protocol", *proto))
                 .collect(),
         )
     };
@@ -385,6 +412,7 @@ pub(super) fn objects(m: &Model, image: &dyn Fn(&ImageRef) -> String) -> Vec<Obj
     )];
     for s in &m.services {
         out.push(deployment(m, s, &image(&s.image)));
+        out.extend(config_map(m, s));
         if !s.ports.is_empty() {
             out.push(service(m, s));
         }

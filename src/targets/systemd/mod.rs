@@ -385,23 +385,31 @@ impl<'a> Plan<'a> {
                     .help("use a relative path of letters, digits and `/._-+`"),
                 );
             }
-            let Some((first, rest)) = svc.command.split_first() else {
+            // The program is the entrypoint's words, then the command's (as a container runs
+            // them); references resolve as on a host.
+            let words: Vec<String> = svc
+                .entrypoint
+                .iter()
+                .chain(&svc.command)
+                .map(|a| render(model, svc, a).0)
+                .collect();
+            let Some((first, rest)) = words.split_first() else {
                 cannot(
                     diags,
-                    Diag::error(diag::SYSTEMD_CANNOT_RUN, format!("the systemd target cannot run `{}`: it has no `command`", svc.name))
+                    Diag::error(diag::SYSTEMD_CANNOT_RUN, format!("the systemd target cannot run `{}`: it has no `entrypoint` or `command`", svc.name))
                         .label(svc.span, "no program to run on the host")
-                        .help("add `command \"PROGRAM\" \"ARG\"…` with the program the host runs, or `host-unit \"NAME.service\"` when the host provides the service; or disable the target with `target \"systemd\" { enabled #false }`"),
+                        .help("add `entrypoint \"PROGRAM\" \"ARG\"…` (or `command`) with the program the host runs, or `host-unit \"NAME.service\"` when the host provides the service; or disable the target with `target \"systemd\" { enabled #false }`"),
                 );
                 continue;
             };
-            for a in svc.command.iter().filter(|a| !is_plain_word(a)) {
+            for a in words.iter().filter(|a| !is_plain_word(a)) {
                 cannot(
                     diags,
                     Diag::error(
                         diag::TARGET_CANNOT_EXPRESS,
                         format!("command word `{a}` cannot be used by the systemd target"),
                     )
-                    .label(svc.span, "in this service's command")
+                    .label(svc.span, "in this service's entrypoint or command")
                     .help("use words of letters, digits and `/._-+=:,@` only"),
                 );
             }
@@ -578,6 +586,14 @@ impl<'a> Plan<'a> {
 }
 
 impl Unit<'_> {
+    /// The program as the declaration names it (`dotnet`, `/usr/bin/x`, `bin/x`).
+    fn program_name(&self) -> String {
+        match &self.program {
+            Program::OnPath(p) | Program::Word(Word::Lit(p)) => p.clone(),
+            Program::Word(Word::Files(r)) => r.clone(),
+        }
+    }
+
     fn state_dir(&self) -> String {
         format!("/var/lib/{}", self.stem)
     }

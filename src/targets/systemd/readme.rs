@@ -52,7 +52,7 @@ impl<'a> Plan<'a> {
                 md_cell(
                     &u.exec_words(
                         &self.prefix,
-                        &u.svc.command.first().cloned().unwrap_or_default()
+                        &u.program_name()
                     )
                     .join(" ")
                 )
@@ -330,7 +330,8 @@ impl<'a> Plan<'a> {
             if let Some(h) = &u.svc.health {
                 let check = |c: &Check| match c {
                     Check::Http { path, .. } => format!("`{path}` over HTTP"),
-                    Check::Exec(a) => format!("`{}`", a.join(" ")),
+                    Check::Tcp { port, .. } => format!("a TCP connect to `{port}`"),
+                    c @ Check::Exec(_) => format!("`{}`", c.describe()),
                 };
                 let start = if h.start_period > 0 {
                     format!("; the declared start period is {} s", h.start_period)

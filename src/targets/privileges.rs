@@ -1,0 +1,93 @@
+//! The README section that lists what a declaration grants beyond the defaults every target
+//! applies (non-root, all capabilities dropped, a private network, nothing from the host),
+//! with the reasons the declaration gives. Compose, Helm and Kustomize READMEs share it.
+
+use crate::model::*;
+use crate::targets::k8s;
+
+/// Which README the section goes into: Kubernetes adds each pod's Pod Security level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    Compose,
+    Kubernetes,
+}
+
+/// `## Host access and privileges`, or nothing when no service asks for any.
+pub fn section(model: &Model, flavor: Flavor) -> String {
+    let mut rows = String::new();
+    for s in &model.services {
+        let mut items: Vec<String> = Vec::new();
+        if let Some(r) = &s.root {
+            items.push(format!("starts as root: {r}"));
+        }
+        for (c, r) in &s.capabilities {
+            items.push(format!("capability `{c}`: {r}"));
+        }
+        if let Some(r) = &s.host_network {
+            items.push(format!("the host's network: {r}"));
+        }
+        for b in &s.binds {
+            let ro = if b.read_only { " (read-only)" } else { "" };
+            items.push(format!("host path `{}` at `{}`{ro}", b.host, b.path));
+        }
+        for d in &s.devices {
+            let via = match (flavor, &d.kubernetes_resource) {
+                (Flavor::Kubernetes, Some(r)) => {
+                    format!(" through the device plugin resource `{r}`")
+                }
+                _ => String::new(),
+            };
+            items.push(format!("device `{}` at `{}`{via}", d.host, d.path));
+        }
+        if let Some(g) = &s.gpu {
+            let need = match (flavor, g.vendor) {
+                (Flavor::Compose, GpuVendor::Nvidia) => "the NVIDIA Container Toolkit on the host",
+                (Flavor::Compose, GpuVendor::Amd) => {
+                    "the ROCm driver on the host (`/dev/kfd`, `/dev/dri`)"
+                }
+                (Flavor::Kubernetes, GpuVendor::Nvidia) => {
+                    "the NVIDIA device plugin in the cluster"
+                }
+                (Flavor::Kubernetes, GpuVendor::Amd) => "the AMD GPU device plugin in the cluster",
+            };
+            items.push(format!(
+                "{} {} GPU(s), which need {need}",
+                g.count,
+                g.vendor.name()
+            ));
+        }
+        if items.is_empty() {
+            continue;
+        }
+        let level = match flavor {
+            Flavor::Kubernetes => format!(" | `{}`", k8s::pod_security_level(s)),
+            Flavor::Compose => String::new(),
+        };
+        rows.push_str(&format!(
+            "| `{}` | {}{level} |\n",
+            s.name,
+            crate::targets::md_cell(&items.join("; "))
+        ));
+    }
+    if rows.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(
+        "## Host access and privileges\n\nEvery service runs as a non-root user with all capabilities dropped, on a private network,\nwith nothing from the host, except what the declaration grants here, with its reasons:\n\n",
+    );
+    match flavor {
+        Flavor::Compose => out.push_str("| Service | Grants |\n|---|---|\n"),
+        Flavor::Kubernetes => {
+            out.push_str("| Service | Grants | Pod Security level |\n|---|---|---|\n")
+        }
+    }
+    out.push_str(&rows);
+    if flavor == Flavor::Kubernetes {
+        out.push_str(&format!(
+            "\nThe namespace must admit the least restrictive level above:\n\n```sh\nkubectl label namespace NAMESPACE pod-security.kubernetes.io/enforce={} --overwrite\n```\n",
+            k8s::namespace_security_level(model)
+        ));
+    }
+    out.push('\n');
+    out
+}

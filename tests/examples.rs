@@ -1,0 +1,269 @@
+//! The stacks in `examples/`: each compiles for both profiles, its committed bundles are
+//! current (`build --check`), every bundle passes the real validators (docker-compose and the
+//! Compose schema, helm lint and template, kubectl kustomize, kubernetes-validate, shellcheck),
+//! and no stack but Lucia's carries Lucia's words.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{assert_clean, luciac, repo, run, tool};
+
+/// Every example directory (`examples/<name>/stack.kdl`), sorted.
+fn examples() -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(repo().join("examples"))
+        .unwrap_or_else(|e| panic!("examples/: {e}"))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("stack.kdl").is_file())
+        .collect();
+    dirs.sort();
+    assert!(dirs.len() >= 3, "examples/ holds {dirs:?}");
+    dirs
+}
+
+fn name(dir: &Path) -> String {
+    dir.file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default()
+}
+
+/// The examples that are not Lucia's stack: their bundles must not mention it.
+const NOT_LUCIA: &[&str] = &["git-forge", "home-automation"];
+
+/// Words that belong to Lucia's stack, not to the compiler.
+const LUCIA_WORDS: &[&str] = &[
+    "lucia",
+    "Lucia",
+    "ASP.NET",
+    ".NET",
+    "dotnet",
+    "DataProtection",
+    "7233",
+];
+
+/// A copy of the committed bundle directory with every archive unpacked beside it.
+fn unpacked(bundle: &Path) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let out = run(Command::new("cp")
+        .arg("-R")
+        .arg(format!("{}/.", bundle.display()))
+        .arg(dir.path()));
+    assert_clean("cp", &out);
+    for entry in std::fs::read_dir(dir.path()).unwrap_or_else(|e| panic!("{e}")) {
+        let path = entry.unwrap_or_else(|e| panic!("{e}")).path();
+        let file = path.to_string_lossy().to_string();
+        if file.ends_with(".tar.gz") || file.ends_with(".tgz") {
+            let out = run(Command::new("tar")
+                .arg("-xzf")
+                .arg(&path)
+                .arg("-C")
+                .arg(dir.path()));
+            assert_clean(&format!("tar -xzf {file}"), &out);
+        }
+    }
+    dir
+}
+
+/// Files under `dir`, recursively.
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display())) {
+            let p = e.unwrap_or_else(|e| panic!("{e}")).path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The one directory in `dir` whose name ends with `suffix` (an unpacked archive).
+fn unpacked_dir(dir: &Path, suffix: &str) -> Option<PathBuf> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.is_dir() && p.to_string_lossy().contains(suffix))
+}
+
+fn pipe(bin: &str, args: &[&str], input: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = Command::new(tool(bin))
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{bin}: {e}"));
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(input.as_bytes())
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    child.wait_with_output().unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn kube_validate(rendered: &str, what: &str) {
+    for version in ["1.25", "1.30"] {
+        let out = pipe(
+            "kubernetes-validate",
+            &["--strict", "-k", version, "-"],
+            rendered,
+        );
+        assert_clean(&format!("kubernetes-validate -k {version} ({what})"), &out);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(!stdout.contains("WARN"), "{what}:\n{stdout}");
+    }
+}
+
+#[test]
+fn committed_bundles_are_current() {
+    for dir in examples() {
+        let out =
+            run(luciac()
+                .current_dir(&dir)
+                .args(["build", "-f", "stack.kdl", "--all", "--check"]));
+        // Warnings (unpinned images, host paths) go to stderr; drift is a failure.
+        assert!(
+            out.status.success(),
+            "luciac build --all --check ({}):\n{}",
+            name(&dir),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn compose_bundles_pass_docker_compose_and_the_schema() {
+    for dir in examples() {
+        for profile in ["dev", "prod"] {
+            let what = format!("{} {profile}", name(&dir));
+            let tmp = unpacked(&dir.join("bundles").join(profile));
+            let compose = unpacked_dir(tmp.path(), &format!("-{profile}-compose-"))
+                .unwrap_or_else(|| panic!("no Compose bundle ({what})"));
+            let out = run(Command::new(tool("docker-compose"))
+                .current_dir(&compose)
+                .env_remove("COMPOSE_PROJECT_NAME")
+                .args(["-f", "compose.yaml", "config", "-q"]));
+            assert_clean(&format!("docker-compose config -q ({what})"), &out);
+            let out = run(Command::new(tool("check-jsonschema"))
+                .current_dir(&compose)
+                .args(["--builtin-schema", "vendor.compose-spec", "compose.yaml"]));
+            assert!(
+                out.status.success(),
+                "compose schema ({what}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+        }
+    }
+}
+
+#[test]
+fn helm_charts_lint_and_render_valid_objects() {
+    for dir in examples() {
+        for profile in ["dev", "prod"] {
+            let what = format!("{} {profile}", name(&dir));
+            let bundle = dir.join("bundles").join(profile);
+            let chart = files(&bundle)
+                .into_iter()
+                .find(|p| {
+                    p.parent() == Some(bundle.as_path())
+                        && p.extension().is_some_and(|e| e == "tgz")
+                })
+                .unwrap_or_else(|| panic!("no chart ({what})"));
+            let values = bundle.join(format!("values-{profile}.yaml"));
+            let (chart, values) = (chart.to_string_lossy(), values.to_string_lossy());
+            let out =
+                run(Command::new(tool("helm")).args(["lint", "--strict", &chart, "-f", &values]));
+            assert_clean(&format!("helm lint --strict ({what})"), &out);
+            let out = run(Command::new(tool("helm")).args([
+                "template",
+                "release",
+                &chart,
+                "-f",
+                &values,
+                "--set",
+                "secrets.existingSecret=external",
+            ]));
+            assert_clean(&format!("helm template ({what})"), &out);
+            kube_validate(
+                &String::from_utf8_lossy(&out.stdout),
+                &format!("helm {what}"),
+            );
+        }
+    }
+}
+
+#[test]
+fn kustomize_overlays_build_valid_objects() {
+    for dir in examples() {
+        for profile in ["dev", "prod"] {
+            let what = format!("{} {profile}", name(&dir));
+            let overlay = dir
+                .join("bundles")
+                .join(profile)
+                .join("kustomize/overlays")
+                .join(profile);
+            let out = run(Command::new(tool("kubectl")).arg("kustomize").arg(&overlay));
+            assert_clean(&format!("kubectl kustomize ({what})"), &out);
+            kube_validate(
+                &String::from_utf8_lossy(&out.stdout),
+                &format!("kustomize {what}"),
+            );
+        }
+    }
+}
+
+#[test]
+fn shell_scripts_pass_shellcheck() {
+    for dir in examples() {
+        for profile in ["dev", "prod"] {
+            let tmp = unpacked(&dir.join("bundles").join(profile));
+            let scripts: Vec<PathBuf> = files(tmp.path())
+                .into_iter()
+                .filter(|p| p.extension().is_some_and(|e| e == "sh"))
+                .collect();
+            assert!(!scripts.is_empty(), "no scripts in {}", name(&dir));
+            let out = run(Command::new(tool("shellcheck")).args(&scripts));
+            assert_clean(&format!("shellcheck ({} {profile})", name(&dir)), &out);
+        }
+    }
+}
+
+/// Issue: bundles of other stacks carried Lucia's defaults, comments, scripts and port.
+#[test]
+fn no_lucia_words_in_other_stacks_bundles() {
+    let mut found = Vec::new();
+    for dir in examples()
+        .into_iter()
+        .filter(|d| NOT_LUCIA.contains(&name(d).as_str()))
+    {
+        for profile in ["dev", "prod"] {
+            let tmp = unpacked(&dir.join("bundles").join(profile));
+            for file in files(tmp.path()) {
+                let bytes = std::fs::read(&file).unwrap_or_default();
+                let text = String::from_utf8_lossy(&bytes);
+                for word in LUCIA_WORDS {
+                    if let Some(line) = text.lines().find(|l| l.contains(word)) {
+                        found.push(format!(
+                            "{} {profile}: {}: `{word}` in: {}",
+                            name(&dir),
+                            file.strip_prefix(tmp.path()).unwrap_or(&file).display(),
+                            line.trim()
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "Lucia's words in other stacks:\n{}",
+        found.join("\n")
+    );
+}
