@@ -1735,3 +1735,94 @@ proptest::proptest! {
         verify(root.path(), "/etc/systemd/system/hostile.service");
     }
 }
+
+/// What a service declares it needs from the host reaches its unit, and nothing else does:
+/// capabilities, devices, binds, config files, root with its reason, and a GPU as a README note.
+#[test]
+fn declared_host_access_reaches_the_unit() {
+    let decl = r#"app "lab" version="0.1.0" { description "Host access" }
+image "bridge" "docker.io/koenkk/zigbee2mqtt:2.1.1"
+image "llm" "docker.io/ollama/ollama:0.5.7"
+service "bridge" {
+    image "bridge"
+    entrypoint "/usr/bin/node" "index.js"
+    command "--config" "/app/conf/bridge.yaml" "--serial" "/dev/zigbee"
+    device "/dev/serial/by-id/usb-x-if00" "/dev/zigbee"
+    capability "NET_BIND_SERVICE" reason="listens on port 80"
+    config "bridge.yaml" "/app/conf/bridge.yaml" content="port: 80\n"
+    bind "/srv/media" "/media" read-only=#true
+    port "web" 80
+}
+service "llm" {
+    image "llm"
+    root reason="the runtime needs it"
+    entrypoint "/usr/local/bin/ollama" "serve"
+    gpu "nvidia" count=1
+    port "api" 11434
+}
+"#;
+    let (mut model, _) = model_from(decl, None);
+    model.source_file = "lab.kdl".into();
+    let a = systemd_only(&model);
+    let bridge = text(&a, "lab-bridge.service");
+    for needle in [
+        "ExecStart=/opt/lab/libexec/lab-bridge-start /usr/bin/node index.js --config /etc/lab/bridge/bridge.yaml --serial /dev/serial/by-id/usb-x-if00\n",
+        "CapabilityBoundingSet=CAP_NET_BIND_SERVICE\nAmbientCapabilities=CAP_NET_BIND_SERVICE\n",
+        "PrivateUsers=no\n",
+        "PrivateDevices=no\nDevicePolicy=closed\nDeviceAllow=/dev/serial/by-id/usb-x-if00 rw\n",
+        "BindReadOnlyPaths=/srv/media:/media\n",
+        "User=lab\n",
+    ] {
+        assert!(bridge.contains(needle), "{needle:?} not in:\n{bridge}");
+    }
+    assert!(!bridge.contains("PrivateDevices=yes"), "{bridge}");
+    assert_eq!(text(&a, "config/bridge/bridge.yaml"), "port: 80\n");
+    let llm = text(&a, "lab-llm.service");
+    assert!(
+        llm.contains("# Runs as root, as the declaration says: the runtime needs it\n"),
+        "{llm}"
+    );
+    assert!(!llm.contains("User="), "{llm}");
+    assert!(llm.contains("PrivateDevices=yes\n"), "{llm}");
+    let readme = text(&a, "README.md");
+    for needle in [
+        "## Host access and privileges",
+        "`CAP_NET_BIND_SERVICE` (and `PrivateUsers=no`): listens on port 80",
+        "asks for 1 nvidia GPU(s): the unit gets no GPU by itself",
+        "`/etc/lab/bridge/bridge.yaml` | config file of `bridge`",
+    ] {
+        assert!(readme.contains(needle), "{needle:?} not in README");
+    }
+    let dir = materialize(&a);
+    let install = text(&a, "install.sh");
+    assert!(
+        install.contains(
+            "put 0644 \"$SRC/config/bridge/bridge.yaml\" \"$ROOT$ETC/bridge/bridge.yaml\"\n"
+        ),
+        "{install}"
+    );
+    assert_clean(
+        "shellcheck (lab)",
+        &run(Command::new(tool("shellcheck"))
+            .args(["-s", "sh", "install.sh", "uninstall.sh"])
+            .current_dir(dir.path())),
+    );
+    // systemd accepts both units as written.
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    copy_system_units(root.path());
+    for u in ["lab-bridge", "lab-llm"] {
+        write(
+            &root.path().join(format!("etc/systemd/system/{u}.service")),
+            &text(&a, &format!("{u}.service")),
+            0o644,
+        );
+        write(
+            &root.path().join(format!("opt/lab/libexec/{u}-start")),
+            "#!/bin/sh\n",
+            0o755,
+        );
+    }
+    for u in ["lab-bridge", "lab-llm"] {
+        verify(root.path(), &format!("/etc/systemd/system/{u}.service"));
+    }
+}

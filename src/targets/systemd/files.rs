@@ -48,7 +48,13 @@ impl<'a> Plan<'a> {
         out.push_str("StartLimitIntervalSec=300\nStartLimitBurst=5\n\n[Service]\n");
         out.push_str("# The program is not assumed to send READY=1, so Type=notify could hang; exec reports a failed exec.\n");
         out.push_str("Type=exec\n");
-        out.push_str(&format!("User={0}\nGroup={0}\n", self.user));
+        match &u.svc.root {
+            Some(reason) => out.push_str(&format!(
+                "# Runs as root, as the declaration says: {}\n",
+                unit_text(reason).replace('\n', " ")
+            )),
+            None => out.push_str(&format!("User={0}\nGroup={0}\n", self.user)),
+        }
         out.push_str(&format!(
             "WorkingDirectory={}\n",
             unit_text(&u.workdir(&self.prefix))
@@ -80,6 +86,18 @@ impl<'a> Plan<'a> {
             state.join(" ")
         ));
         out.push_str(&format!("CacheDirectory={n}\nCacheDirectoryMode=0750\n"));
+        for b in &u.svc.binds {
+            let key = if b.read_only {
+                "BindReadOnlyPaths"
+            } else {
+                "BindPaths"
+            };
+            if b.host == b.path {
+                out.push_str(&format!("{key}={}\n", b.host));
+            } else {
+                out.push_str(&format!("{key}={}:{}\n", b.host, b.path));
+            }
+        }
         out.push_str(&format!(
             "# HOME is the state directory ({}): what the program keeps there survives restarts.\n",
             u.state_dir()
@@ -118,7 +136,7 @@ impl<'a> Plan<'a> {
                 cpu.value / 10
             ));
         }
-        out.push_str(HARDENING);
+        out.push_str(&hardening(u.svc));
         out.push_str("\n[Install]\nWantedBy=multi-user.target\n");
         out
     }
@@ -338,7 +356,21 @@ impl<'a> Plan<'a> {
     }
 
     pub(super) fn uninstall_sh(&self) -> String {
-        UNINSTALL_SH.replace("# @@CONFIG@@\n", &self.script_config())
+        let mut cfg = self.script_config();
+        cfg.push_str(
+            "# Services with config files from the declaration, installed in $ETC/SERVICE/.\n",
+        );
+        let configs: Vec<&str> = self
+            .units
+            .iter()
+            .filter(|u| !u.svc.configs.is_empty())
+            .map(|u| u.svc.name.as_str())
+            .collect();
+        cfg.push_str(&format!(
+            "CONFIG_SERVICES={}\n",
+            sh_quote(&configs.join(" "))
+        ));
+        UNINSTALL_SH.replace("# @@CONFIG@@\n", &cfg)
     }
 
     /// install.sh: the generated settings, one prerequisites section and one install section per
@@ -418,6 +450,12 @@ impl<'a> Plan<'a> {
             inst.push_str(&head);
             if u.files.is_some() {
                 inst.push_str(&format!("install_files {s}\n"));
+            }
+            for c in &u.svc.configs {
+                inst.push_str(&format!(
+                    "put 0644 \"$SRC/config/{s}/{n}\" \"$ROOT$ETC/{s}/{n}\"\n",
+                    n = c.name
+                ));
             }
             for (rel, vol) in &u.state_links {
                 inst.push_str(&format!("link_state {s} {rel} {}/{vol}\n", u.state_dir()));

@@ -272,6 +272,7 @@ check_files() {
 # pick SERVICE UNIT...: $picked is the first unit that exists; 1 with a problem (reported
 # once per service) when none does.
 REPORTED=
+# shellcheck disable=SC2034 # $picked is read by the sections below (when there are host units)
 pick() {
 	svc=$1
 	shift

@@ -80,6 +80,12 @@ pub fn lower(model: &Model, diags: &mut Vec<Diag>) -> Vec<Artifact> {
         tree.insert(format!("{n}.service"), pack::text(plan.unit(u)));
         tree.insert(format!("{n}.env"), pack::text(plan.env_file(u)));
         tree.insert(format!("{n}-start"), pack::script(plan.wrapper(u)));
+        for c in &u.svc.configs {
+            tree.insert(
+                format!("config/{}/{}", u.svc.name, c.name),
+                pack::text(c.content.clone()),
+            );
+        }
     }
     tree.insert(format!("{app}.sysusers"), pack::text(plan.sysusers()));
     tree.insert(format!("{app}.tmpfiles"), pack::text(plan.tmpfiles()));
@@ -252,6 +258,15 @@ fn is_plain_path(p: &str) -> bool {
         && p.len() > 1
         && p.chars()
             .all(|c| c.is_ascii_alphanumeric() || "/._-+".contains(c))
+        && !p.split('/').any(|s| s == ".." || s == ".")
+}
+
+/// A host path a unit names in `DeviceAllow=` or `BindPaths=` (by-path names hold `:`).
+fn is_device_path(p: &str) -> bool {
+    p.starts_with('/')
+        && p.len() > 1
+        && p.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+:".contains(c))
         && !p.split('/').any(|s| s == ".." || s == ".")
 }
 
@@ -442,15 +457,70 @@ impl<'a> Plan<'a> {
                     _ => other_state.push((v.path.clone(), v.name.clone())),
                 }
             }
-            // A volume outside the files is a state subdirectory: the words and whole env
-            // values that name its container path name that directory instead.
+            // On the host, a volume outside the files is a state subdirectory, a device is the
+            // host's node and a config file is installed in /etc: the words and whole env values
+            // that name their container paths name those instead.
+            let etc = format!("/etc/{}", model.app.name);
+            let mut host_paths: Vec<(String, String)> = other_state
+                .iter()
+                .map(|(path, vol)| {
+                    (
+                        path.trim_end_matches('/').to_string(),
+                        format!("/var/lib/{stem}/{vol}"),
+                    )
+                })
+                .collect();
+            host_paths.extend(svc.devices.iter().map(|d| (d.path.clone(), d.host.clone())));
+            host_paths.extend(
+                svc.configs
+                    .iter()
+                    .map(|c| (c.path.clone(), format!("{etc}/{}/{}", svc.name, c.name))),
+            );
             let on_host = |word: &str| -> Option<String> {
-                other_state.iter().find_map(|(path, vol)| {
-                    let rest = word.strip_prefix(path.trim_end_matches('/'))?;
-                    (rest.is_empty() || rest.starts_with('/'))
-                        .then(|| format!("/var/lib/{stem}/{vol}{rest}"))
+                host_paths.iter().find_map(|(path, host)| {
+                    let rest = word.strip_prefix(path.as_str())?;
+                    (rest.is_empty() || rest.starts_with('/')).then(|| format!("{host}{rest}"))
                 })
             };
+            for d in &svc.devices {
+                if !is_device_path(&d.host) {
+                    cannot(
+                        diags,
+                        Diag::error(
+                            diag::TARGET_CANNOT_EXPRESS,
+                            format!("the systemd unit cannot name the device `{}`", d.host),
+                        )
+                        .label(d.span, "in `DeviceAllow=`")
+                        .help("use a path under /dev of letters, digits and `/._-+:`"),
+                    );
+                }
+            }
+            for b in &svc.binds {
+                if !is_device_path(&b.host) || !is_device_path(&b.path) {
+                    cannot(
+                        diags,
+                        Diag::error(
+                            diag::TARGET_CANNOT_EXPRESS,
+                            format!("the systemd unit cannot bind `{}` at `{}`", b.host, b.path),
+                        )
+                        .label(b.span, "in `BindPaths=`")
+                        .help("use absolute paths of letters, digits and `/._-+:`"),
+                    );
+                }
+            }
+            for c in &svc.configs {
+                if !is_plain_path(&format!("/{}", c.name)) || c.name.contains('/') {
+                    cannot(
+                        diags,
+                        Diag::error(
+                            diag::TARGET_CANNOT_EXPRESS,
+                            format!("install.sh cannot install the config file `{}`", c.name),
+                        )
+                        .label(svc.span, "a config file of this service")
+                        .help("name it with letters, digits and `._-+`"),
+                    );
+                }
+            }
             let program = match program {
                 Program::Word(Word::Lit(p)) => Program::Word(Word::Lit(on_host(&p).unwrap_or(p))),
                 other => other,
@@ -812,6 +882,48 @@ SystemCallFilter=~@privileged
 SystemCallErrorNumber=EPERM
 UMask=0077
 ";
+
+/// `CAP_NET_RAW` for `NET_RAW` (either spelling may be declared).
+fn cap_name(c: &str) -> String {
+    let c = c.to_ascii_uppercase();
+    if c.starts_with("CAP_") {
+        c
+    } else {
+        format!("CAP_{c}")
+    }
+}
+
+/// The hardening block of a unit: the same for every unit, except what the service declares it
+/// needs (capabilities, devices).
+fn hardening(svc: &ServiceInfo) -> String {
+    let mut h = HARDENING.to_string();
+    if !svc.capabilities.is_empty() {
+        let caps: Vec<String> = svc.capabilities.iter().map(|(c, _)| cap_name(c)).collect();
+        h = h.replace(
+            "CapabilityBoundingSet=\nAmbientCapabilities=\n",
+            &format!(
+                "# Only the capabilities the declaration grants, with its reasons (see README.md).\nCapabilityBoundingSet={c}\nAmbientCapabilities={c}\n",
+                c = caps.join(" ")
+            ),
+        );
+        h = h.replace(
+            "PrivateUsers=yes\n",
+            "# A private user namespace would confine the capabilities to itself.\nPrivateUsers=no\n",
+        );
+    }
+    if !svc.devices.is_empty() {
+        let allow: String = svc
+            .devices
+            .iter()
+            .map(|d| format!("DeviceAllow={} rw\n", d.host))
+            .collect();
+        h = h.replace(
+            "PrivateDevices=yes\nDevicePolicy=closed\n",
+            &format!("# The declared devices and the basic nodes (/dev/null…), nothing else.\nPrivateDevices=no\nDevicePolicy=closed\n{allow}"),
+        );
+    }
+    h
+}
 
 /// Free text in a unit file (Description=…): `%` doubled, control characters dropped (a
 /// description holding any is refused before it gets here).

@@ -12,6 +12,58 @@ fn code_list<S: AsRef<str>>(items: &[S]) -> String {
 }
 
 impl<'a> Plan<'a> {
+    /// What a unit gets beyond the common hardening, from the declaration, with its reasons.
+    fn host_access(&self) -> String {
+        let mut rows = String::new();
+        for u in &self.units {
+            let s = u.svc;
+            let mut items: Vec<String> = Vec::new();
+            if let Some(r) = &s.root {
+                items.push(format!("runs as root (no `User=`): {r}"));
+            }
+            for (c, r) in &s.capabilities {
+                items.push(format!("`{}` (and `PrivateUsers=no`): {r}", cap_name(c)));
+            }
+            for d in &s.devices {
+                items.push(format!(
+                    "`DeviceAllow={} rw` (and `PrivateDevices=no`); words naming `{}` name the host's node. The `{}` user needs the node's group (often `dialout`): `systemctl edit {}` and add `SupplementaryGroups=`",
+                    d.host, d.path, self.user, u.stem
+                ));
+            }
+            for b in &s.binds {
+                items.push(format!(
+                    "`{}` at `{}`{}",
+                    b.host,
+                    b.path,
+                    if b.read_only { " (read-only)" } else { "" }
+                ));
+            }
+            if let Some(g) = &s.gpu {
+                items.push(format!(
+                    "asks for {} {} GPU(s): the unit gets no GPU by itself (`PrivateDevices=yes`); install the driver and add a drop-in with `PrivateDevices=no` and `DeviceAllow=` for its device nodes",
+                    g.count,
+                    g.vendor.name()
+                ));
+            }
+            if let Some(r) = &s.host_network {
+                items.push(format!("the host's network, as every unit has: {r}"));
+            }
+            if !items.is_empty() {
+                rows.push_str(&format!(
+                    "| `{}.service` | {} |\n",
+                    u.stem,
+                    md_cell(&items.join("; "))
+                ));
+            }
+        }
+        if rows.is_empty() {
+            return String::new();
+        }
+        format!(
+            "## Host access and privileges\n\nWhat a unit gets beyond the hardening above, as the declaration grants it (a unit with\ncapabilities or devices scores higher than the measured level):\n\n| Unit | Gets |\n|---|---|\n{rows}\n"
+        )
+    }
+
     pub(super) fn readme(&self, stem: &str) -> String {
         let m = self.model;
         let etc = self.etc();
@@ -49,13 +101,7 @@ impl<'a> Plan<'a> {
                 "| `{}.service` | `{}` | `{}`{from} | {files} |\n",
                 u.stem,
                 u.svc.name,
-                md_cell(
-                    &u.exec_words(
-                        &self.prefix,
-                        &u.program_name()
-                    )
-                    .join(" ")
-                )
+                md_cell(&u.exec_words(&self.prefix, &u.program_name()).join(" "))
             ));
         }
         for s in m.services.iter().filter(|s| !s.host_unit.is_empty()) {
@@ -187,6 +233,12 @@ impl<'a> Plan<'a> {
                 "| `{}` | cache (`XDG_CACHE_HOME`) |\n",
                 u.cache_dir()
             ));
+            for c in &u.svc.configs {
+                out.push_str(&format!(
+                    "| `{etc}/{}/{}` | config file of `{}` (read at `{}` in a container; from the declaration: install.sh replaces it, so change the declaration) |\n",
+                    u.svc.name, c.name, u.svc.name, c.path
+                ));
+            }
         }
         out.push_str(&format!("| `{SYSUSERS_DIR}/{a}.conf`, `{TMPFILES_DIR}/{a}.conf` | the `{u}` system user; `{etc}` (0750 root:{u}) and `{etc}/credentials` (0700 root:root) |\n| `{etc}/credentials/` | one file per secret |\n\n", a = m.app.name, u = self.user));
         for u in &self.units {
@@ -356,6 +408,7 @@ impl<'a> Plan<'a> {
 - Not set on purpose: `MemoryDenyWriteExecute=` (it breaks programs that compile code at run time),\n  `ProcSubset=pid` and a `~@resources` system-call filter (many runtimes read `/proc` system files and\n  raise their own limits at start), `PrivateNetwork=` and `IPAddressDeny=` (the services serve the LAN\n  and call endpoints outside the host).\n\n",
             if several { " for each unit" } else { "" }
         ));
+        out.push_str(&self.host_access());
         let purge: Vec<String> = std::iter::once(etc.clone())
             .chain(
                 self.units

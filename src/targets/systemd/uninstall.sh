@@ -113,6 +113,10 @@ done
 for s in $FILES_SERVICES; do
 	rm_tree "$ROOT$PREFIX/$s"
 done
+# Config files come from the declaration, like the units: they go with the package.
+for s in $CONFIG_SERVICES; do
+	rm_tree "$ROOT$ETC/$s"
+done
 rm_file "$ROOT$SYSUSERS_DIR/$NAME.conf"
 rm_file "$ROOT$TMPFILES_DIR/$NAME.conf"
 rm_file "$ROOT$PREFIX/share/README.md"
