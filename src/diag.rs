@@ -148,21 +148,21 @@ codes! {
          a unit's `Description=`, a trailing backslash in a `.env` value, a command word systemd \
          would split). Change the value, or disable the target with \
          `target \"NAME\" { enabled #false }`.";
-    SYSTEMD_CANNOT_RUN = "E0058", "the systemd target cannot run this service",
-        "The systemd package runs each service on the host as its own unit, from a program the \
-         host has: it cannot pull or run an image. A service is served either by `command` (an \
-         absolute program, a program name install.sh finds on the host's PATH, or a path inside \
-         the service's `host-files`) or by the host's own packaged unit (`host-unit \
-         \"NAME.service\"`). A service with neither, or with a relative program but no \
-         `host-files`, cannot run. Declarations that never use `host-unit` are meant for \
-         containers: there the systemd package is left out without a diagnostic. Otherwise give \
-         the service what it lacks, or disable the target with `target \"systemd\" { enabled \
-         #false }`.";
     DUPLICATE_CONTAINER_PORT = "E0048", "a container port is declared twice",
         "Each container port number may be declared once per service.";
     RESERVED_NAME = "E0049", "a name a target reserves",
         "The Helm chart uses some top-level values keys itself (`params`, `secrets`, `ingress`…) \
          and the name `test`; a service cannot take those names.";
+    SYSTEMD_CANNOT_RUN = "E0058", "the systemd target cannot run this service",
+        "The systemd package runs each service on the host as its own unit, from a program the \
+         host has: it cannot pull or run an image. A service is served either by its program \
+         (`entrypoint` then `command`: an absolute program, a program name install.sh finds on \
+         the host's PATH, or a path inside the service's `host-files`) or by the host's own packaged unit (`host-unit \
+         \"NAME.service\"`). A service with neither, or with a relative program but no \
+         `host-files`, cannot run. Declarations that never use `host-unit` are meant for \
+         containers: there the systemd package is left out without a diagnostic. Otherwise give \
+         the service what it lacks, or disable the target with `target \"systemd\" { enabled \
+         #false }`.";
     CREDENTIAL_IN_VALUE = "E0052", "a credential written as a plain value",
         "A password in a URL (`http://user:pw@host`) or a connection string (`Password=…`), or a \
          literal for an env key that the base declaration binds to a secret, would be written into \

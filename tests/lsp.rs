@@ -531,6 +531,7 @@ fn schema_matches_the_decoder_and_the_reference() {
         Context::Secret,
         Context::Service,
         Context::Health,
+        Context::Backup,
     ] {
         let help = help_for(&wrap(ctx, "zzz-unknown"), "E0010", "zzz-unknown");
         let mut got = backticked(&help);
@@ -585,6 +586,9 @@ fn wrap(ctx: luciac::lsp::schema::Context, line: &str) -> String {
         C::Service => format!("{m}service \"t\" {{\n    image \"i\"\n    {line}\n}}\n"),
         C::Health => format!(
             "{m}service \"t\" {{\n    image \"i\"\n    health {{\n        {line}\n    }}\n}}\n"
+        ),
+        C::Backup => format!(
+            "{m}service \"t\" {{\n    image \"i\"\n    backup {{\n        dump \"d\"\n        {line}\n    }}\n}}\n"
         ),
         _ => m.to_string(),
     }

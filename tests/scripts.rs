@@ -1,7 +1,9 @@
-//! The operator scripts in `infra/scripts/`: shellcheck-clean POSIX sh, `--help`, usage errors
-//! (exit 2), and each one run against fixtures: health-check against a local HTTP server and
-//! fake dependency clients, backup-config round trip of a systemd-style tree under `--root`,
-//! validate-deployment on the committed `bundles/prod` and on a tampered copy.
+//! The operator scripts: `health-check.sh` and `backup-config.sh` as luciac generates them from a
+//! declaration (Lucia's, and a stack that is not Lucia's), `validate-deployment.sh` from
+//! `infra/scripts/`: shellcheck-clean POSIX sh, `--help`, usage errors (exit 2), and each one run
+//! against fixtures: health-check against a local HTTP server, a TCP listener and fake clients,
+//! backup-config round trips of a systemd-style tree under `--root` and of Compose bundles
+//! through a fake docker, validate-deployment on the committed `bundles/prod` and a tampered copy.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -12,8 +14,9 @@ use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::OnceLock;
 
-use common::{assert_clean, repo, run, tool};
+use common::{assert_clean, materialize, model_from, repo, repo_model, run, tool};
 
 const SCRIPTS: &[&str] = &[
     "health-check.sh",
@@ -21,8 +24,21 @@ const SCRIPTS: &[&str] = &[
     "validate-deployment.sh",
 ];
 
+/// The scripts of Lucia's prod bundle (`bundles/prod/scripts/`), generated once per run;
+/// `validate-deployment.sh` from `infra/scripts/`.
 fn script(name: &str) -> PathBuf {
-    repo().join("infra/scripts").join(name)
+    if name == "validate-deployment.sh" {
+        return repo().join("infra/scripts").join(name);
+    }
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    DIR.get_or_init(|| generated(&repo_model(Some("prod"))))
+        .path()
+        .join(name)
+}
+
+/// A declaration's generated scripts, written into a fresh directory.
+fn generated(model: &luciac::model::Model) -> tempfile::TempDir {
+    materialize(&luciac::targets::scripts::lower(model))
 }
 
 fn stdout(out: &Output) -> String {
@@ -64,10 +80,19 @@ fn scripts_are_executable_posix_sh_and_shellcheck_clean() {
         assert!(mode & 0o111 != 0, "{} is not executable", p.display());
     }
     assert_clean(
-        "shellcheck -s sh infra/scripts",
+        "shellcheck -s sh (Lucia's scripts)",
         &run(Command::new(tool("shellcheck"))
             .args(["-s", "sh"])
             .args(&paths)),
+    );
+    // The scripts of a stack that is not Lucia's, for every target.
+    let (model, _) = model_from(HOMELAB, None);
+    let dir = generated(&model);
+    assert_clean(
+        "shellcheck -s sh (homelab's scripts)",
+        &run(Command::new(tool("shellcheck"))
+            .args(["-s", "sh", "health-check.sh", "backup-config.sh"])
+            .current_dir(dir.path())),
     );
 }
 
@@ -204,15 +229,15 @@ const HEALTHY: &[(&str, u16, &str)] = &[("/alive", 200, "Healthy"), ("/health", 
 fn health_check_reports_a_healthy_app_with_exit_0() {
     let port = serve(HEALTHY);
     let url = format!("http://127.0.0.1:{port}");
-    let out = health(&["--target", "systemd", "--url", &url, "--skip-deps"], None);
+    let out = health(&["--target", "systemd", "--url", &url, "--http-only"], None);
     assert_eq!(code(&out), 0, "{}", describe(&out));
     let s = stdout(&out);
     assert!(
-        s.contains("OK    /alive (liveness): HTTP 200 Healthy"),
+        s.contains("OK    agenthost /alive (liveness): HTTP 200 Healthy"),
         "{s}"
     );
     assert!(
-        s.contains("OK    /health (readiness): HTTP 200 Healthy"),
+        s.contains("OK    agenthost /health (readiness): HTTP 200 Healthy"),
         "{s}"
     );
     assert!(s.trim_end().ends_with("HEALTHY"), "{s}");
@@ -223,15 +248,15 @@ fn health_check_reports_an_unhealthy_app_with_exit_1() {
     // A dependency is down: /alive answers, /health is 503 (what ASP.NET Core does).
     let port = serve(&[("/alive", 200, "Healthy"), ("/health", 503, "Unhealthy")]);
     let url = format!("http://127.0.0.1:{port}");
-    let out = health(&["--target", "systemd", "--url", &url, "--skip-deps"], None);
+    let out = health(&["--target", "systemd", "--url", &url, "--http-only"], None);
     assert_eq!(code(&out), 1, "{}", describe(&out));
     let s = stdout(&out);
-    assert!(s.contains("OK    /alive"), "{s}");
+    assert!(s.contains("OK    agenthost /alive"), "{s}");
     assert!(
-        s.contains("FAIL  /health (readiness): HTTP 503 Unhealthy"),
+        s.contains("FAIL  agenthost /health (readiness): HTTP 503 Unhealthy"),
         "{s}"
     );
-    assert!(s.trim_end().ends_with("troubleshooting.md)"), "{s}");
+    assert!(s.trim_end().ends_with("(see the bundle README)"), "{s}");
 
     // The dashboard's SPA fallback answers 200 with HTML for unknown paths: not healthy.
     let port = serve(&[
@@ -243,7 +268,7 @@ fn health_check_reports_an_unhealthy_app_with_exit_1() {
         ),
     ]);
     let url = format!("http://127.0.0.1:{port}");
-    let out = health(&["--target", "systemd", "--url", &url, "--skip-deps"], None);
+    let out = health(&["--target", "systemd", "--url", &url, "--http-only"], None);
     assert_eq!(code(&out), 1, "{}", describe(&out));
     assert!(stdout(&out).contains("an HTML page"), "{}", describe(&out));
 
@@ -258,7 +283,7 @@ fn health_check_reports_an_unhealthy_app_with_exit_1() {
             "systemd",
             "--url",
             &url,
-            "--skip-deps",
+            "--http-only",
             "--timeout",
             "2",
         ],
@@ -268,28 +293,41 @@ fn health_check_reports_an_unhealthy_app_with_exit_1() {
     assert!(stdout(&out).contains("no answer"), "{}", describe(&out));
 }
 
+/// A `systemctl` that knows every unit and finds each active: the unit checks pass wherever
+/// the host runs systemd (elsewhere the script says it does not check units).
+const SYSTEMCTL: (&str, &str) = (
+    "systemctl",
+    "case $1 in cat | is-active) exit 0 ;; esac; exit 1",
+);
+
 #[test]
-fn health_check_asks_redis_and_mongo_on_a_systemd_host() {
+fn health_check_runs_the_declared_commands_on_a_systemd_host() {
     let port = serve(HEALTHY);
     let url = format!("http://127.0.0.1:{port}");
+    // The declaration's own checks, run on the host: `redis-cli ping`, mongosh's ping.
     let good = fake_bin(&[
+        ("redis-cli", r#"[ "$*" = "ping" ] && echo PONG"#),
         (
-            "redis-cli",
-            r#"[ "$*" = "-h 127.0.0.1 -p 6379 ping" ] && echo PONG"#,
+            "mongosh",
+            r#"[ "$*" = "--quiet --norc --eval db.adminCommand('ping').ok" ] && echo 1"#,
         ),
-        ("mongosh", r#"echo 1"#),
+        SYSTEMCTL,
     ]);
     let out = health(&["--target", "systemd", "--url", &url], Some(good.path()));
     assert_eq!(code(&out), 0, "{}", describe(&out));
     let s = stdout(&out);
+    assert!(s.contains("OK    redis (redis-cli ping): PONG"), "{s}");
     assert!(
-        s.contains("OK    redis (127.0.0.1:6379, redis-cli ping): PONG"),
+        s.contains("OK    mongo (mongosh --quiet --norc --eval db.adminCommand('ping').ok): 1"),
         "{s}"
     );
-    assert!(
-        s.contains("OK    mongo (mongodb://127.0.0.1:27017, mongosh ping): 1"),
-        "{s}"
-    );
+    if Path::new("/run/systemd/system").is_dir() {
+        for unit in ["lucia.service", "mongod.service", "redis-server.service"] {
+            assert!(s.contains(&format!("OK    {unit}: active")), "{s}");
+        }
+    } else {
+        assert!(s.contains("this host does not run systemd"), "{s}");
+    }
 
     let down = fake_bin(&[
         (
@@ -297,14 +335,31 @@ fn health_check_asks_redis_and_mongo_on_a_systemd_host() {
             "echo 'Could not connect to Redis at 127.0.0.1:6379: Connection refused'; exit 1",
         ),
         ("mongosh", "echo 1"),
+        SYSTEMCTL,
     ]);
     let out = health(&["--target", "systemd", "--url", &url], Some(down.path()));
     assert_eq!(code(&out), 1, "{}", describe(&out));
     assert!(
-        stdout(&out).contains("FAIL  redis (127.0.0.1:6379, redis-cli ping): Could not connect"),
+        stdout(&out).contains("FAIL  redis (redis-cli ping): Could not connect"),
         "{}",
         describe(&out)
     );
+}
+
+/// Under systemd the HTTP port is the unit's: the default the bundle was built with, or the
+/// one the site's env file sets.
+#[test]
+fn health_check_reads_the_port_from_the_units_env_file() {
+    let text = std::fs::read_to_string(script("health-check.sh")).unwrap_or_default();
+    assert!(
+        text.contains(
+            "base=http://127.0.0.1:$(unit_port /etc/lucia/lucia.env ASPNETCORE_URLS http://+: 7233)"
+        ),
+        "{text}"
+    );
+    let dev = generated(&repo_model(Some("dev")));
+    let text = std::fs::read_to_string(dev.path().join("health-check.sh")).unwrap_or_default();
+    assert!(text.contains("ASPNETCORE_URLS http://+: 7234)"), "{text}");
 }
 
 #[test]
@@ -334,13 +389,18 @@ esac"#,
     let out = health(&["--target", "compose", "--dir", &dir], Some(bin.path()));
     assert_eq!(code(&out), 0, "{}", describe(&out));
     let s = stdout(&out);
-    assert!(s.contains(&format!("URL: http://127.0.0.1:{port}")), "{s}");
+    assert!(
+        s.contains(&format!("agenthost: http://127.0.0.1:{port}")),
+        "{s}"
+    );
     assert!(
         s.contains("OK    redis (docker compose exec redis redis-cli ping): PONG"),
         "{s}"
     );
     assert!(
-        s.contains("OK    mongo (docker compose exec mongo mongosh ping): 1"),
+        s.contains(
+            "OK    mongo (docker compose exec mongo mongosh --quiet --norc --eval db.adminCommand('ping').ok): 1"
+        ),
         "{s}"
     );
     let calls = std::fs::read_to_string(&log).unwrap_or_else(|e| panic!("{e}"));
@@ -801,7 +861,9 @@ fn backup_and_restore_a_compose_bundle_through_docker_compose() {
 case "$*" in
 *"exec -T mongo mongodump --quiet --archive") printf 'MONGO-ARCHIVE' ;;
 *"exec -T mongo mongorestore --quiet --drop --archive") cat > '{restored}' ;;
-*"exec -T redis redis-cli BGREWRITEAOF"|*"exec -T redis sh -c "*|*" stop redis"|*" start redis") : ;;
+*" ps -q redis") echo 0123abcd ;;
+*" ps -q "*) : ;;
+*" stop redis"|*" start redis") echo "$*" >> '{log}.stops' ;;
 *"exec -T redis tar -cf - -C /data .") printf 'REDIS-VOLUME' ;;
 *"exec -T agenthost tar -cf - -C /app/"*) printf 'AGENT-VOLUME' ;;
 *"run --rm --no-deps -T --entrypoint "*) cat >> '{restored}.volumes' ;;
@@ -856,7 +918,262 @@ esac"#,
         "exec -T agenthost tar -cf - -C /app/plugins .",
         "exec -T mongo mongorestore --quiet --drop --archive",
         "run --rm --no-deps -T --entrypoint tar agenthost -xf - -C /app/plugins",
+        "run --rm --no-deps -T --entrypoint tar redis -xf - -C /data",
     ] {
         assert!(calls.contains(want), "no `{want}` in:\n{calls}");
     }
+    // Redis was running: stopped for its volume, then started again; agenthost was not.
+    let stops = std::fs::read_to_string(format!("{}.stops", log.display())).unwrap_or_default();
+    assert!(
+        stops.contains("stop redis") && stops.contains("start redis"),
+        "{stops}"
+    );
+    assert!(!stops.contains("agenthost"), "{stops}");
+}
+
+// ---- a stack that is not Lucia's ----------------------------------------------------------------
+
+/// A web app with a database that has its own dump and a broker with a TCP check; the broker
+/// publishes `broker_port`.
+fn homelab(broker_port: u16) -> String {
+    HOMELAB.replace("publish=1883", &format!("publish={broker_port}"))
+}
+
+const HOMELAB: &str = r#"app "homelab" version="0.4.0" { description "A web app, its database and a broker" }
+image "web" "docker.io/library/web:1"
+image "db" "docker.io/library/postgres:17"
+image "broker" "docker.io/library/eclipse-mosquitto:2.0"
+param "web-port" type="port" default=18080 { description "The web app's host port" }
+secret "db-password" min-length=8 { description "The database password" }
+service "db" {
+    image "db"
+    port "pg" 5432
+    volume "data" "/var/lib/postgresql/data"
+    env "POSTGRES_PASSWORD" secret="db-password"
+    health { exec "pg_isready" "-h" "127.0.0.1" }
+    backup {
+        dump "pg_dumpall" "-U" "postgres"
+        restore "psql" "-U" "postgres" "-f" "-"
+    }
+    host-unit "postgresql.service"
+}
+service "broker" {
+    image "broker"
+    port "mqtt" 1883 publish=1883
+    volume "data" "/mosquitto/data"
+    health tcp="mqtt" tool="nc"
+    host-unit "mosquitto.service"
+}
+service "web" {
+    image "web"
+    command "/usr/bin/web-server" "--data" "/srv/files"
+    port "http" 8080 publish="{param.web-port}"
+    volume "files" "/srv/files"
+    env "DATABASE_URL" "postgres://{db.host}:{db.port.pg}/web"
+    env "DB_PASSWORD" secret="db-password"
+    env "MQTT" "{broker.host}:{broker.port.mqtt}"
+    health liveness="/healthz" readiness="/ready" port="http"
+}
+"#;
+
+#[test]
+fn another_stacks_scripts_know_its_services_and_nothing_of_lucias() {
+    let (mut model, _) = model_from(&homelab(1883), None);
+    model.source_file = "homelab.kdl".into();
+    let dir = generated(&model);
+    for name in [
+        "health-check.sh",
+        "backup-config.sh",
+        "validate-deployment.sh",
+    ] {
+        let text = std::fs::read_to_string(dir.path().join(name))
+            .unwrap_or_default()
+            .replace("luciac", "");
+        for word in [
+            "lucia",
+            "Lucia",
+            "ASP.NET",
+            ".NET",
+            "dotnet",
+            "DataProtection",
+            "7233",
+            "mongo",
+            "redis",
+        ] {
+            assert!(!text.contains(word), "{name} holds `{word}`");
+        }
+    }
+    let help = run(Command::new(dir.path().join("health-check.sh")).arg("--help"));
+    let s = stdout(&help);
+    for needle in [
+        "Check homelab (profile base):",
+        "db: pg_isready -h 127.0.0.1",
+        "broker: TCP connect to port mqtt",
+        "web: HTTP /healthz on port http, HTTP /ready on port http",
+        "--target T       compose, kubernetes (Helm or Kustomize) or systemd",
+        "--release NAME   kubernetes: Helm release or object prefix (default homelab)",
+    ] {
+        assert!(s.contains(needle), "missing `{needle}` in:\n{s}");
+    }
+    let help = run(Command::new(dir.path().join("backup-config.sh")).arg("--help"));
+    let s = stdout(&help);
+    for needle in [
+        "the dumps of db",
+        "the volumes broker /mosquitto/data, web /srv/files",
+        "/etc/homelab, /var/lib/homelab, /usr/local/lib/systemd/system/homelab.service.d; the dumps of db (run on this host)",
+        "(the data of broker, which the host provides, is the host's to back up)",
+    ] {
+        assert!(s.contains(needle), "missing `{needle}` in:\n{s}");
+    }
+}
+
+#[test]
+fn another_stacks_health_check_asks_its_endpoints_ports_and_commands() {
+    let broker = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    let broker_port = broker.local_addr().unwrap_or_else(|e| panic!("{e}")).port();
+    let web = serve(&[("/healthz", 200, "ok"), ("/ready", 200, "ready")]);
+    let (model, _) = model_from(&homelab(broker_port), None);
+    let dir = generated(&model);
+    let bundle = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(bundle.path().join("compose.yaml"), "name: homelab\n")
+        .unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(bundle.path().join(".env"), format!("WEB_PORT={web}\n"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let docker = r#"case "$*" in
+*"exec -T db pg_isready -h 127.0.0.1") echo '127.0.0.1:5432 - accepting connections' ;;
+*) echo "unexpected: $*" >&2; exit 1 ;;
+esac"#;
+    let bin = fake_bin(&[("docker", docker)]);
+    let check = || {
+        run(Command::new(dir.path().join("health-check.sh"))
+            .env("PATH", path_with(bin.path()))
+            .args(["--target", "compose", "--dir"])
+            .arg(bundle.path()))
+    };
+    let out = check();
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    let s = stdout(&out);
+    for needle in [
+        "homelab health (compose, profile base)".to_string(),
+        format!("web: http://127.0.0.1:{web}"),
+        "OK    web /healthz (liveness): HTTP 200 ok".to_string(),
+        "OK    web /ready (readiness): HTTP 200 ready".to_string(),
+        format!("OK    broker (TCP port mqtt): 127.0.0.1:{broker_port} accepts connections"),
+        "OK    db (docker compose exec db pg_isready -h 127.0.0.1): 127.0.0.1:5432 - accepting connections".to_string(),
+        "HEALTHY".to_string(),
+    ] {
+        assert!(s.contains(&needle), "missing `{needle}` in:\n{s}");
+    }
+    // The broker goes away: unhealthy, and it says which port.
+    drop(broker);
+    let out = check();
+    assert_eq!(code(&out), 1, "{}", describe(&out));
+    assert!(
+        stdout(&out).contains(&format!(
+            "FAIL  broker (TCP port mqtt): nothing accepts connections on 127.0.0.1:{broker_port}"
+        )),
+        "{}",
+        describe(&out)
+    );
+    // --url without a service names the only one with HTTP checks; a wrong name is refused.
+    let out = run(Command::new(dir.path().join("health-check.sh")).args([
+        "--target",
+        "systemd",
+        "--url",
+        &format!("http://127.0.0.1:{web}"),
+        "--http-only",
+    ]));
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    let out = run(Command::new(dir.path().join("health-check.sh")).args([
+        "--target",
+        "systemd",
+        "--url",
+        "db=http://127.0.0.1:1",
+    ]));
+    assert_eq!(code(&out), 2, "{}", describe(&out));
+}
+
+#[test]
+fn another_stacks_backup_saves_its_dump_and_volumes_and_puts_them_back() {
+    let (model, _) = model_from(&homelab(1883), None);
+    let dir = generated(&model);
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let bundle = tmp.path().join("homelab-compose-0.4.0");
+    let out_dir = tmp.path().join("out");
+    std::fs::create_dir_all(bundle.join("secrets")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::create_dir(&out_dir).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(bundle.join("compose.yaml"), "name: homelab\n")
+        .unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(bundle.join(".env"), "WEB_PORT=18080\n").unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(bundle.join("secrets/db-password"), "s3cret-s3cret")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let log = tmp.path().join("docker.log");
+    let docker = format!(
+        r#"printf '%s\n' "$*" >> '{log}'
+case "$*" in
+*"exec -T db pg_dumpall -U postgres") printf 'SQL-DUMP' ;;
+*"exec -T db psql -U postgres -f -") cat > '{log}.restored-db' ;;
+*"exec -T broker tar -cf - -C /mosquitto/data .") printf 'BROKER-DATA' ;;
+*"exec -T web tar -cf - -C /srv/files .") printf 'WEB-FILES' ;;
+*" ps -q "*) : ;;
+*"run --rm --no-deps -T --entrypoint tar "*) cat >> '{log}.restored-volumes' ;;
+*) echo "unexpected: $*" >&2; exit 1 ;;
+esac"#,
+        log = log.display()
+    );
+    let bin = fake_bin(&[("docker", &docker)]);
+    let out = run(Command::new(dir.path().join("backup-config.sh"))
+        .env("PATH", path_with(bin.path()))
+        .args(["--target", "compose", "--dir"])
+        .arg(&bundle)
+        .arg("--out")
+        .arg(&out_dir));
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    let s = stdout(&out);
+    for needle in [
+        "saved  db (its dump: pg_dumpall -U postgres)",
+        "saved  volume broker /mosquitto/data",
+        "saved  volume web /srv/files",
+    ] {
+        assert!(s.contains(needle), "missing `{needle}` in:\n{s}");
+    }
+    let archive = std::fs::read_dir(&out_dir)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .next()
+        .unwrap_or_else(|| panic!("no archive"));
+    assert!(
+        archive
+            .to_string_lossy()
+            .contains("/homelab-backup-compose-"),
+        "{}",
+        archive.display()
+    );
+    // The database's data is its dump, never its files.
+    let listing = run(Command::new("tar").arg("-tzf").arg(&archive));
+    let names = stdout(&listing);
+    assert!(names.contains("homelab-backup/data/db.dump"), "{names}");
+    assert!(!names.contains("db/data.tar"), "{names}");
+
+    std::fs::remove_file(bundle.join(".env")).unwrap_or_else(|e| panic!("{e}"));
+    let out = run(Command::new(dir.path().join("backup-config.sh"))
+        .env("PATH", path_with(bin.path()))
+        .arg("--dir")
+        .arg(&bundle)
+        .arg("--restore")
+        .arg(&archive));
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    assert_eq!(
+        std::fs::read_to_string(bundle.join(".env")).unwrap_or_default(),
+        "WEB_PORT=18080\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(format!("{}.restored-db", log.display())).unwrap_or_default(),
+        "SQL-DUMP"
+    );
+    assert_eq!(
+        std::fs::read_to_string(format!("{}.restored-volumes", log.display())).unwrap_or_default(),
+        "BROKER-DATAWEB-FILES"
+    );
 }

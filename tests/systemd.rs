@@ -1195,7 +1195,7 @@ service "c" { image "app"; command "./bin/c" }
     assert!(
         e0058[0]
             .message
-            .contains("cannot run `b`: it has no `command`"),
+            .contains("cannot run `b`: it has no `entrypoint` or `command`"),
         "{diags:?}"
     );
     assert!(

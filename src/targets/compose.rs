@@ -726,7 +726,7 @@ fn readme(model: &Model, stem: &str) -> String {
         ));
     }
     out.push_str("\n## Secrets\n\nSee `secrets/README.md`: one file per secret, exported by the entrypoint as the key the app reads.\n");
-    out.push_str("\n## Operations\n\n```sh\n./health-check.sh --target compose      # /alive, /health, Redis and the store; exit 0 when healthy\n./backup-config.sh --target compose     # .env, secrets/, a store dump and the volumes, into $HOME\n```\n\nBoth take `--help`. `bundles/<profile>/scripts/validate-deployment.sh` runs the validators luciac's\ntests use against this bundle.\n");
+    out.push_str("\n## Operations\n\n```sh\n./health-check.sh --target compose      # every service's declared checks; exit 0 when healthy\n./backup-config.sh --target compose     # .env, secrets/, the declared dumps and the volumes, into $HOME\n```\n\nBoth take `--help`. `bundles/<profile>/scripts/validate-deployment.sh` runs the validators luciac's\ntests use against this bundle.\n");
     out.push_str(
         "\n## How this bundle is built\n\n\
 - Health checks need no curl or wget in the image: HTTP checks open a TCP\n  connection with bash's `/dev/tcp`, send `GET` and require status 200. The readiness path is\n  used, so `depends_on: service_healthy` and `docker compose ps` mean \"ready to serve\".\n\

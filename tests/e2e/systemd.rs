@@ -1,7 +1,8 @@
 //! The systemd packages under systemd as PID 1 (Podman `--systemd=always`), installed as their
 //! READMEs say, with Debian's redis-server as the host's Redis and the MongoDB stand-in as
-//! `mongod.service`. The app directory is the stand-in's publish output (`lucia.AgentHost.dll`)
-//! and `dotnet` is the stand-in runtime with the ASP.NET Core layout install.sh checks for.
+//! `mongod.service`. The agenthost's files (`install.sh --files agenthost=DIR`) are the stand-in's
+//! publish output (`lucia.AgentHost.dll`), and `dotnet`, which install.sh finds on the PATH, is the
+//! stand-in runtime.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -192,7 +193,10 @@ fn install(host: &Host, tarball: &Path) {
         {
             continue;
         }
-        let line = line.replace("--app /path/to/publish", "--app /srv/lucia-publish");
+        let line = line.replace(
+            "--files agenthost=/path/to/agenthost-files",
+            "--files agenthost=/srv/lucia-publish",
+        );
         let input = SECRETS
             .iter()
             .find(|(n, _)| line.contains(&format!("credentials/{n}'")))
@@ -359,9 +363,9 @@ fn run_profile(profile: &str) {
     );
     host.sh("mkdir -p /srv/lucia-publish-2 && cp -a /srv/lucia-publish/. /srv/lucia-publish-2/ && echo 2 > /srv/lucia-publish-2/version.txt");
     host.sh(&format!(
-        "cd {dir} && ./install.sh --app /srv/lucia-publish-2"
+        "cd {dir} && ./install.sh --files agenthost=/srv/lucia-publish-2"
     ));
-    assert_eq!(host.sh("cat /opt/lucia/app/version.txt").trim(), "2");
+    assert_eq!(host.sh("cat /opt/lucia/agenthost/version.txt").trim(), "2");
     wait_for("lucia after the upgrade", Duration::from_secs(60), || {
         (host.http("/health").0 == 200).then_some(())
     });

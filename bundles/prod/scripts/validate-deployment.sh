@@ -16,9 +16,9 @@ Run the validators the luciac tests use against each PATH and report one line pe
 
 PATH is one of:
   bundles/<profile>/                  every bundle in it (and SHA256SUMS when present)
-  lucia-<profile>-compose-<v>.tar.gz  or an unpacked directory holding compose.yaml
-  lucia-<v>.tgz                       a Helm chart (values-*.yaml next to it is used)
-  lucia-<profile>-systemd-<v>.tar.gz  or an unpacked directory holding lucia.service
+  APP-<profile>-compose-<v>.tar.gz    or an unpacked directory holding compose.yaml
+  APP-<v>.tgz                         a Helm chart (values-*.yaml next to it is used)
+  APP-<profile>-systemd-<v>.tar.gz    or an unpacked directory holding *.service units
   a Kustomize bundle directory        every overlays/*/ (and base/) is built
 
 Checks:
@@ -160,7 +160,7 @@ check_chart() { # CHART(.tgz or dir) VALUES-or-empty LABEL
 	else
 		fail "helm $label: helm lint --strict" "$out/lint"
 	fi
-	if helm template lucia "$chart" --namespace lucia "$@" >"$out/rendered.yaml" 2>"$out/stderr" &&
+	if helm template release "$chart" --namespace validate "$@" >"$out/rendered.yaml" 2>"$out/stderr" &&
 		[ ! -s "$out/stderr" ]; then
 		pass "helm $label: helm template"
 		kube_validate "$out/rendered.yaml" "helm $label"
@@ -250,7 +250,7 @@ check_dir() { # DIR LABEL
 		check_chart "$1" "$values" "$2"
 		kind=1
 	fi
-	if [ -f "$1/lucia.service" ] || [ -f "$1/install.sh" ]; then
+	if [ -f "$1/install.sh" ] || ls "$1"/*.service >/dev/null 2>&1; then
 		check_systemd "$1" "$2"
 		kind=1
 	fi
@@ -270,7 +270,7 @@ check_tarball() { # FILE
 	fi
 	top=$(single_dir "$d")
 	[ -n "$top" ] || top=$d
-	check_dir "$top" "${name%.tar.gz}" || fail "$name: holds no compose.yaml, lucia.service or kustomization.yaml"
+	check_dir "$top" "${name%.tar.gz}" || fail "$name: holds no compose.yaml, systemd unit or kustomization.yaml"
 }
 
 check_chart_tgz() { # FILE

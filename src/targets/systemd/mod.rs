@@ -367,6 +367,17 @@ impl<'a> Plan<'a> {
                 format!("{}-{}", model.app.name, svc.name)
             }
         };
+        // Every host unit name, whether or not a unit of the package depends on it.
+        for dep in model.services.iter().filter(|s| !s.host_unit.is_empty()) {
+            for u in dep.host_unit.iter().filter(|u| !is_unit_name(u)) {
+                diags.push(
+                    Diag::error(diag::BAD_NAME, format!("`{u}` is not a systemd unit name"))
+                        .label(dep.span, "in this service's `host-unit`")
+                        .help("write the full unit name, such as `redis-server.service`"),
+                );
+                ok = false;
+            }
+        }
         let mut units = Vec::new();
         for svc in &run {
             let svc: &'a ServiceInfo = svc;
@@ -542,19 +553,6 @@ impl<'a> Plan<'a> {
                     requires.push(stem_of(dep));
                     continue;
                 }
-                for u in &dep.host_unit {
-                    if !is_unit_name(u) {
-                        diags.push(
-                            Diag::error(
-                                diag::BAD_NAME,
-                                format!("`{u}` is not a systemd unit name"),
-                            )
-                            .label(dep.span, "in this service's `host-unit`")
-                            .help("write the full unit name, such as `redis-server.service`"),
-                        );
-                        ok = false;
-                    }
-                }
                 host_groups.push((dep.name.clone(), dep.host_unit.clone()));
             }
             let mut env = Vec::new();
@@ -724,6 +722,8 @@ fn host_hint(units: &[String]) -> &'static str {
         "Debian/Ubuntu: `apt-get install redis-server`; RHEL 9: `dnf install redis`."
     } else if first.starts_with("mongod") {
         "MongoDB is not in the distribution repositories: add MongoDB's repository (https://www.mongodb.com/docs/manual/administration/install-on-linux/) and install `mongodb-org`."
+    } else if first.starts_with("mosquitto") {
+        "Debian/Ubuntu: `apt-get install mosquitto`; RHEL 9: `dnf install mosquitto` (EPEL)."
     } else if first.starts_with("postgresql") {
         "Debian/Ubuntu: `apt-get install postgresql`; RHEL 9: `dnf install postgresql-server` and `postgresql-setup --initdb`."
     } else {

@@ -1,6 +1,7 @@
 # A Debian host with systemd as PID 1: Debian's redis-server.service (real), mongod.service
-# running the MongoDB STAND-IN as MongoDB's packages do, the AgentHost stand-in as a .NET runtime
-# (/usr/share/dotnet with the ASP.NET Core layout) and a publish output in /srv/lucia-publish.
+# running the MongoDB STAND-IN as MongoDB's packages do, the AgentHost stand-in as the `dotnet`
+# program install.sh finds on the PATH (/usr/bin/dotnet) and the agenthost's files (what
+# `install.sh --files agenthost=DIR` installs) in /srv/lucia-publish.
 install -D -m 0755 "$STANDINS/mongo.py" "$ROOT/usr/local/lib/mongo-standin/mongo.py"
 for t in mongod mongosh mongodump mongorestore; do ln -sf ../lib/mongo-standin/mongo.py "$ROOT/usr/local/bin/$t"; done
 # MongoDB's packages make a system user with whatever ID is free, as this does.
