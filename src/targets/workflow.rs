@@ -203,12 +203,13 @@ fn workflow(model: &Model, artifacts: &[Artifact], file: &str) -> String {
                 );
             }
             (Layout::TarGz { top, .. }, "systemd") => {
-                let unit = a
+                // Every unit of the package (one per service the host runs).
+                let units: Vec<String> = a
                     .tree
                     .keys()
-                    .find(|k| k.ends_with(".service"))
-                    .cloned()
-                    .unwrap_or_default();
+                    .filter(|k| k.ends_with(".service"))
+                    .map(|k| format!("\"$tmp/{top}/{k}\""))
+                    .collect();
                 let scripts: Vec<String> = a
                     .tree
                     .iter()
@@ -217,10 +218,15 @@ fn workflow(model: &Model, artifacts: &[Artifact], file: &str) -> String {
                     .collect();
                 step(
                     &mut out,
-                    "The systemd unit keeps its hardening; the scripts pass shellcheck",
+                    if units.len() == 1 {
+                        "The systemd unit keeps its hardening; the scripts pass shellcheck"
+                    } else {
+                        "The systemd units keep their hardening; the scripts pass shellcheck"
+                    },
                     &format!(
-                        "tmp=\"$RUNNER_TEMP/systemd\"\nmkdir -p \"$tmp\"\ntar -xzf \"$BUNDLE/{file}\" -C \"$tmp\"\nsystemd-analyze security --offline=yes --threshold=20 \"$tmp/{top}/{unit}\"\nshellcheck -s sh {scripts}",
+                        "tmp=\"$RUNNER_TEMP/systemd\"\nmkdir -p \"$tmp\"\ntar -xzf \"$BUNDLE/{file}\" -C \"$tmp\"\nsystemd-analyze security --offline=yes --threshold=20 {units}\nshellcheck -s sh {scripts}",
                         file = a.path,
+                        units = units.join(" "),
                         scripts = scripts.join(" ")
                     ),
                 );
