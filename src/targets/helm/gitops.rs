@@ -37,6 +37,7 @@ pub(super) fn add_unpacked(model: &Model, out: &mut HelmOutput) {
                 .with("valueFiles", vec![format!("../../../{values}")]),
         ),
         vec!["CreateNamespace=true"],
+        k8s::namespace_security_level(model),
     );
     let repo_obj = k8s::flux_git_repository(&format!("{name}-{p}-helm"));
     let release = Yaml::map()
