@@ -314,3 +314,100 @@ fn init_templates_build_and_pass_the_validators() {
         check_kustomize(&dir, &what);
     }
 }
+
+/// checkov on each example's chart finds nothing but what the declaration grants with a
+/// reason (root, capabilities, the host's network, a writable root) and the exceptions the
+/// Lucia chart documents (`tests/helm.rs`): the grant is the declaration's decision, written
+/// into the chart's README; anything else is a finding.
+#[test]
+fn checkov_finds_only_what_the_declarations_grant() {
+    for dir in examples() {
+        let stack = name(&dir);
+        let decl = std::fs::read_to_string(dir.join("stack.kdl")).unwrap_or_default();
+        let mut skips = vec![
+            // Documented for every chart (tests/helm.rs, the chart README).
+            "CKV_K8S_15",
+            "CKV_K8S_21",
+            "CKV_K8S_35",
+            "CKV_K8S_11",
+            // No digests until `luciac lock` runs where the registries are reachable.
+            "CKV_K8S_43",
+            // Images that own their files as a UID below 10000 (999, 1000, 1883).
+            "CKV_K8S_40",
+            // checkov renders the chart's defaults, where NetworkPolicy is off (profiles turn
+            // it on in their values file).
+            "CKV2_K8S_6",
+        ];
+        let grants = [
+            ("host-network", "CKV_K8S_19"),
+            ("capability", "CKV_K8S_25"),
+            ("root reason", "CKV_K8S_23"),
+        ];
+        for (node, check) in grants {
+            if decl.lines().any(|l| l.trim_start().starts_with(node)) {
+                skips.push(check);
+            }
+        }
+        let services = decl.matches("\nservice \"").count();
+        if decl.matches("read-only-root").count() < services {
+            skips.push("CKV_K8S_22");
+        }
+        let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let bundle = dir.join("bundles/prod");
+        let chart = files(&bundle)
+            .into_iter()
+            .find(|p| {
+                p.parent() == Some(bundle.as_path()) && p.extension().is_some_and(|e| e == "tgz")
+            })
+            .unwrap_or_else(|| panic!("no chart ({stack})"));
+        let out = run(Command::new("tar")
+            .arg("-xzf")
+            .arg(&chart)
+            .arg("-C")
+            .arg(tmp.path()));
+        assert_clean("tar", &out);
+        let out = run(Command::new(tool("checkov"))
+            .arg("-d")
+            .arg(tmp.path())
+            .args([
+                "--framework",
+                "helm",
+                "--skip-download",
+                "-o",
+                "json",
+                "--skip-check",
+            ])
+            .arg(skips.join(",")));
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "checkov output is not JSON ({e}):\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        let reports = match report {
+            serde_json::Value::Array(v) => v,
+            v => vec![v],
+        };
+        let mut resources = 0;
+        let mut failed = Vec::new();
+        for r in &reports {
+            resources += r["summary"]["resource_count"].as_u64().unwrap_or(0);
+            for f in r["results"]["failed_checks"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                failed.push(format!(
+                    "{} {} {}",
+                    f["check_id"], f["resource"], f["check_name"]
+                ));
+            }
+        }
+        assert!(resources > 0, "checkov scanned nothing ({stack})");
+        assert!(
+            failed.is_empty(),
+            "checkov ({stack}):\n{}",
+            failed.join("\n")
+        );
+    }
+}
