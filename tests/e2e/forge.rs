@@ -416,6 +416,57 @@ fn assert_healthz_follows_database(forge: &Forge) {
     );
 }
 
+fn describe(what: &str, out: &std::process::Output) -> String {
+    format!(
+        "{what} exited {}:\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The README's "Operations": `health-check.sh` exits 0 while the forge is healthy and 1 with
+/// PostgreSQL stopped; `backup-config.sh` writes an archive into `$HOME`. Returns what failed,
+/// so that the rest of the test still runs. Leaves PostgreSQL stopped.
+fn operator_scripts(forge: &Forge, root: &Path) -> Vec<String> {
+    let mut defects = Vec::new();
+    let health =
+        || output(cmd("./health-check.sh", &["--target", "compose"]).current_dir(&forge.dir));
+    let healthy = health();
+    if !healthy.status.success() {
+        defects.push(describe(
+            "health-check.sh --target compose (the forge healthy)",
+            &healthy,
+        ));
+    }
+    let home = root.join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let backup = output(
+        cmd("./backup-config.sh", &["--target", "compose"])
+            .current_dir(&forge.dir)
+            .env("HOME", &home),
+    );
+    let archive = std::fs::read_dir(&home)
+        .unwrap()
+        .filter_map(Result::ok)
+        .any(|e| e.path().to_string_lossy().ends_with(".tar.gz"));
+    if !backup.status.success() || !archive {
+        defects.push(describe(
+            &format!("backup-config.sh --target compose (archive in $HOME: {archive})"),
+            &backup,
+        ));
+    }
+    ok(&mut forge.compose(&["stop", "postgres"]));
+    let stopped = health();
+    if stopped.status.code() != Some(1) {
+        defects.push(describe(
+            "health-check.sh --target compose (PostgreSQL stopped; 1 expected)",
+            &stopped,
+        ));
+    }
+    defects
+}
+
 #[test]
 fn forge_compose_runs_end_to_end() {
     let Some(_engines) = engines("forge_compose_runs_end_to_end") else {
@@ -462,6 +513,8 @@ fn forge_compose_runs_end_to_end() {
         "PostgreSQL initialised its data directory again"
     );
 
+    let script_defects = operator_scripts(&forge, root.path());
+
     // `down -v` leaves nothing of the project.
     ok(&mut forge.compose(&["down", "-v", "-t", "10"]));
     let left = ok(&mut cmd(
@@ -485,4 +538,9 @@ fn forge_compose_runs_end_to_end() {
         ],
     ));
     assert!(volumes.trim().is_empty(), "volumes left: {volumes}");
+    assert!(
+        script_defects.is_empty(),
+        "the bundle's operator scripts (its README's \"Operations\") fail on this stack:\n{}",
+        script_defects.join("\n")
+    );
 }
