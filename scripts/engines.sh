@@ -23,6 +23,10 @@
 #   agenthost   a stand-in for Lucia's AgentHost at its process boundary (UID 1100, /app)
 #   systemd     Debian with systemd as PID 1, Debian's redis-server, the mongo stand-in as
 #               mongod.service, and the agenthost stand-in as a .NET runtime + publish output
+#   postgres    Debian's real PostgreSQL 15, with the official image's contract (UID/GID 999,
+#               docker-entrypoint.sh: a stand-in for the official script's initdb essentials)
+#   forgejo     a stand-in for Forgejo's rootless image (not in Debian): UID/GID 1000, dumb-init,
+#               curl, HTTP /api/healthz backed by a real query to PostgreSQL
 # Env: LUCIAC_E2E_CACHE (default $HOME/.cache/luciac-e2e), DEBIAN_MIRROR.
 set -euo pipefail
 
@@ -34,12 +38,15 @@ SUITE=bookworm
 PACKAGES=(docker.io podman buildah skopeo runc slirp4netns fuse-overlayfs catatonit uidmap
   containernetworking-plugins netavark aardvark-dns conmon debootstrap docker-registry
   apache2-utils openssl curl iptables iproute2 util-linux)
-# The references lucia.kdl names; the committed bundles run unchanged against them.
+# The references lucia.kdl (and examples/git-forge/stack.kdl) name; the committed bundles run
+# unchanged against them.
 declare -A REFS=(
   [redis]="docker.io/library/redis:7.4-alpine"
   [mongo]="docker.io/library/mongo:8.0"
   [agenthost]="docker.io/seiggy/lucia-agenthost:1.2.3"
   [systemd]="localhost/luciac-e2e/systemd:bookworm"
+  [postgres]="docker.io/library/postgres:17.2"
+  [forgejo]="codeberg.org/forgejo/forgejo:10.0.0-rootless"
 )
 
 log() { echo "engines: $*" >&2; }
@@ -95,7 +102,7 @@ base_rootfs() {
 # The recipe of an image is its directory in tests/e2e/images/: `packages` (Debian packages
 # added to the base), `setup.sh` (users, files, ownership; sourced with ROOT and STANDINS set)
 # and `config` (the image config, one `docker import --change` line each, as the real image has).
-IMAGE_NAMES=(redis mongo agenthost systemd)
+IMAGE_NAMES=(redis mongo agenthost systemd postgres forgejo)
 
 # in_root CMD...: for setup.sh, run a command inside the image's root filesystem.
 in_root() { chroot_run "$ROOT" "$@"; }

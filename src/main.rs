@@ -100,12 +100,18 @@ enum Command {
         #[arg(short, long, value_name = "P")]
         profile: Option<String>,
     },
-    /// Write the default declaration (lucia.kdl and profiles/) into DIR; never overwrites.
+    /// Write a starter declaration (lucia.kdl and profiles/) into DIR; never overwrites.
     ///
-    /// Example: luciac init my-lucia
+    /// Example: luciac init my-lucia; luciac init --template app-db my-app
     Init {
         #[arg(default_value = ".")]
         dir: PathBuf,
+        /// The starter: `lucia` (Lucia's stack, the default), `blank` (one web service),
+        /// `app-db` (a web app with PostgreSQL).
+        #[arg(long, value_name = "NAME", default_value = "lucia",
+              value_parser = clap::builder::PossibleValuesParser::new(
+                  luciac::defaults::TEMPLATES.iter().map(|t| t.name)))]
+        template: String,
     },
     /// Write the configuration reference (every param and secret, where it lands per target).
     ///
@@ -266,7 +272,7 @@ fn run(cli: Cli, reporter: &Reporter) -> ExitCode {
         } => build(&cli.file, &profiles, check, out.as_deref(), reporter),
         Command::Check { profiles } => check_only(&cli.file, &profiles, reporter),
         Command::Graph { profile } => graph(&cli.file, profile.as_deref(), reporter),
-        Command::Init { dir } => init(&dir, reporter),
+        Command::Init { dir, template } => init(&dir, &template, reporter),
         Command::Docs { out, check } => docs(&cli.file, out.as_deref(), check, reporter),
         Command::Verify { path } => {
             let mut diags = Vec::new();
@@ -546,9 +552,11 @@ fn graph(file: &Path, profile: Option<&str>, r: &Reporter) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn init(dir: &Path, reporter: &Reporter) -> ExitCode {
+fn init(dir: &Path, template: &str, reporter: &Reporter) -> ExitCode {
     let mut failed = false;
-    for (rel, text) in luciac::defaults::FILES {
+    // clap has checked the name against the same list.
+    let files = luciac::defaults::template(template).map_or(luciac::defaults::FILES, |t| t.files);
+    for (rel, text) in files {
         let path = dir.join(rel);
         if path.exists() {
             eprintln!(

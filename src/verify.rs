@@ -125,8 +125,17 @@ fn safe_rel(p: &str) -> bool {
 fn verify_dir(dir: &Path, only: Option<&str>, diags: &mut Vec<Diag>, report: &mut Report) {
     report.bundles += 1;
     let sums = read_sums(dir, diags).unwrap_or_default();
+    let manifest = read_manifest(dir, diags);
+    check_sums(dir, &sums, only, diags, report);
+    if let Some(manifest) = manifest {
+        check_artifacts(dir, &manifest, only, diags);
+    }
+}
+
+/// `bundle-manifest.json` as JSON, or `None` with a diagnostic.
+fn read_manifest(dir: &Path, diags: &mut Vec<Diag>) -> Option<Value> {
     let lock_path = dir.join(MANIFEST_FILE);
-    let lock: Option<Value> = match std::fs::read(&lock_path) {
+    match std::fs::read(&lock_path) {
         Ok(b) => match serde_json::from_slice(&b) {
             Ok(v) => Some(v),
             Err(e) => {
@@ -151,9 +160,18 @@ fn verify_dir(dir: &Path, only: Option<&str>, diags: &mut Vec<Diag>, report: &mu
             diags.push(d);
             None
         }
-    };
-    // 1. SHA256SUMS against the files on disk.
-    for (rel, want) in &sums {
+    }
+}
+
+/// 1. `SHA256SUMS` against the files on disk, and files it does not list.
+fn check_sums(
+    dir: &Path,
+    sums: &BTreeMap<String, String>,
+    only: Option<&str>,
+    diags: &mut Vec<Diag>,
+    report: &mut Report,
+) {
+    for (rel, want) in sums {
         if only.is_some_and(|o| o != rel && rel != MANIFEST_FILE) {
             continue;
         }
@@ -205,8 +223,11 @@ fn verify_dir(dir: &Path, only: Option<&str>, diags: &mut Vec<Diag>, report: &mu
             format!("not listed in {SUMS_FILE}"),
         ));
     }
-    // 2. The manifest's artifacts, archives opened member by member.
-    let Some(lock) = lock else { return };
+}
+
+/// 2. The manifest's artifacts, archives opened member by member.
+fn check_artifacts(dir: &Path, lock: &Value, only: Option<&str>, diags: &mut Vec<Diag>) {
+    let lock_path = dir.join(MANIFEST_FILE);
     let Some(artifacts) = lock.get("artifacts").and_then(Value::as_object) else {
         diags.push(problem(
             diag::VERIFY_MALFORMED,
@@ -334,91 +355,14 @@ fn check_archive(
                 return;
             }
         };
-        let raw = String::from_utf8_lossy(&entry.path_bytes()).to_string();
-        let kind = entry.header().entry_type();
-        if !kind.is_file() {
-            let what = if kind.is_symlink() || kind.is_hard_link() {
-                "a link"
-            } else if kind.is_character_special() || kind.is_block_special() || kind.is_fifo() {
-                "a device or FIFO"
-            } else if kind.is_dir() {
-                "a directory entry"
-            } else {
-                "not a regular file"
-            };
-            diags.push(problem(
-                diag::VERIFY_UNSAFE,
-                file,
-                format!("entry `{raw}` is {what}"),
-            ));
-            continue;
-        }
-        if !safe_rel(&raw) {
-            diags.push(problem(
-                diag::VERIFY_UNSAFE,
-                file,
-                format!("entry `{raw}` has an absolute path or `..`"),
-            ));
-            continue;
-        }
-        let Some(rel) = raw.strip_prefix(&format!("{top}/")) else {
-            diags.push(problem(
-                diag::VERIFY_UNSAFE,
-                file,
-                format!("entry `{raw}` is outside the top directory `{top}/`"),
-            ));
-            continue;
-        };
-        if !seen.insert(rel.to_string()) {
-            diags.push(problem(
-                diag::VERIFY_UNSAFE,
-                file,
-                format!("entry `{raw}` appears twice"),
-            ));
-            continue;
-        }
-        let declared = entry.header().size().unwrap_or(u64::MAX);
-        let mut content = Vec::new();
-        if entry.read_to_end(&mut content).is_err() || content.len() as u64 != declared {
-            diags.push(problem(
-                diag::VERIFY_UNSAFE,
-                file,
-                format!("entry `{raw}`: size in the header does not match its data"),
-            ));
-            continue;
-        }
-        match files.get(rel) {
-            None => diags.push(problem(
-                diag::VERIFY_MISMATCH,
-                file,
-                format!("entry `{rel}` is not recorded in {MANIFEST_FILE}"),
-            )),
-            Some(want) => {
-                if want.get("sha256").and_then(Value::as_str) != Some(sha256_hex(&content).as_str())
-                {
-                    diags.push(problem(
-                        diag::VERIFY_MISMATCH,
-                        file,
-                        format!("member `{rel}` differs from {MANIFEST_FILE}"),
-                    ));
-                }
-                let mode = entry.header().mode().unwrap_or(0) & 0o7777;
-                let want_mode = want
-                    .get("mode")
-                    .and_then(Value::as_str)
-                    .and_then(|m| u32::from_str_radix(m, 8).ok());
-                if want_mode != Some(mode) {
-                    diags.push(problem(
-                        diag::VERIFY_MISMATCH,
-                        file,
-                        format!(
-                            "member `{rel}` has mode {mode:04o}, {MANIFEST_FILE} says {}",
-                            want.get("mode").and_then(Value::as_str).unwrap_or("?")
-                        ),
-                    ));
-                }
+        let (rel, content, mode) = match read_member(&mut entry, top, &mut seen) {
+            Ok(m) => m,
+            Err(message) => {
+                diags.push(problem(diag::VERIFY_UNSAFE, file, message));
+                continue;
             }
-        }
+        };
+        compare_member(file, &rel, &content, mode, files.get(&rel), diags);
     }
     for rel in files.keys() {
         if !seen.contains(rel) {
@@ -427,6 +371,90 @@ fn check_archive(
                 file,
                 format!("member `{rel}` recorded in {MANIFEST_FILE} is missing"),
             ));
+        }
+    }
+}
+
+/// One archive member's path under `top/`, its bytes and its mode; `Err` says why the entry
+/// is unsafe (not a regular file, escapes the top directory, duplicated, truncated).
+fn read_member<R: std::io::Read>(
+    entry: &mut tar::Entry<'_, R>,
+    top: &str,
+    seen: &mut BTreeSet<String>,
+) -> Result<(String, Vec<u8>, u32), String> {
+    let raw = String::from_utf8_lossy(&entry.path_bytes()).to_string();
+    let kind = entry.header().entry_type();
+    if !kind.is_file() {
+        let what = if kind.is_symlink() || kind.is_hard_link() {
+            "a link"
+        } else if kind.is_character_special() || kind.is_block_special() || kind.is_fifo() {
+            "a device or FIFO"
+        } else if kind.is_dir() {
+            "a directory entry"
+        } else {
+            "not a regular file"
+        };
+        return Err(format!("entry `{raw}` is {what}"));
+    }
+    if !safe_rel(&raw) {
+        return Err(format!("entry `{raw}` has an absolute path or `..`"));
+    }
+    let Some(rel) = raw.strip_prefix(&format!("{top}/")) else {
+        return Err(format!(
+            "entry `{raw}` is outside the top directory `{top}/`"
+        ));
+    };
+    if !seen.insert(rel.to_string()) {
+        return Err(format!("entry `{raw}` appears twice"));
+    }
+    let declared = entry.header().size().unwrap_or(u64::MAX);
+    let mut content = Vec::new();
+    if entry.read_to_end(&mut content).is_err() || content.len() as u64 != declared {
+        return Err(format!(
+            "entry `{raw}`: size in the header does not match its data"
+        ));
+    }
+    let mode = entry.header().mode().unwrap_or(0) & 0o7777;
+    Ok((rel.to_string(), content, mode))
+}
+
+/// A member against its record in the manifest: recorded at all, same hash, same mode.
+fn compare_member(
+    file: &Path,
+    rel: &str,
+    content: &[u8],
+    mode: u32,
+    want: Option<&Value>,
+    diags: &mut Vec<Diag>,
+) {
+    match want {
+        None => diags.push(problem(
+            diag::VERIFY_MISMATCH,
+            file,
+            format!("entry `{rel}` is not recorded in {MANIFEST_FILE}"),
+        )),
+        Some(want) => {
+            if want.get("sha256").and_then(Value::as_str) != Some(sha256_hex(content).as_str()) {
+                diags.push(problem(
+                    diag::VERIFY_MISMATCH,
+                    file,
+                    format!("member `{rel}` differs from {MANIFEST_FILE}"),
+                ));
+            }
+            let want_mode = want
+                .get("mode")
+                .and_then(Value::as_str)
+                .and_then(|m| u32::from_str_radix(m, 8).ok());
+            if want_mode != Some(mode) {
+                diags.push(problem(
+                    diag::VERIFY_MISMATCH,
+                    file,
+                    format!(
+                        "member `{rel}` has mode {mode:04o}, {MANIFEST_FILE} says {}",
+                        want.get("mode").and_then(Value::as_str).unwrap_or("?")
+                    ),
+                ));
+            }
         }
     }
 }

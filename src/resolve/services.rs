@@ -603,64 +603,10 @@ impl Resolver<'_> {
     ) -> Option<HealthInfo> {
         let span = h.span.unwrap_or(s.name.span);
         let http = h.liveness.is_some() || h.readiness.is_some();
-        // At most one kind of check: HTTP paths, a TCP port, or a command.
-        let kinds: Vec<(Span, &str)> = [
-            h.liveness
-                .as_ref()
-                .or(h.readiness.as_ref())
-                .map(|x| (x.span, "HTTP check")),
-            h.tcp.as_ref().map(|x| (x.span, "TCP check")),
-            h.exec.as_ref().map(|x| (x.span, "command check")),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
-        if kinds.len() > 1 {
-            let mut d = Diag::error(
-                diag::HEALTH_CONFLICT,
-                "a health check is HTTP, TCP or a command, only one of them",
-            );
-            for (sp, what) in &kinds {
-                d = d.label(*sp, *what);
-            }
-            self.err(d.help("keep `liveness`/`readiness` for an HTTP service, `tcp=\"PORT\"` for a plain TCP one, or `exec` for a command"));
+        if !self.one_check_kind(h) {
             return None;
         }
-        let tool = match &h.tool {
-            None => ProbeTool::default(),
-            Some(t) => match ProbeTool::parse(&t.v) {
-                Some(tool) => {
-                    let fits = match tool {
-                        ProbeTool::Bash => http || h.tcp.is_some(),
-                        ProbeTool::Curl | ProbeTool::Wget => http,
-                        ProbeTool::Nc => h.tcp.is_some(),
-                    };
-                    if !fits {
-                        self.err(
-                            Diag::error(
-                                diag::NOT_ALLOWED,
-                                format!("`tool=\"{}\"` cannot run this health check", t.v),
-                            )
-                            .label(t.span, "does not fit the check")
-                            .help("HTTP checks take bash, curl or wget; TCP checks take bash or nc; a command check runs itself"),
-                        );
-                    }
-                    tool
-                }
-                None => {
-                    self.err(
-                        Diag::error(diag::NOT_ALLOWED, format!("`{}` is not a probe tool", t.v))
-                            .label(t.span, "unknown tool")
-                            .help(diag::unknown_help(
-                                "tool",
-                                &t.v,
-                                ProbeTool::NAMES.iter().copied(),
-                            )),
-                    );
-                    ProbeTool::default()
-                }
-            },
-        };
+        let tool = self.probe_tool(h, http);
         let start_period = self.duration(&h.start_period, 0);
         let interval = self.duration(&h.interval, 30);
         let timeout = self.duration(&h.timeout, 5);
@@ -748,6 +694,73 @@ impl Resolver<'_> {
             retries,
             tool,
         })
+    }
+
+    /// `tool=`: what the image probes with, checked against the kind of check.
+    fn probe_tool(&mut self, h: &decl::Health, http: bool) -> ProbeTool {
+        match &h.tool {
+            None => ProbeTool::default(),
+            Some(t) => match ProbeTool::parse(&t.v) {
+                Some(tool) => {
+                    let fits = match tool {
+                        ProbeTool::Bash => http || h.tcp.is_some(),
+                        ProbeTool::Curl | ProbeTool::Wget => http,
+                        ProbeTool::Nc => h.tcp.is_some(),
+                    };
+                    if !fits {
+                        self.err(
+                            Diag::error(
+                                diag::NOT_ALLOWED,
+                                format!("`tool=\"{}\"` cannot run this health check", t.v),
+                            )
+                            .label(t.span, "does not fit the check")
+                            .help("HTTP checks take bash, curl or wget; TCP checks take bash or nc; a command check runs itself"),
+                        );
+                    }
+                    tool
+                }
+                None => {
+                    self.err(
+                        Diag::error(diag::NOT_ALLOWED, format!("`{}` is not a probe tool", t.v))
+                            .label(t.span, "unknown tool")
+                            .help(diag::unknown_help(
+                                "tool",
+                                &t.v,
+                                ProbeTool::NAMES.iter().copied(),
+                            )),
+                    );
+                    ProbeTool::default()
+                }
+            },
+        }
+    }
+
+    /// At most one kind of check: HTTP paths, a TCP port, or a command.
+    fn one_check_kind(&mut self, h: &decl::Health) -> bool {
+        // At most one kind of check: HTTP paths, a TCP port, or a command.
+        let kinds: Vec<(Span, &str)> = [
+            h.liveness
+                .as_ref()
+                .or(h.readiness.as_ref())
+                .map(|x| (x.span, "HTTP check")),
+            h.tcp.as_ref().map(|x| (x.span, "TCP check")),
+            h.exec.as_ref().map(|x| (x.span, "command check")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if kinds.len() > 1 {
+            let mut d = Diag::error(
+                diag::HEALTH_CONFLICT,
+                "a health check is HTTP, TCP or a command, only one of them",
+            );
+            for (sp, what) in &kinds {
+                d = d.label(*sp, *what);
+            }
+            self.err(d.help("keep `liveness`/`readiness` for an HTTP service, `tcp=\"PORT\"` for a plain TCP one, or `exec` for a command"));
+            return false;
+        }
+        true
     }
 
     /// The TCP port an HTTP or TCP check probes: the named one, or the first.

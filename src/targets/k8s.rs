@@ -426,12 +426,16 @@ pub const REPO_PLACEHOLDER: &str = "https://github.com/CHANGE-ME/CHANGE-ME.git";
 
 /// An Argo CD `Application` for a path of the Git repository that holds `bundles/`, with an
 /// optional `helm:` block for chart sources.
+/// `security_level` is the Pod Security level the namespace must admit
+/// ([`namespace_security_level`]): when it is not `restricted`, the namespace Argo CD creates is
+/// labelled to enforce it, so a cluster that defaults to `restricted` still runs the pods.
 pub fn argo_application(
     name: &str,
     path: &str,
     namespace: &str,
     helm: Option<Yaml>,
     sync: Vec<&str>,
+    security_level: &str,
 ) -> Yaml {
     let source = Yaml::map()
         .with("repoURL", REPO_PLACEHOLDER)
@@ -456,15 +460,25 @@ pub fn argo_application(
                         .with("server", "https://kubernetes.default.svc")
                         .with("namespace", namespace),
                 )
-                .with(
-                    "syncPolicy",
-                    Yaml::map()
+                .with("syncPolicy", {
+                    let mut policy = Yaml::map()
                         .with(
                             "automated",
                             Yaml::map().with("prune", true).with("selfHeal", true),
                         )
-                        .with("syncOptions", sync),
-                ),
+                        .with("syncOptions", sync);
+                    if security_level != "restricted" {
+                        policy.insert(
+                            "managedNamespaceMetadata",
+                            Yaml::map().with(
+                                "labels",
+                                Yaml::map()
+                                    .with("pod-security.kubernetes.io/enforce", security_level),
+                            ),
+                        );
+                    }
+                    policy
+                }),
         )
 }
 

@@ -84,7 +84,7 @@ pub fn section(model: &Model, flavor: Flavor) -> String {
     out.push_str(&rows);
     if flavor == Flavor::Kubernetes {
         out.push_str(&format!(
-            "\nThe namespace must admit the least restrictive level above:\n\n```sh\nkubectl label namespace NAMESPACE pod-security.kubernetes.io/enforce={} --overwrite\n```\n",
+            "\nThe namespace must admit the least restrictive level above. The Argo CD `Application` labels the\nnamespace it creates (`managedNamespaceMetadata`); otherwise label it yourself:\n\n```sh\nkubectl label namespace NAMESPACE pod-security.kubernetes.io/enforce={} --overwrite\n```\n",
             k8s::namespace_security_level(model)
         ));
     }

@@ -16,6 +16,7 @@ mod common;
 
 mod compose;
 mod engine;
+mod forge;
 mod kube;
 mod registry;
 mod systemd;

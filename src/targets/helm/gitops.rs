@@ -6,8 +6,8 @@ use super::*;
 /// unpacked under `helm/chart/<name>/` (the same files as the archive) and an Argo CD
 /// `Application` and Flux `GitRepository` + `HelmRelease` that deploy it with the profile's
 /// values file. The repository URL is a placeholder the README tells the user to set.
-pub(super) fn add_unpacked(model: &Model, out: &mut [Artifact]) {
-    let [chart, files] = out else { return };
+pub(super) fn add_unpacked(model: &Model, out: &mut HelmOutput) {
+    let HelmOutput { chart, files } = out;
     let Layout::TarGz { top, .. } = &chart.layout else {
         return;
     };
@@ -40,6 +40,7 @@ pub(super) fn add_unpacked(model: &Model, out: &mut [Artifact]) {
                 .with("valueFiles", vec![format!("../../../{values}")]),
         ),
         vec!["CreateNamespace=true"],
+        k8s::namespace_security_level(model),
     );
     let repo_obj = k8s::flux_git_repository(&format!("{name}-{p}-helm"));
     let release = Yaml::map()

@@ -53,42 +53,58 @@ const RESERVED_KEYS: &[&str] = &[
     "persistence",
 ];
 
+/// What the Helm target produces: the packaged chart, and the plain files beside it (the
+/// profile's values file, then the unpacked chart and the GitOps manifests).
+pub struct HelmOutput {
+    pub chart: Artifact,
+    pub files: Artifact,
+}
+
+impl HelmOutput {
+    pub fn into_artifacts(self) -> Vec<Artifact> {
+        vec![self.chart, self.files]
+    }
+}
+
 /// Lower a profile with its base: when the profile changes only values (not the chart's
 /// structure), the chart is the base declaration's, byte-identical for every profile, and
 /// `values-<profile>.yaml` carries every value the profile changes.
 pub fn lower_with_base(base: &Model, model: &Model, diags: &mut Vec<Diag>) -> Vec<Artifact> {
-    let mut out = lower(model, diags);
-    if base == model || out.len() != 2 {
-        add_unpacked(model, &mut out);
-        return out;
-    }
-    let base_out = lower(base, &mut Vec::new());
-    let (Some(bchart), Some(pchart)) = (base_out.first(), out.first()) else {
-        return out;
+    let Some(mut out) = build(model, diags) else {
+        return Vec::new();
     };
-    let same_structure = bchart.path == pchart.path
-        && bchart.tree.len() == pchart.tree.len()
-        && bchart
-            .tree
-            .iter()
-            .all(|(k, f)| k == "values.yaml" || pchart.tree.get(k) == Some(f));
-    if !same_structure {
-        add_unpacked(model, &mut out);
-        return out;
-    }
-    let text = profile_values_over(model, &values_tree(model), Some(&values_tree(base)));
-    out[0] = bchart.clone();
-    if let Some(files) = out.get_mut(1) {
-        files.tree.insert(
+    if base != model
+        && let Some(b) = build(base, &mut Vec::new())
+        && same_structure(&b.chart, &out.chart)
+    {
+        let text = profile_values_over(model, &values_tree(model), Some(&values_tree(base)));
+        out.chart = b.chart;
+        out.files.tree.insert(
             format!("values-{}.yaml", model.profile_or_base()),
             pack::text(text),
         );
     }
     add_unpacked(model, &mut out);
-    out
+    out.into_artifacts()
 }
 
+/// Two charts that differ at most in `values.yaml`.
+fn same_structure(a: &Artifact, b: &Artifact) -> bool {
+    a.path == b.path
+        && a.tree.len() == b.tree.len()
+        && a.tree
+            .iter()
+            .all(|(k, f)| k == "values.yaml" || b.tree.get(k) == Some(f))
+}
+
+/// The chart and its values file for one model, on its own (no unpacked chart, no GitOps).
 pub fn lower(model: &Model, diags: &mut Vec<Diag>) -> Vec<Artifact> {
+    build(model, diags)
+        .map(HelmOutput::into_artifacts)
+        .unwrap_or_default()
+}
+
+fn build(model: &Model, diags: &mut Vec<Diag>) -> Option<HelmOutput> {
     let mut clash = false;
     for s in &model.services {
         let key = camel(&s.name);
@@ -111,7 +127,7 @@ pub fn lower(model: &Model, diags: &mut Vec<Diag>) -> Vec<Artifact> {
         }
     }
     if !k8s::check_host_access(model, diags) || clash {
-        return Vec::new();
+        return None;
     }
     let name = model.app.name.clone();
     let tree = values_tree(model);
@@ -191,8 +207,8 @@ pub fn lower(model: &Model, diags: &mut Vec<Diag>) -> Vec<Artifact> {
         format!("values-{}.yaml", model.profile_or_base()),
         pack::text(profile_values),
     );
-    vec![
-        Artifact {
+    Some(HelmOutput {
+        chart: Artifact {
             target: "helm",
             path: format!("{name}-{}.tgz", model.app.version),
             layout: Layout::TarGz {
@@ -201,13 +217,13 @@ pub fn lower(model: &Model, diags: &mut Vec<Diag>) -> Vec<Artifact> {
             },
             tree: chart,
         },
-        Artifact {
+        files: Artifact {
             target: "helm",
             path: String::new(),
             layout: Layout::Files,
             tree: files,
         },
-    ]
+    })
 }
 
 const HELMIGNORE: &str = "# Patterns to ignore when building packages (Go filepath.Match globs; no `**`).\n.DS_Store\n.git/\n.gitignore\n.bzr/\n.bzrignore\n.hg/\n.hgignore\n.svn/\n*.swp\n*.bak\n*.tmp\n*.orig\n*~\n.project\n.idea/\n*.tmproj\n.vscode/\nci/\n*.tgz\n";

@@ -13,6 +13,7 @@ pub(super) fn gitops(m: &Model, t: &mut FileTree) {
         &ns,
         None,
         vec!["CreateNamespace=true", "PruneLast=true"],
+        crate::targets::k8s::namespace_security_level(m),
     );
     let repo = crate::targets::k8s::flux_git_repository(&inst);
     let ks = Yaml::map()

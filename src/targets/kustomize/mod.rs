@@ -209,8 +209,15 @@ fn generated(m: &Model) -> String {
 
 fn tree(base: &Model, profile: &Model) -> FileTree {
     let mut t = FileTree::new();
-    let p = profile.profile_or_base();
-    // base/
+    base_files(base, &mut t);
+    overlay_files(base, profile, &mut t);
+    gitops(profile, &mut t);
+    t.insert("README.md".into(), pack::text(readme(profile)));
+    t
+}
+
+/// `base/`: the objects of the base declaration alone and their kustomization.
+fn base_files(base: &Model, t: &mut FileTree) {
     let objs = base_objects(base);
     let mut kz = Yaml::map()
         .with("apiVersion", KUSTOMIZE_API)
@@ -254,7 +261,12 @@ fn tree(base: &Model, profile: &Model) -> FileTree {
             doc_file(&generated(base), &o.doc),
         );
     }
-    // overlays/<profile>/
+}
+
+/// `overlays/<profile>/`: objects the profile adds, patches for what it changes, the images
+/// transformer, the params generator and the overlay's README.
+fn overlay_files(base: &Model, profile: &Model, t: &mut FileTree) {
+    let p = profile.profile_or_base();
     let dir = format!("overlays/{p}");
     let (added, patches, texts) = overlay_parts(base, profile);
     let mut resources = vec!["../../base".to_string()];
@@ -271,27 +283,7 @@ fn tree(base: &Model, profile: &Model) -> FileTree {
         .with("namespace", namespace(profile))
         .with("labels", version_labels(profile))
         .with("resources", Yaml::from(resources));
-    let mut images = Vec::new();
-    let mut seen = Vec::new();
-    for s in &profile.services {
-        let i = &s.image;
-        if seen.contains(&&i.name) {
-            continue;
-        }
-        seen.push(&i.name);
-        let from = base.images.iter().find(|b| b.name == i.name).unwrap_or(i);
-        let mut e = Yaml::map().with("name", from.repository.as_str());
-        if from.repository != i.repository {
-            e.insert("newName", i.repository.as_str());
-        }
-        if let Some(tag) = &i.tag {
-            e.insert("newTag", tag.as_str());
-        }
-        if let Some(d) = &i.digest {
-            e.insert("digest", d.as_str());
-        }
-        images.push(e);
-    }
+    let images = image_transforms(base, profile);
     if !images.is_empty() {
         kz.insert("images", Yaml::Seq(images));
     }
@@ -314,24 +306,7 @@ fn tree(base: &Model, profile: &Model) -> FileTree {
         kz.insert("configMapGenerator", Yaml::Seq(vec![g]));
     }
     if !patches.is_empty() {
-        let items = patches
-            .iter()
-            .map(|x| {
-                let e = Yaml::map().with("path", x.file.as_str());
-                if x.delete {
-                    e
-                } else {
-                    let obj = profile_objects(base, profile)
-                        .into_iter()
-                        .find(|o| o.kind == x.kind && o.name == x.name);
-                    match obj {
-                        Some(o) => e.with("target", o.target()),
-                        None => e,
-                    }
-                }
-            })
-            .collect();
-        kz.insert("patches", Yaml::Seq(items));
+        kz.insert("patches", patch_entries(base, profile, &patches));
     }
     for (x, text) in patches.iter().zip(&texts) {
         t.insert(format!("{dir}/{}", x.file), pack::text(text.clone()));
@@ -347,10 +322,54 @@ fn tree(base: &Model, profile: &Model) -> FileTree {
         format!("{dir}/README.md"),
         pack::text(overlay_readme(base, profile, &added, &patches)),
     );
-    // gitops/
-    gitops(profile, &mut t);
-    t.insert("README.md".into(), pack::text(readme(profile)));
-    t
+}
+
+/// The `images:` transformer: every image of the profile, named by the base's repository.
+fn image_transforms(base: &Model, profile: &Model) -> Vec<Yaml> {
+    let mut images = Vec::new();
+    let mut seen = Vec::new();
+    for s in &profile.services {
+        let i = &s.image;
+        if seen.contains(&&i.name) {
+            continue;
+        }
+        seen.push(&i.name);
+        let from = base.images.iter().find(|b| b.name == i.name).unwrap_or(i);
+        let mut e = Yaml::map().with("name", from.repository.as_str());
+        if from.repository != i.repository {
+            e.insert("newName", i.repository.as_str());
+        }
+        if let Some(tag) = &i.tag {
+            e.insert("newTag", tag.as_str());
+        }
+        if let Some(d) = &i.digest {
+            e.insert("digest", d.as_str());
+        }
+        images.push(e);
+    }
+    images
+}
+
+/// The `patches:` entries: a deleting patch by file, others with the target they apply to.
+fn patch_entries(base: &Model, profile: &Model, patches: &[Patch]) -> Yaml {
+    let items = patches
+        .iter()
+        .map(|x| {
+            let e = Yaml::map().with("path", x.file.as_str());
+            if x.delete {
+                e
+            } else {
+                let obj = profile_objects(base, profile)
+                    .into_iter()
+                    .find(|o| o.kind == x.kind && o.name == x.name);
+                match obj {
+                    Some(o) => e.with("target", o.target()),
+                    None => e,
+                }
+            }
+        })
+        .collect();
+    Yaml::Seq(items)
 }
 
 #[cfg(test)]

@@ -99,6 +99,8 @@ app.kubernetes.io/managed-by: {{ .ctx.Release.Service | quote }}
   value: {{ print (toString $.Values.params.haUrl) | quote }}
 - name: "Logging__LogLevel__Default"
   value: {{ print (toString $.Values.params.logLevel) | quote }}
+- name: "OTEL_EXPORTER_OTLP_ENDPOINT"
+  value: {{ print (toString $.Values.params.otelEndpoint) | quote }}
 - name: "HomeAssistant__AccessToken"
   valueFrom:
     secretKeyRef:
