@@ -43,6 +43,11 @@ const NODES: &[&str] = &[
     "resources",
     "depends-on",
     "host-unit",
+    "host-files",
+    "backup",
+    "dump",
+    "restore",
+    "notes",
     "exec",
     "one-of",
     "enabled",
@@ -100,6 +105,8 @@ const PROPS: &[&str] = &[
     "read-only",
     "kubernetes-resource",
     "count",
+    "contains",
+    "target",
 ];
 
 const WORDS: &[&str] = &[
