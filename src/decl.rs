@@ -132,6 +132,9 @@ pub struct Service {
     pub command: Option<S<Vec<S<String>>>>,
     /// Replaces the image's ENTRYPOINT (Kubernetes `command`).
     pub entrypoint: Option<S<Vec<S<String>>>>,
+    /// What a systemd host runs instead of entrypoint + command (container glue such as an
+    /// init or an entrypoint script has no place on a host).
+    pub host_command: Option<S<Vec<S<String>>>>,
     /// `root reason="…"`: the image must start as root.
     pub root: Option<S<String>>,
     /// `capability "NET_BIND_SERVICE" reason="…"`, one per capability.

@@ -392,6 +392,8 @@ pub struct ServiceInfo {
     pub command: Vec<Template>,
     /// Replaces the image's ENTRYPOINT: Compose `entrypoint`, Kubernetes `command`.
     pub entrypoint: Vec<Template>,
+    /// What a systemd host runs instead of entrypoint + command; empty: those.
+    pub host_command: Vec<Template>,
     /// Why the service must start as root (`root reason="…"`); `None`: it never does.
     pub root: Option<String>,
     /// Capabilities added back after dropping all, each with its reason.

@@ -172,6 +172,7 @@ fn merge_service(
     set(&mut b.image, p.image);
     set(&mut b.command, p.command);
     set(&mut b.entrypoint, p.entrypoint);
+    set(&mut b.host_command, p.host_command);
     set(&mut b.root, p.root);
     set(&mut b.host_network, p.host_network);
     set(&mut b.gpu, p.gpu);

@@ -24,6 +24,7 @@ const NODES: &[&str] = &[
     "maintainer",
     "command",
     "entrypoint",
+    "host-command",
     "root",
     "capability",
     "host-network",

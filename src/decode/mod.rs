@@ -32,6 +32,7 @@ pub(super) const SERVICE_NODES: &[&str] = &[
     "image",
     "command",
     "entrypoint",
+    "host-command",
     "root",
     "capability",
     "host-network",

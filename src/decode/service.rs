@@ -31,6 +31,7 @@ impl Decoder<'_> {
             image: None,
             command: None,
             entrypoint: None,
+            host_command: None,
             root: None,
             capabilities: vec![],
             host_network: None,
@@ -64,7 +65,7 @@ impl Decoder<'_> {
                     let first = s.image.as_ref().map(|x| x.span);
                     self.set_once(&mut s.image, v, child, first);
                 }
-                "command" | "entrypoint" => self.child_command(child, &mut s),
+                "command" | "entrypoint" | "host-command" => self.child_command(child, &mut s),
                 "root" | "host-network" => self.child_root(child, &mut s),
                 "capability" => self.child_capability(child, &mut s),
                 "config" => self.child_config(child, &mut s),
@@ -127,10 +128,10 @@ impl Decoder<'_> {
                 &format!("{word} \"PROGRAM\" \"ARG\"…"),
             );
         }
-        let slot = if word == "command" {
-            &mut s.command
-        } else {
-            &mut s.entrypoint
+        let slot = match word {
+            "command" => &mut s.command,
+            "entrypoint" => &mut s.entrypoint,
+            _ => &mut s.host_command,
         };
         let first = slot.as_ref().map(|x| x.span);
         self.set_once(slot, Some(S::new(args, cspan)), child, first);

@@ -68,6 +68,7 @@ const SERVICE: &[NodeSpec] = &[
     n("image", &[], C::None),
     n("command", &[], C::None),
     n("entrypoint", &[], C::None),
+    n("host-command", &[], C::None),
     n("root", &["reason"], C::None),
     n("capability", &["reason"], C::None),
     n("host-network", &["reason"], C::None),

@@ -59,6 +59,7 @@ const MAX_CONFIG_BYTES: usize = 1 << 20;
 pub(super) struct Program {
     pub command: Vec<Template>,
     pub entrypoint: Vec<Template>,
+    pub host_command: Vec<Template>,
 }
 
 pub(super) struct Runtime {
@@ -96,6 +97,7 @@ impl Resolver<'_> {
         Program {
             command: words(&s.command, "command"),
             entrypoint: words(&s.entrypoint, "entrypoint"),
+            host_command: words(&s.host_command, "host command"),
         }
     }
 

@@ -176,6 +176,7 @@ impl Resolver<'_> {
                     image,
                     command: program.command,
                     entrypoint: program.entrypoint,
+                    host_command: program.host_command,
                     root: runtime.root,
                     capabilities: runtime.capabilities,
                     host_network: runtime.host_network,

@@ -411,14 +411,17 @@ impl<'a> Plan<'a> {
                     .help("use a relative path of letters, digits and `/._-+`"),
                 );
             }
-            // The program is the entrypoint's words, then the command's (as a container runs
-            // them); references resolve as on a host.
-            let words: Vec<String> = svc
-                .entrypoint
-                .iter()
-                .chain(&svc.command)
-                .map(|a| render(model, svc, a).0)
-                .collect();
+            // The program is `host-command`, or else the entrypoint's words, then the command's
+            // (as a container runs them); references resolve as on a host.
+            let container_words = svc.entrypoint.iter().chain(&svc.command);
+            let words: Vec<String> = if svc.host_command.is_empty() {
+                container_words.map(|a| render(model, svc, a).0).collect()
+            } else {
+                svc.host_command
+                    .iter()
+                    .map(|a| render(model, svc, a).0)
+                    .collect()
+            };
             let Some((first, rest)) = words.split_first() else {
                 cannot(
                     diags,

@@ -19,10 +19,9 @@ TARGETS_HELP='compose, kubernetes (Helm or Kustomize) or systemd'
 DEFAULT_NAMESPACE=forge
 saved_help() {
 	cat <<'EOF'
-  compose     .env and secrets/ next to compose.yaml; the volumes postgres /var/lib/postgresql/data, forgejo /var/lib/gitea, forgejo /etc/gitea
-  kubernetes  the Helm release's values (helm get values), the Secret; the volumes postgres /var/lib/postgresql/data, forgejo /var/lib/gitea, forgejo /etc/gitea
-  systemd     /etc/forge, /var/lib/forge, /usr/local/lib/systemd/system/forge.service.d
-              (the data of postgres, which the host provides, is the host's to back up)
+  compose     .env and secrets/ next to compose.yaml; the dumps of postgres; the volumes forgejo /var/lib/gitea, forgejo /etc/gitea
+  kubernetes  the Helm release's values (helm get values), the Secret; the dumps of postgres; the volumes forgejo /var/lib/gitea, forgejo /etc/gitea
+  systemd     /etc/forge, /var/lib/forge, /usr/local/lib/systemd/system/forge.service.d; the dumps of postgres (run on this host)
 EOF
 }
 
@@ -270,7 +269,7 @@ backup_compose() {
 	copy_tree "$DIR" .env secrets
 	if [ "$NO_DATA" = 1 ]; then return 0; fi
 	have docker || missing docker
-	save postgres/data.tar 'volume postgres /var/lib/postgresql/data' dc exec -T postgres tar -cf - -C /var/lib/postgresql/data .
+	save postgres.dump 'postgres (its dump: pg_dump --username=forgejo --dbname=forgejo --clean --if-exists)' dc exec -T postgres pg_dump --username=forgejo --dbname=forgejo --clean --if-exists
 	save forgejo/data.tar 'volume forgejo /var/lib/gitea' dc exec -T forgejo tar -cf - -C /var/lib/gitea .
 	save forgejo/config.tar 'volume forgejo /etc/gitea' dc exec -T forgejo tar -cf - -C /etc/gitea .
 }
@@ -280,7 +279,7 @@ restore_compose() {
 	restore_tree "$DIR"
 	if [ "$NO_DATA" = 1 ]; then return 0; fi
 	have docker || missing docker
-	compose_volume postgres /var/lib/postgresql/data postgres/data.tar
+	put_back postgres.dump 'postgres (its restore: psql --quiet --username=forgejo --dbname=forgejo)' dc exec -T postgres psql --quiet --username=forgejo --dbname=forgejo
 	compose_volume forgejo /var/lib/gitea forgejo/data.tar
 	compose_volume forgejo /etc/gitea forgejo/config.tar
 	say 'next: docker compose up -d'
@@ -290,7 +289,7 @@ backup_kubernetes() {
 	have kubectl || missing kubectl
 	kube_config_backup
 	if [ "$NO_DATA" = 1 ]; then return 0; fi
-	save postgres/data.tar 'volume postgres /var/lib/postgresql/data' kc exec "deploy/$RELEASE-postgres" -- tar -cf - -C /var/lib/postgresql/data .
+	save postgres.dump 'postgres (its dump: pg_dump --username=forgejo --dbname=forgejo --clean --if-exists)' kc exec "deploy/$RELEASE-postgres" -- pg_dump --username=forgejo --dbname=forgejo --clean --if-exists
 	save forgejo/data.tar 'volume forgejo /var/lib/gitea' kc exec "deploy/$RELEASE-forgejo" -- tar -cf - -C /var/lib/gitea .
 	save forgejo/config.tar 'volume forgejo /etc/gitea' kc exec "deploy/$RELEASE-forgejo" -- tar -cf - -C /etc/gitea .
 }
@@ -299,7 +298,7 @@ restore_kubernetes() {
 	have kubectl || missing kubectl
 	kube_config_restore
 	if [ "$NO_DATA" = 1 ]; then return 0; fi
-	put_back postgres/data.tar 'volume postgres /var/lib/postgresql/data' kc exec -i "deploy/$RELEASE-postgres" -- tar -xf - -C /var/lib/postgresql/data
+	put_back postgres.dump 'postgres (its restore: psql --quiet --username=forgejo --dbname=forgejo)' kc exec -i "deploy/$RELEASE-postgres" -- psql --quiet --username=forgejo --dbname=forgejo
 	put_back forgejo/data.tar 'volume forgejo /var/lib/gitea' kc exec -i "deploy/$RELEASE-forgejo" -- tar -xf - -C /var/lib/gitea
 	put_back forgejo/config.tar 'volume forgejo /etc/gitea' kc exec -i "deploy/$RELEASE-forgejo" -- tar -xf - -C /etc/gitea
 	say "next: kubectl --namespace $NAMESPACE rollout restart deployment/$RELEASE-postgres deployment/$RELEASE-forgejo"
@@ -308,6 +307,7 @@ restore_kubernetes() {
 backup_systemd() {
 	copy_tree "${ROOT:-/}" etc/forge var/lib/forge usr/local/lib/systemd/system/forge.service.d
 	if [ "$NO_DATA" = 1 ]; then return 0; fi
+	host_dump postgres postgres.dump pg_dump --username=forgejo --dbname=forgejo --clean --if-exists
 }
 
 restore_systemd() {
@@ -324,6 +324,7 @@ restore_systemd() {
 		[ -n "$ROOT" ] || say 'next: systemctl start forge.service'
 		return 0
 	fi
+	host_restore postgres postgres.dump psql --quiet --username=forgejo --dbname=forgejo
 	[ -n "$ROOT" ] || say 'next: systemctl start forge.service'
 }
 
