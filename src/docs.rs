@@ -7,6 +7,7 @@
 
 use crate::model::{EnvSource, Model, ParamKind, Part, Publish};
 use crate::targets::helm::camel;
+use crate::targets::markdown::{self, Table};
 use crate::targets::{kind_text, md_cell};
 
 /// The reference for the base declaration and its profiles (`(name, model)` pairs).
@@ -128,28 +129,37 @@ pub fn configuration_reference(base: &Model, profiles: &[(String, Model)]) -> St
     out.push_str(
         "## Secrets\n\nSecrets never enter a bundle. Each reaches the app as the key it reads.\n\n",
     );
-    out.push_str(&format!(
-        "| Secret | Required | Sets | Constraints | Compose | Helm (Secret key) | Kustomize (key of Secret `{}`) | systemd |\n|---|---|---|---|---|---|---|---|\n",
+    let kustomize_key = format!(
+        "Kustomize (key of Secret `{}`)",
         crate::targets::kustomize::secret_name(base)
-    ));
+    );
+    let mut t = Table::new(&[
+        "Secret",
+        "Required",
+        "Sets",
+        "Constraints",
+        "Compose",
+        "Helm (Secret key)",
+        &kustomize_key,
+        "systemd",
+    ]);
     let credentials = host.as_ref().map(|h| format!("{}/credentials/", h.etc));
     for s in &base.secrets {
-        let cons = crate::targets::secret_constraints(s);
         let systemd = credentials
             .as_ref()
             .map_or("-".to_string(), |c| format!("`{c}{}`", s.name));
-        out.push_str(&format!(
-            "| `{}` | {} | {} | {} | `secrets/{}` | `{}` (`secrets.keys.{}`) | `{}` | {systemd} |\n",
-            s.name,
-            if s.optional { "no" } else { "yes" },
-            s.keys.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", "),
-            if cons.is_empty() { "-".into() } else { cons.join(", ") },
-            s.name,
-            s.name,
-            camel(&s.name),
-            s.name,
-        ));
+        t.row(&[
+            format!("`{}`", s.name),
+            (if s.optional { "no" } else { "yes" }).to_string(),
+            markdown::code_list(&s.keys),
+            markdown::constraints(s),
+            format!("`secrets/{}`", s.name),
+            format!("`{}` (`secrets.keys.{}`)", s.name, camel(&s.name)),
+            format!("`{}`", s.name),
+            systemd,
+        ]);
     }
+    out.push_str(&t.finish());
     out.push('\n');
     for s in &base.secrets {
         out.push_str(&format!("- `{}`: {}\n", s.name, md_cell(&s.description)));

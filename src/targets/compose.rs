@@ -16,7 +16,8 @@
 use crate::diag::{self, Diag};
 use crate::model::*;
 use crate::pack::{self, FileTree, Order};
-use crate::targets::{Artifact, Layout, bytes_text, cores_text, kind_text, md_cell};
+use crate::targets::markdown::{self, Table};
+use crate::targets::{Artifact, Layout, bytes_text, cores_text, kind_text};
 use crate::yaml::{self, Yaml};
 
 const BACKEND: &str = "backend";
@@ -615,31 +616,24 @@ fn env_example(model: &Model) -> String {
 
 fn secrets_readme(model: &Model) -> String {
     let mut out = String::from(
-        "# Secrets\n\nEach secret is a file in this directory, named exactly as below. Compose mounts it at\n`/run/secrets/<name>`; the service's entrypoint exports it as the configuration key the app\nreads, so the value never appears in `compose.yaml` or in `docker inspect`. A trailing newline\nis removed.\n\nCreate them like this (the directory stays private; the files must be readable by the\ncontainer user, which is not you):\n\n```sh\nchmod 700 secrets\nprintf '%s' 'the-value' > secrets/NAME\nchmod 644 secrets/NAME\n```\n\nUnder rootless Docker the same works: the files are read through the bind mount.\nNever commit these files; `.gitignore` excludes them.\n\n| File | Required | Becomes | Constraints | What it is |\n|---|---|---|---|---|\n",
+        "# Secrets\n\nEach secret is a file in this directory, named exactly as below. Compose mounts it at\n`/run/secrets/<name>`; the service's entrypoint exports it as the configuration key the app\nreads, so the value never appears in `compose.yaml` or in `docker inspect`. A trailing newline\nis removed.\n\nCreate them like this (the directory stays private; the files must be readable by the\ncontainer user, which is not you):\n\n```sh\nchmod 700 secrets\nprintf '%s' 'the-value' > secrets/NAME\nchmod 644 secrets/NAME\n```\n\nUnder rootless Docker the same works: the files are read through the bind mount.\nNever commit these files; `.gitignore` excludes them.\n\n",
     );
+    let mut t = Table::new(&["File", "Required", "Becomes", "Constraints", "What it is"]);
     for s in &model.secrets {
-        let cons = crate::targets::secret_constraints(s);
-        out.push_str(&format!(
-            "| `secrets/{}` | {} | {} | {} | {} |\n",
-            s.name,
-            if s.optional {
+        t.row(&[
+            format!("`secrets/{}`", s.name),
+            (if s.optional {
                 "no (leave the file empty)"
             } else {
                 "yes"
-            },
-            s.keys
-                .iter()
-                .map(|k| format!("`{k}`"))
-                .collect::<Vec<_>>()
-                .join(", "),
-            if cons.is_empty() {
-                "-".into()
-            } else {
-                cons.join(", ")
-            },
-            md_cell(&s.description)
-        ));
+            })
+            .to_string(),
+            markdown::code_list(&s.keys),
+            markdown::constraints(s),
+            markdown::cell(&s.description),
+        ]);
     }
+    out.push_str(&t.finish());
     out
 }
 
@@ -672,7 +666,8 @@ fn readme(model: &Model, stem: &str) -> String {
     }
     out.push_str("chmod 644 secrets/*\ndocker compose up -d\ndocker compose ps          # wait for \"healthy\"\n```\n\n");
     out.push_str("Every secret file must exist (Compose refuses to start without it); an optional one may be empty.\n\n");
-    out.push_str("## Services\n\n| Service | Image | Published | Health | Depends on |\n|---|---|---|---|---|\n");
+    out.push_str("## Services\n\n");
+    let mut t = Table::new(&["Service", "Image", "Published", "Health", "Depends on"]);
     for s in &model.services {
         let published: Vec<String> = s
             .ports
@@ -693,14 +688,20 @@ fn readme(model: &Model, stem: &str) -> String {
             Some(h) => match &h.readiness {
                 Check::Http { path, number, .. } => format!("HTTP `{path}` on {number}"),
                 Check::Tcp { number, .. } => format!("TCP connect to {number}"),
-                check @ Check::Exec(_) => format!("`{}`", check.describe()),
+                // As the container runs it: references resolved, `$$` back to `$`.
+                Check::Exec(args) => format!(
+                    "`{}`",
+                    args.iter()
+                        .map(|a| render(model, a).replace("$$", "$"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ),
             },
             None => "-".into(),
         };
-        out.push_str(&format!(
-            "| {} | `{}` | {} | {} | {} |\n",
-            s.name,
-            s.image.pinned(),
+        t.row(&[
+            s.name.clone(),
+            format!("`{}`", s.image.pinned()),
             if published.is_empty() {
                 "no (internal)".into()
             } else {
@@ -711,20 +712,20 @@ fn readme(model: &Model, stem: &str) -> String {
                 "-".into()
             } else {
                 s.depends_on.join(", ")
-            }
-        ));
+            },
+        ]);
     }
-    out.push_str(
-        "\n## Configuration (`.env`)\n\n| Variable | Default | Description |\n|---|---|---|\n",
-    );
+    out.push_str(&t.finish());
+    out.push_str("\n## Configuration (`.env`)\n\n");
+    let mut t = Table::new(&["Variable", "Default", "Description"]);
     for p in &model.params {
-        out.push_str(&format!(
-            "| `{}` | `{}` | {} |\n",
-            p.env_name,
-            md_cell(&p.default),
-            md_cell(&p.description)
-        ));
+        t.row(&[
+            format!("`{}`", p.env_name),
+            format!("`{}`", markdown::cell(&p.default)),
+            markdown::cell(&p.description),
+        ]);
     }
+    out.push_str(&t.finish());
     out.push_str("\n## Secrets\n\nSee `secrets/README.md`: one file per secret, exported by the entrypoint as the key the app reads.\n");
     out.push_str("\n## Operations\n\n```sh\n./health-check.sh --target compose      # every service's declared checks; exit 0 when healthy\n./backup-config.sh --target compose     # .env, secrets/, the declared dumps and the volumes, into $HOME\n```\n\nBoth take `--help`. `bundles/<profile>/scripts/validate-deployment.sh` runs the validators luciac's\ntests use against this bundle.\n");
     out.push_str(

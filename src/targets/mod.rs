@@ -7,6 +7,7 @@ pub mod compose;
 pub mod helm;
 pub mod k8s;
 pub mod kustomize;
+pub mod markdown;
 pub mod privileges;
 pub mod scripts;
 pub mod systemd;
@@ -133,9 +134,7 @@ pub fn kind_text(p: &crate::model::ParamInfo) -> String {
 }
 
 /// Text safe inside a Markdown table cell.
-pub fn md_cell(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', " ")
-}
+pub use markdown::cell as md_cell;
 
 /// The services' `notes` for one target's README: a `## Notes` section with one heading per
 /// service that has any, or nothing. The text is the declaration's Markdown, as written.

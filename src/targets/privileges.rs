@@ -4,6 +4,7 @@
 
 use crate::model::*;
 use crate::targets::k8s;
+use crate::targets::markdown::{self, Table};
 
 /// Which README the section goes into: Kubernetes adds each pod's Pod Security level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,7 +15,11 @@ pub enum Flavor {
 
 /// `## Host access and privileges`, or nothing when no service asks for any.
 pub fn section(model: &Model, flavor: Flavor) -> String {
-    let mut rows = String::new();
+    let mut table = match flavor {
+        Flavor::Compose => Table::new(&["Service", "Grants"]),
+        Flavor::Kubernetes => Table::new(&["Service", "Grants", "Pod Security level"]),
+    };
+    let mut any = false;
     for s in &model.services {
         let mut items: Vec<String> = Vec::new();
         if let Some(r) = &s.root {
@@ -59,29 +64,20 @@ pub fn section(model: &Model, flavor: Flavor) -> String {
         if items.is_empty() {
             continue;
         }
-        let level = match flavor {
-            Flavor::Kubernetes => format!(" | `{}`", k8s::pod_security_level(s)),
-            Flavor::Compose => String::new(),
-        };
-        rows.push_str(&format!(
-            "| `{}` | {}{level} |\n",
-            s.name,
-            crate::targets::md_cell(&items.join("; "))
-        ));
+        let mut row = vec![format!("`{}`", s.name), markdown::cell(&items.join("; "))];
+        if flavor == Flavor::Kubernetes {
+            row.push(format!("`{}`", k8s::pod_security_level(s)));
+        }
+        table.row(&row);
+        any = true;
     }
-    if rows.is_empty() {
+    if !any {
         return String::new();
     }
     let mut out = String::from(
         "## Host access and privileges\n\nEvery service runs as a non-root user with all capabilities dropped, on a private network,\nwith nothing from the host, except what the declaration grants here, with its reasons:\n\n",
     );
-    match flavor {
-        Flavor::Compose => out.push_str("| Service | Grants |\n|---|---|\n"),
-        Flavor::Kubernetes => {
-            out.push_str("| Service | Grants | Pod Security level |\n|---|---|---|\n")
-        }
-    }
-    out.push_str(&rows);
+    out.push_str(&table.finish());
     if flavor == Flavor::Kubernetes {
         out.push_str(&format!(
             "\nThe namespace must admit the least restrictive level above. The Argo CD `Application` labels the\nnamespace it creates (`managedNamespaceMetadata`); otherwise label it yourself:\n\n```sh\nkubectl label namespace NAMESPACE pod-security.kubernetes.io/enforce={} --overwrite\n```\n",

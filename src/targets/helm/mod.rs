@@ -36,6 +36,7 @@ use values::{Entry, leaf, node};
 mod gitops;
 mod templates;
 
+use crate::targets::markdown::{self, Table};
 use gitops::add_unpacked;
 use templates::Tpl;
 
@@ -736,33 +737,19 @@ fn readme(model: &Model) -> String {
         model.source_file
     ));
     out.push_str(
-        "## Secrets\n\nNothing secret is in the chart. Either create a Secret yourself and set `secrets.existingSecret`\n(key names under `secrets.keys`), or pass `secrets.values.*` at install time (never commit them)\nand the chart creates `<fullname>-secrets`. The chart never generates or looks up values, so\n`helm template` (Argo CD, Flux) renders the same manifests every time. Each secret reaches the\napp as the configuration key it reads:\n\n| Secret key | Env key | Required |\n|---|---|---|\n",
+        "## Secrets\n\nNothing secret is in the chart. Either create a Secret yourself and set `secrets.existingSecret`\n(key names under `secrets.keys`), or pass `secrets.values.*` at install time (never commit them)\nand the chart creates `<fullname>-secrets`. The chart never generates or looks up values, so\n`helm template` (Argo CD, Flux) renders the same manifests every time. Each secret reaches the\napp as the configuration key it reads:\n\n",
     );
-    for s in &model.secrets {
-        out.push_str(&format!(
-            "| `{}` | {} | {} |\n",
-            s.name,
-            s.keys
-                .iter()
-                .map(|k| format!("`{k}`"))
-                .collect::<Vec<_>>()
-                .join(", "),
-            if s.optional { "no" } else { "yes" }
-        ));
-    }
-    out.push_str("\n## Params\n\nDefaults are the profile's, in `values.yaml`.\n\n| Value | Type | Description |\n|---|---|---|\n");
+    out.push_str(&markdown::secret_keys(model));
+    out.push_str("\n## Params\n\nDefaults are the profile's, in `values.yaml`.\n\n");
+    let mut t = Table::new(&["Value", "Type", "Description"]);
     for prm in &model.params {
-        let mut kind = crate::targets::kind_text(prm);
-        if !prm.one_of.is_empty() {
-            kind.push_str(&format!(": {}", prm.one_of.join(", ")));
-        }
-        out.push_str(&format!(
-            "| `params.{}` | {} | {} |\n",
-            camel(&prm.name),
-            crate::targets::md_cell(&kind),
-            crate::targets::md_cell(&prm.description)
-        ));
+        t.row(&[
+            format!("`params.{}`", camel(&prm.name)),
+            markdown::cell(&markdown::param_type(prm)),
+            markdown::cell(&prm.description),
+        ]);
     }
+    out.push_str(&t.finish());
     out.push_str(
         "\nUse `--set-string` for text params, so Helm does not turn `1e3` or `true` into numbers or booleans.\n\n## Design\n\n\
 - Every service is a Deployment with `strategy: Recreate` (singletons and ReadWriteOnce volumes must\n  never run twice) and one PersistentVolumeClaim per declared volume (`existingClaim` supported;\n  claims carry `helm.sh/resource-policy: keep`, so data survives `helm uninstall`).\n\

@@ -1,6 +1,7 @@
 //! The GitOps manifests and the READMEs of the base and the overlay.
 
 use super::*;
+use crate::targets::markdown::{self, Table};
 
 pub(super) fn gitops(m: &Model, t: &mut FileTree) {
     let p = m.profile_or_base();
@@ -152,44 +153,36 @@ pub(super) fn overlay_readme(base: &Model, m: &Model, added: &[Obj], patches: &[
         secret_command(m)
     ));
     out.push_str(&format!(
-        "## Secrets\n\nNothing secret is in the repository. The pods read the Secret `{}` (namespace `{}`), which you\ncreate (above) or manage with SOPS, Sealed Secrets or External Secrets under that name:\n\n| Secret key | Env key | Required |\n|---|---|---|\n",
+        "## Secrets\n\nNothing secret is in the repository. The pods read the Secret `{}` (namespace `{}`), which you\ncreate (above) or manage with SOPS, Sealed Secrets or External Secrets under that name:\n\n",
         secret_name(m),
         namespace(m)
     ));
-    for s in &m.secrets {
-        out.push_str(&format!(
-            "| `{}` | {} | {} |\n",
-            s.name,
-            s.keys
-                .iter()
-                .map(|k| format!("`{k}`"))
-                .collect::<Vec<_>>()
-                .join(", "),
-            if s.optional { "no" } else { "yes" }
-        ));
-    }
+    out.push_str(&markdown::secret_keys(m));
     out.push_str("\nAfter changing the Secret, run `kubectl rollout restart deployment` (the pods do not watch it).\n\n");
     let generated = generated_params(m);
     out.push_str(&format!(
-        "## Params\n\nParams that reach the app's environment are the `configMapGenerator` `{}` in `kustomization.yaml`\n(`behavior: merge` over the base's). Edit a `literals` line (`name=value`, taken verbatim) and\nre-apply: the ConfigMap's name carries a hash of its content, so the pods roll by themselves.\nPublished ports and values built from several parts are resolved at build time; the profile's\nchanges to them are patches (below).\n\n| Param | Base default | This profile | Where it lands |\n|---|---|---|---|\n",
+        "## Params\n\nParams that reach the app's environment are the `configMapGenerator` `{}` in `kustomization.yaml`\n(`behavior: merge` over the base's). Edit a `literals` line (`name=value`, taken verbatim) and\nre-apply: the ConfigMap's name carries a hash of its content, so the pods roll by themselves.\nPublished ports and values built from several parts are resolved at build time; the profile's\nchanges to them are patches (below).\n\n",
         params_name(m)
     ));
+    let mut t = Table::new(&["Param", "Base default", "This profile", "Where it lands"]);
     for prm in &m.params {
         let base_default = base
             .param(&prm.name)
-            .map(|b| format!("`{}`", crate::targets::md_cell(&b.default)))
+            .map(|b| format!("`{}`", markdown::cell(&b.default)))
             .unwrap_or_else(|| "—".into());
         let lands = if generated.iter().any(|g| g.name == prm.name) {
             format!("`{}` key `{}`", params_name(m), prm.name)
         } else {
             "resolved into the objects".to_string()
         };
-        out.push_str(&format!(
-            "| `{}` | {base_default} | `{}` | {lands} |\n",
-            prm.name,
-            crate::targets::md_cell(&prm.default)
-        ));
+        t.row(&[
+            format!("`{}`", prm.name),
+            base_default,
+            format!("`{}`", markdown::cell(&prm.default)),
+            lands,
+        ]);
     }
+    out.push_str(&t.finish());
     out.push_str("\n## Images\n\nPinned by the `images:` transformer (digest where the declaration has one):\n\n");
     for i in &m.images {
         out.push_str(&format!("- `{}`: `{}`\n", i.name, i.pinned()));

@@ -1,15 +1,7 @@
 //! The package README, with the measured exposure score.
 
 use super::*;
-
-/// `a`, `b` and `c` as Markdown code spans joined by commas.
-fn code_list<S: AsRef<str>>(items: &[S]) -> String {
-    items
-        .iter()
-        .map(|i| format!("`{}`", i.as_ref()))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
+use crate::targets::markdown::{self, Table, code_list};
 
 impl<'a> Plan<'a> {
     /// What a unit gets beyond the common hardening, from the declaration, with its reasons.
@@ -267,9 +259,7 @@ impl<'a> Plan<'a> {
                 if odd.len() == 1 { "it" } else { "those" }
             ));
         }
-        out.push_str(
-            "| File | Required | Becomes | Constraints | What it is |\n|---|---|---|---|---|\n",
-        );
+        let mut t = Table::new(&["File", "Required", "Becomes", "Constraints", "What it is"]);
         for s in &m.secrets {
             let keys: Vec<String> = self
                 .units
@@ -287,24 +277,20 @@ impl<'a> Plan<'a> {
             if keys.is_empty() {
                 continue;
             }
-            let cons = crate::targets::secret_constraints(s);
-            out.push_str(&format!(
-                "| `credentials/{}` | {} | {} | {} | {} |\n",
-                s.name,
-                if s.optional {
+            t.row(&[
+                format!("`credentials/{}`", s.name),
+                (if s.optional {
                     "no (leave empty)"
                 } else {
                     "yes"
-                },
+                })
+                .to_string(),
                 keys.join(", "),
-                if cons.is_empty() {
-                    "-".into()
-                } else {
-                    cons.join(", ")
-                },
-                md_cell(&s.description)
-            ));
+                markdown::constraints(s),
+                markdown::cell(&s.description),
+            ]);
         }
+        out.push_str(&t.finish());
         out.push_str(&format!(
             "\nWhere `systemd-creds` and a TPM2 or host key are available (systemd 250+), you can encrypt a secret at\nrest instead: `systemd-creds encrypt --name=NAME plain.txt {etc}/credentials/NAME.cred` and replace its\n`LoadCredential=` with `LoadCredentialEncrypted=NAME:{etc}/credentials/NAME.cred` in a drop-in\n(`systemctl edit UNIT`).\n\n"
         ));
@@ -319,9 +305,9 @@ impl<'a> Plan<'a> {
                 out.push_str(
                     "No param reaches this unit; the env file lists its fixed settings.\n",
                 );
-            } else {
-                out.push_str("| Param | Setting | Default |\n|---|---|---|\n");
             }
+            let mut t = Table::new(&["Param", "Setting", "Default"]);
+            let any = !params.is_empty();
             for p in params {
                 let keys: Vec<String> = u
                     .env
@@ -329,16 +315,18 @@ impl<'a> Plan<'a> {
                     .filter(|e| e.params.contains(&p.name))
                     .map(|e| format!("`{}`", e.key))
                     .collect();
-                out.push_str(&format!(
-                    "| `{}` | {} | `{}` |\n",
-                    p.name,
+                t.row(&[
+                    format!("`{}`", p.name),
                     if keys.is_empty() {
                         "not used under systemd".to_string()
                     } else {
                         keys.join(", ")
                     },
-                    md_cell(&p.default)
-                ));
+                    format!("`{}`", markdown::cell(&p.default)),
+                ]);
+            }
+            if any {
+                out.push_str(&t.finish());
             }
             let ports: Vec<String> = u
                 .svc
