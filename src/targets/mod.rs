@@ -11,6 +11,7 @@ pub mod markdown;
 pub mod privileges;
 pub mod scripts;
 pub mod systemd;
+pub mod text;
 pub mod workflow;
 
 use crate::diag::Diag;

@@ -111,7 +111,8 @@ fn update_workflow(model: &Model) -> String {
         &format!("luciac build{f} --all --locked"),
     );
     out.push_str("      - name: Open or update the pull request\n        env:\n          GH_TOKEN: ${{ github.token }}\n        run: |\n");
-    let script = "if git diff --quiet -- @LOCK@ bundles; then\n  echo \"every pin is current\"\n  exit 0\nfi\nbody=\"$RUNNER_TEMP/body.md\"\n{\n  echo \"luciac lock --update moved these image tags:\"\n  echo\n  echo \"| Image | Tag | Old digest | New digest |\"\n  echo \"|---|---|---|---|\"\n  jq -r '.changes[] | \"| \\(.images | join(\", \")) | `\\(.reference)` | `\\(.old // \"none\")` | `\\(.new)` |\"' \"$RUNNER_TEMP/changes.json\"\n  echo\n  echo \"The bundles were rebuilt with luciac build --all --locked.\"\n} > \"$body\"\ngit config user.name \"github-actions[bot]\"\ngit config user.email \"41898282+github-actions[bot]@users.noreply.github.com\"\ngit switch -C \"$HEAD_BRANCH\"\ngit add @LOCK@ bundles\ngit commit -m \"Update image pins (luciac lock --update)\"\ngit push --force \"https://x-access-token:${GH_TOKEN}@github.com/${GITHUB_REPOSITORY}.git\" \"HEAD:refs/heads/$HEAD_BRANCH\"\nif gh pr view \"$HEAD_BRANCH\" --json state --jq .state 2>/dev/null | grep -q OPEN; then\n  gh pr edit \"$HEAD_BRANCH\" --body-file \"$body\"\nelse\n  gh pr create --base \"$BASE\" --head \"$HEAD_BRANCH\" --title \"Update image pins\" --body-file \"$body\"\nfi";
+    // The step's script, a file of its own so that shellcheck and a reader see it whole.
+    let script = include_str!("lock-update-pr.sh");
     for line in script.replace("@LOCK@", LOCK_FILE).lines() {
         out.push_str(&format!("          {line}\n"));
     }

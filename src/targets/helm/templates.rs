@@ -21,35 +21,10 @@ impl<'a> Tpl<'a> {
     /// Substitute `@N@` (chart name) and the given `@X@` placeholders in one pass over
     /// `text`, so substituted text (which may hold declared strings) is never rescanned.
     pub(super) fn t(&self, text: &str, vars: &[(&str, &str)]) -> String {
-        let mut out = String::with_capacity(text.len());
-        let mut rest = text;
-        while let Some(start) = rest.find('@') {
-            out.push_str(&rest[..start]);
-            let after = &rest[start + 1..];
-            let key = after
-                .find('@')
-                .map(|end| &after[..end])
-                .filter(|k| !k.is_empty() && k.chars().all(|c| c.is_ascii_uppercase()));
-            let value = key.and_then(|k| {
-                if k == "N" {
-                    Some(self.n.as_str())
-                } else {
-                    vars.iter().find(|(name, _)| *name == k).map(|(_, v)| *v)
-                }
-            });
-            match (key, value) {
-                (Some(k), Some(v)) => {
-                    out.push_str(v);
-                    rest = &after[k.len() + 1..];
-                }
-                _ => {
-                    out.push('@');
-                    rest = after;
-                }
-            }
-        }
-        out.push_str(rest);
-        out
+        let mut all = Vec::with_capacity(vars.len() + 1);
+        all.push(("N", self.n.as_str()));
+        all.extend_from_slice(vars);
+        crate::targets::text::fill(text, &all)
     }
 
     fn ctx(&self, component: &str) -> String {
@@ -563,8 +538,8 @@ impl<'a> Tpl<'a> {
         out
     }
 
-    /// `helm test`: the web image itself (already on the node; it has bash but no curl) asks
-    /// the readiness path through the Service, which proves the Service, the probes' path and
+    /// `helm test`: the web image itself (already on the node) asks the readiness path through
+    /// the Service with the tool its health check declares (bash's `/dev/tcp`, curl or wget), which proves the Service, the probes' path and
     /// the wiring to the dependencies. Retries for the cold start.
     pub(super) fn test_pod(&self) -> Option<String> {
         let (s, p) = web(self.model)?;
@@ -584,10 +559,25 @@ impl<'a> Tpl<'a> {
             Some(Publish::Fixed(n)) => format!("\"{n}\""),
             None => format!("\"{}\"", p.number),
         };
-        let script = "for i in $(seq 1 30); do if exec 3<>\"/dev/tcp/$TARGET_HOST/$TARGET_PORT\"; then printf 'GET %s HTTP/1.0\\r\\nHost: %s\\r\\n\\r\\n' \"$TARGET_PATH\" \"$TARGET_HOST\" >&3; read -r status <&3; exec 3<&-; echo \"attempt $i: $status\"; case \"$status\" in *' 200 '*) exit 0;; esac; fi; sleep 10; done; exit 1";
+        // The web image runs the check with what it has (`tool=` on its health check).
+        let (shell, script) = match s.health.as_ref().map(|h| h.tool) {
+            Some(ProbeTool::Curl) => ("sh", include_str!("test-connection-curl.sh")),
+            Some(ProbeTool::Wget) => ("sh", include_str!("test-connection-wget.sh")),
+            _ => ("bash", include_str!("test-connection.sh")),
+        };
+        let command = format!(
+            "        - {shell}\n        - -c\n        - {}\n",
+            yq(script.trim_end())
+        );
         Some(self.t(
-            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {{ printf \"%s-test\" (include \"@N@.fullname\" .) | trunc 63 | trimSuffix \"-\" }}\n  labels:\n    {{- include \"@N@.labels\" (dict \"ctx\" $ \"component\" \"test\") | nindent 4 }}\n  annotations:\n    helm.sh/hook: test\n    helm.sh/hook-delete-policy: before-hook-creation,hook-succeeded\n    checkov.io/skip1: CKV_K8S_8=A one-shot test pod has no long-running process to probe\n    checkov.io/skip2: CKV_K8S_9=A one-shot test pod has no long-running process to probe\nspec:\n  restartPolicy: Never\n  serviceAccountName: {{ include \"@N@.serviceAccountName\" $ }}\n  automountServiceAccountToken: false\n  enableServiceLinks: false\n  securityContext:\n    {{- toYaml @V@.podSecurityContext | nindent 4 }}\n  containers:\n    - name: test\n      image: {{ include \"@N@.image\" @V@.image | quote }}\n      imagePullPolicy: {{ @V@.image.pullPolicy }}\n      command:\n        - bash\n        - -c\n        - @SCRIPT@\n      env:\n        - name: TARGET_HOST\n          value: {{ include \"@N@.componentName\" @CTX@ | quote }}\n        - name: TARGET_PORT\n          value: @PORT@\n        - name: TARGET_PATH\n          value: @PATH@\n      resources:\n        requests:\n          cpu: 10m\n          memory: 32Mi\n        limits:\n          cpu: 100m\n          memory: 64Mi\n      securityContext:\n        {{- toYaml @V@.containerSecurityContext | nindent 8 }}\n",
-            &[("V", &v), ("CTX", &self.ctx(c)), ("PORT", &port), ("PATH", &yq(path)), ("SCRIPT", &yq(script))],
+            include_str!("test-pod.yaml"),
+            &[
+                ("V", &v),
+                ("CTX", &self.ctx(c)),
+                ("PORT", &port),
+                ("PATH", &yq(path)),
+                ("COMMAND", &command),
+            ],
         ))
     }
 }

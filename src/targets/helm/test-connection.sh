@@ -1,0 +1,1 @@
+for i in $(seq 1 30); do if exec 3<>"/dev/tcp/$TARGET_HOST/$TARGET_PORT"; then printf 'GET %s HTTP/1.0\r\nHost: %s\r\n\r\n' "$TARGET_PATH" "$TARGET_HOST" >&3; read -r status <&3; exec 3<&-; echo "attempt $i: $status"; case "$status" in *' 200 '*) exit 0;; esac; fi; sleep 10; done; exit 1
