@@ -22,7 +22,9 @@
 #   mongo       a stand-in for MongoDB (not in Debian): mongod/mongosh/mongodump/mongorestore
 #   agenthost   a stand-in for Lucia's AgentHost at its process boundary (UID 1100, /app)
 #   systemd     Debian with systemd as PID 1, Debian's redis-server, the mongo stand-in as
-#               mongod.service, and the agenthost stand-in as a .NET runtime + publish output
+#               mongod.service, and the agenthost stand-in as a .NET runtime + publish output;
+#               for the git-forge example Debian's PostgreSQL 15, sudo, and the forgejo stand-in
+#               as the program `forgejo` on the PATH
 #   postgres    Debian's real PostgreSQL 15, with the official image's contract (UID/GID 999,
 #               docker-entrypoint.sh: a stand-in for the official script's initdb essentials)
 #   forgejo     a stand-in for Forgejo's rootless image (not in Debian): UID/GID 1000, dumb-init,
