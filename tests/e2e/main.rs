@@ -17,6 +17,7 @@ mod common;
 mod compose;
 mod engine;
 mod forge;
+mod forge_systemd;
 mod kube;
 mod registry;
 mod systemd;
