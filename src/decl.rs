@@ -173,6 +173,11 @@ pub struct Service {
 pub struct Backup {
     pub dump: Option<S<Vec<String>>>,
     pub restore: Option<S<Vec<String>>>,
+    /// On a systemd host, for a service the host provides: the commands there, and the user
+    /// they run as (`host-dump "pg_dump" "forgejo" user="postgres"`).
+    pub host_dump: Option<S<Vec<String>>>,
+    pub host_restore: Option<S<Vec<String>>>,
+    pub host_user: Option<S<String>>,
     pub span: Span,
 }
 

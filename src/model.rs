@@ -436,6 +436,11 @@ pub struct BackupInfo {
     pub dump: Vec<String>,
     /// Empty: the dump is kept, and restoring it is left to the operator.
     pub restore: Vec<String>,
+    /// The host's own commands for a service the host provides (systemd), and their user;
+    /// empty: `dump` and `restore`, as root.
+    pub host_dump: Vec<String>,
+    pub host_restore: Vec<String>,
+    pub host_user: Option<String>,
 }
 
 /// `host-files "/app" contains="server.dll"`: under systemd, the directory install.sh copies

@@ -5,7 +5,7 @@ use kdl::{KdlNode, KdlValue};
 use super::*;
 
 /// The children of `backup`; the language server completes from the same list.
-pub const BACKUP_NODES: &[&str] = &["dump", "restore"];
+pub const BACKUP_NODES: &[&str] = &["dump", "restore", "host-dump", "host-restore"];
 
 /// The properties of `health`; the language server completes from the same list.
 pub const HEALTH_PROPS: &[&str] = &[
@@ -507,6 +507,9 @@ impl Decoder<'_> {
         let mut b = Backup {
             dump: None,
             restore: None,
+            host_dump: None,
+            host_restore: None,
+            host_user: None,
             span: self.span(node.span()),
         };
         for child in node.iter_children() {
@@ -515,17 +518,23 @@ impl Decoder<'_> {
                 self.unknown_node(child, BACKUP_NODES, "`backup`");
                 continue;
             }
-            self.check_props(child, &[]);
+            let host = name.starts_with("host-");
+            self.check_props(child, if host { &["user"] } else { &[] });
             self.no_children(child);
             let args = self.all_str_args(child, "a command argument");
             if args.is_empty() {
                 self.missing(child, "a command", &format!("{name} \"PROGRAM\" \"ARG\"…"));
             }
+            if host && let Some(u) = self.prop_str(child, "user") {
+                // One user for both host commands: the last one given.
+                b.host_user = Some(u);
+            }
             let v = Some(S::new(args, self.span(child.span())));
-            let slot = if name == "dump" {
-                &mut b.dump
-            } else {
-                &mut b.restore
+            let slot = match name {
+                "dump" => &mut b.dump,
+                "restore" => &mut b.restore,
+                "host-dump" => &mut b.host_dump,
+                _ => &mut b.host_restore,
             };
             let first = slot.as_ref().map(|x| x.span);
             self.set_once(slot, v, child, first);

@@ -98,7 +98,12 @@ const SERVICE: &[NodeSpec] = &[
     n("remove", &[], C::None),
 ];
 const HEALTH: &[NodeSpec] = &[n("exec", &[], C::None)];
-const BACKUP: &[NodeSpec] = &[n("dump", &[], C::None), n("restore", &[], C::None)];
+const BACKUP: &[NodeSpec] = &[
+    n("dump", &[], C::None),
+    n("restore", &[], C::None),
+    n("host-dump", &["user"], C::None),
+    n("host-restore", &["user"], C::None),
+];
 
 /// The nodes valid in `ctx` (for a target, the settings of `target`).
 pub fn nodes(ctx: Context, target: Option<&str>) -> Vec<NodeSpec> {

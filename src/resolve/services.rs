@@ -145,6 +145,17 @@ impl Resolver<'_> {
             let backup = s.backup.as_ref().map(|b| BackupInfo {
                 dump: b.dump.as_ref().map(|d| d.v.clone()).unwrap_or_default(),
                 restore: b.restore.as_ref().map(|d| d.v.clone()).unwrap_or_default(),
+                host_dump: b
+                    .host_dump
+                    .as_ref()
+                    .map(|d| d.v.clone())
+                    .unwrap_or_default(),
+                host_restore: b
+                    .host_restore
+                    .as_ref()
+                    .map(|d| d.v.clone())
+                    .unwrap_or_default(),
+                host_user: b.host_user.as_ref().map(|u| u.v.clone()),
             });
             let mut notes = Vec::new();
             for n in &s.notes {

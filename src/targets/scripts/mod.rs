@@ -687,13 +687,28 @@ fn backup_systemd(model: &Model, l: &HostLayout) -> String {
     for s in &model.services {
         let Some(bk) = &s.backup else { continue };
         let n = &s.name;
-        b.push_str(&format!("\thost_dump {n} {n}.dump {}\n", quoted(&bk.dump)));
-        if bk.restore.is_empty() {
-            r.push_str(&restore_hook(n, &bk.restore, ""));
+        // A service the host provides takes the host's own commands when the declaration
+        // gives them (its database authenticates local users differently from the image's),
+        // run as their user; otherwise the service's commands, as root.
+        let (dump, restore) = if bk.host_dump.is_empty() {
+            (&bk.dump, &bk.restore)
+        } else {
+            (&bk.host_dump, &bk.host_restore)
+        };
+        let as_user = match (&bk.host_user, bk.host_dump.is_empty()) {
+            (Some(u), false) => format!("runuser -u {} -- ", quoted(std::slice::from_ref(u))),
+            _ => String::new(),
+        };
+        b.push_str(&format!(
+            "\thost_dump {n} {n}.dump {as_user}{}\n",
+            quoted(dump)
+        ));
+        if restore.is_empty() {
+            r.push_str(&restore_hook(n, restore, ""));
         } else {
             r.push_str(&format!(
-                "\thost_restore {n} {n}.dump {}\n",
-                quoted(&bk.restore)
+                "\thost_restore {n} {n}.dump {as_user}{}\n",
+                quoted(restore)
             ));
         }
     }

@@ -307,7 +307,7 @@ restore_kubernetes() {
 backup_systemd() {
 	copy_tree "${ROOT:-/}" etc/forge var/lib/forge usr/local/lib/systemd/system/forge.service.d
 	if [ "$NO_DATA" = 1 ]; then return 0; fi
-	host_dump postgres postgres.dump pg_dump --username=forgejo --dbname=forgejo --clean --if-exists
+	host_dump postgres postgres.dump runuser -u postgres -- pg_dump --dbname=forgejo --clean --if-exists
 }
 
 restore_systemd() {
@@ -324,7 +324,7 @@ restore_systemd() {
 		[ -n "$ROOT" ] || say 'next: systemctl start forge.service'
 		return 0
 	fi
-	host_restore postgres postgres.dump psql --quiet --username=forgejo --dbname=forgejo
+	host_restore postgres postgres.dump runuser -u postgres -- psql --quiet --dbname=forgejo
 	[ -n "$ROOT" ] || say 'next: systemctl start forge.service'
 }
 
