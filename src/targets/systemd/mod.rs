@@ -288,6 +288,243 @@ fn in_files(files: Option<&HostFiles>, word: &str) -> Option<String> {
         .map(|r| r.trim_end_matches('/').to_string())
 }
 
+/// Whether a gap systemd cannot fill is an error: only when the declaration uses `host-unit`
+/// (it was meant for a host); a container-only declaration just gets no systemd package.
+struct Gate {
+    intent: bool,
+    skipped: bool,
+}
+
+impl Gate {
+    fn cannot(&mut self, diags: &mut Vec<Diag>, d: Diag) {
+        if self.intent {
+            diags.push(d);
+        }
+        self.skipped = true;
+    }
+}
+
+/// The unit of one service the package runs: its program, host paths, dependencies, env and
+/// secrets; `None` when systemd cannot run it (reported through `gate`).
+fn unit<'a>(
+    model: &'a Model,
+    svc: &'a ServiceInfo,
+    stem_of: &dyn Fn(&ServiceInfo) -> String,
+    gate: &mut Gate,
+    diags: &mut Vec<Diag>,
+) -> Option<Unit<'a>> {
+    let files = svc.host_files.as_ref();
+    if let Some(f) = files
+        && !is_plain_path(&f.path)
+    {
+        gate.cannot(
+            diags,
+            Diag::error(
+                diag::SYSTEMD_CANNOT_RUN,
+                format!(
+                    "the systemd target cannot install the files of `{}` at `{}`",
+                    svc.name, f.path
+                ),
+            )
+            .label(svc.span, "in this service's `host-files`")
+            .help("use a path of letters, digits and `/._-+` below `/`, such as `/app`"),
+        );
+    }
+    if let Some(c) = files.and_then(|f| f.contains.as_deref())
+        && !is_plain_path(&format!("/{c}"))
+    {
+        gate.cannot(
+            diags,
+            Diag::error(
+                diag::SYSTEMD_CANNOT_RUN,
+                format!("install.sh cannot check for `{c}`"),
+            )
+            .label(svc.span, "in this service's `host-files contains=`")
+            .help("use a relative path of letters, digits and `/._-+`"),
+        );
+    }
+    // The program is `host-command`, or else the entrypoint's words, then the command's
+    // (as a container runs them); references resolve as on a host.
+    let container_words = svc.entrypoint.iter().chain(&svc.command);
+    let words: Vec<String> = if svc.host_command.is_empty() {
+        container_words.map(|a| render(model, svc, a).0).collect()
+    } else {
+        svc.host_command
+            .iter()
+            .map(|a| render(model, svc, a).0)
+            .collect()
+    };
+    let Some((first, rest)) = words.split_first() else {
+        gate.cannot(
+                diags,
+                Diag::error(diag::SYSTEMD_CANNOT_RUN, format!("the systemd target cannot run `{}`: it has no `entrypoint` or `command`", svc.name))
+                    .label(svc.span, "no program to run on the host")
+                    .help("add `entrypoint \"PROGRAM\" \"ARG\"…` (or `command`) with the program the host runs, or `host-unit \"NAME.service\"` when the host provides the service; or disable the target with `target \"systemd\" { enabled #false }`"),
+            );
+        return None;
+    };
+    for a in words.iter().filter(|a| !is_plain_word(a)) {
+        gate.cannot(
+            diags,
+            Diag::error(
+                diag::TARGET_CANNOT_EXPRESS,
+                format!("command word `{a}` cannot be used by the systemd target"),
+            )
+            .label(svc.span, "in this service's entrypoint or command")
+            .help("use words of letters, digits and `/._-+=:,@` only"),
+        );
+    }
+    let program = if !first.contains('/') {
+        Program::OnPath(first.clone())
+    } else if let Some(rel) = in_files(files, first) {
+        Program::Word(Word::Files(rel))
+    } else if first.starts_with('/') {
+        Program::Word(Word::Lit(first.clone()))
+    } else if files.is_some() {
+        let rel = first.trim_start_matches("./").to_string();
+        Program::Word(Word::Files(rel))
+    } else {
+        gate.cannot(
+                diags,
+                Diag::error(diag::SYSTEMD_CANNOT_RUN, format!("the systemd target cannot find `{first}` of `{}`: a relative program needs `host-files`", svc.name))
+                    .label(svc.span, "a program relative to the image's working directory")
+                    .help("add `host-files \"/DIR\"` (the image's directory the operator supplies on a host), or give an absolute program or a name found on the host's PATH"),
+            );
+        return None;
+    };
+    let stem = stem_of(svc);
+    let mut state_links = Vec::new();
+    let mut other_state = Vec::new();
+    for v in &svc.volumes {
+        match in_files(files, &v.path) {
+            Some(rel) if !rel.is_empty() && is_plain_path(&format!("/{rel}")) => {
+                state_links.push((rel, v.name.clone()))
+            }
+            _ => other_state.push((v.path.clone(), v.name.clone())),
+        }
+    }
+    // On the host, a volume outside the files is a state subdirectory, a device is the
+    // host's node and a config file is installed in /etc: the words and whole env values
+    // that name their container paths name those instead.
+    let etc = format!("/etc/{}", model.app.name);
+    let mut host_paths: Vec<(String, String)> = other_state
+        .iter()
+        .map(|(path, vol)| {
+            (
+                path.trim_end_matches('/').to_string(),
+                format!("/var/lib/{stem}/{vol}"),
+            )
+        })
+        .collect();
+    host_paths.extend(svc.devices.iter().map(|d| (d.path.clone(), d.host.clone())));
+    host_paths.extend(
+        svc.configs
+            .iter()
+            .map(|c| (c.path.clone(), format!("{etc}/{}/{}", svc.name, c.name))),
+    );
+    let on_host = |word: &str| -> Option<String> {
+        host_paths.iter().find_map(|(path, host)| {
+            let rest = word.strip_prefix(path.as_str())?;
+            (rest.is_empty() || rest.starts_with('/')).then(|| format!("{host}{rest}"))
+        })
+    };
+    for d in &svc.devices {
+        if !is_device_path(&d.host) {
+            gate.cannot(
+                diags,
+                Diag::error(
+                    diag::TARGET_CANNOT_EXPRESS,
+                    format!("the systemd unit cannot name the device `{}`", d.host),
+                )
+                .label(d.span, "in `DeviceAllow=`")
+                .help("use a path under /dev of letters, digits and `/._-+:`"),
+            );
+        }
+    }
+    for b in &svc.binds {
+        if !is_device_path(&b.host) || !is_device_path(&b.path) {
+            gate.cannot(
+                diags,
+                Diag::error(
+                    diag::TARGET_CANNOT_EXPRESS,
+                    format!("the systemd unit cannot bind `{}` at `{}`", b.host, b.path),
+                )
+                .label(b.span, "in `BindPaths=`")
+                .help("use absolute paths of letters, digits and `/._-+:`"),
+            );
+        }
+    }
+    for c in &svc.configs {
+        if !is_plain_path(&format!("/{}", c.name)) || c.name.contains('/') {
+            gate.cannot(
+                diags,
+                Diag::error(
+                    diag::TARGET_CANNOT_EXPRESS,
+                    format!("install.sh cannot install the config file `{}`", c.name),
+                )
+                .label(svc.span, "a config file of this service")
+                .help("name it with letters, digits and `._-+`"),
+            );
+        }
+    }
+    let program = match program {
+        Program::Word(Word::Lit(p)) => Program::Word(Word::Lit(on_host(&p).unwrap_or(p))),
+        other => other,
+    };
+    let args = rest
+        .iter()
+        .map(|a| match in_files(files, a) {
+            Some(rel) => Word::Files(rel),
+            None => Word::Lit(on_host(a).unwrap_or_else(|| a.clone())),
+        })
+        .collect();
+    let mut host_groups = Vec::new();
+    let mut requires = Vec::new();
+    for d in &svc.depends_on {
+        let Some(dep) = model.service(d) else {
+            continue;
+        };
+        if dep.host_unit.is_empty() {
+            requires.push(stem_of(dep));
+            continue;
+        }
+        host_groups.push((dep.name.clone(), dep.host_unit.clone()));
+    }
+    let mut env = Vec::new();
+    let mut secrets = Vec::new();
+    for e in &svc.env {
+        match &e.source {
+            EnvSource::Template(parts) => {
+                let (value, params) = render(model, svc, parts);
+                let value = on_host(&value).unwrap_or(value);
+                env.push(EnvLine {
+                    key: e.key.clone(),
+                    value,
+                    params,
+                });
+            }
+            EnvSource::Secret(s) => {
+                if let Some(info) = model.secret(s) {
+                    secrets.push((e.key.clone(), info));
+                }
+            }
+        }
+    }
+    Some(Unit {
+        svc,
+        stem,
+        program,
+        args,
+        files,
+        host_groups,
+        requires,
+        env,
+        secrets,
+        state_links,
+        other_state,
+    })
+}
+
 impl<'a> Plan<'a> {
     fn new(model: &'a Model, diags: &mut Vec<Diag>) -> Option<Plan<'a>> {
         let settings = &model.targets.systemd;
@@ -297,12 +534,9 @@ impl<'a> Plan<'a> {
         // gaps are errors.
         let intent = model.services.iter().any(|s| !s.host_unit.is_empty());
         let mut ok = true;
-        let mut quiet_skip = false;
-        let mut cannot = |diags: &mut Vec<Diag>, d: Diag| {
-            if intent {
-                diags.push(d);
-            }
-            quiet_skip = true;
+        let mut gate = Gate {
+            intent,
+            skipped: false,
         };
         let run: Vec<&ServiceInfo> = model
             .services
@@ -380,219 +614,11 @@ impl<'a> Plan<'a> {
         }
         let mut units = Vec::new();
         for svc in &run {
-            let svc: &'a ServiceInfo = svc;
-            let files = svc.host_files.as_ref();
-            if let Some(f) = files
-                && !is_plain_path(&f.path)
-            {
-                cannot(
-                    diags,
-                    Diag::error(
-                        diag::SYSTEMD_CANNOT_RUN,
-                        format!(
-                            "the systemd target cannot install the files of `{}` at `{}`",
-                            svc.name, f.path
-                        ),
-                    )
-                    .label(svc.span, "in this service's `host-files`")
-                    .help("use a path of letters, digits and `/._-+` below `/`, such as `/app`"),
-                );
+            if let Some(u) = unit(model, svc, &stem_of, &mut gate, diags) {
+                units.push(u);
             }
-            if let Some(c) = files.and_then(|f| f.contains.as_deref())
-                && !is_plain_path(&format!("/{c}"))
-            {
-                cannot(
-                    diags,
-                    Diag::error(
-                        diag::SYSTEMD_CANNOT_RUN,
-                        format!("install.sh cannot check for `{c}`"),
-                    )
-                    .label(svc.span, "in this service's `host-files contains=`")
-                    .help("use a relative path of letters, digits and `/._-+`"),
-                );
-            }
-            // The program is `host-command`, or else the entrypoint's words, then the command's
-            // (as a container runs them); references resolve as on a host.
-            let container_words = svc.entrypoint.iter().chain(&svc.command);
-            let words: Vec<String> = if svc.host_command.is_empty() {
-                container_words.map(|a| render(model, svc, a).0).collect()
-            } else {
-                svc.host_command
-                    .iter()
-                    .map(|a| render(model, svc, a).0)
-                    .collect()
-            };
-            let Some((first, rest)) = words.split_first() else {
-                cannot(
-                    diags,
-                    Diag::error(diag::SYSTEMD_CANNOT_RUN, format!("the systemd target cannot run `{}`: it has no `entrypoint` or `command`", svc.name))
-                        .label(svc.span, "no program to run on the host")
-                        .help("add `entrypoint \"PROGRAM\" \"ARG\"…` (or `command`) with the program the host runs, or `host-unit \"NAME.service\"` when the host provides the service; or disable the target with `target \"systemd\" { enabled #false }`"),
-                );
-                continue;
-            };
-            for a in words.iter().filter(|a| !is_plain_word(a)) {
-                cannot(
-                    diags,
-                    Diag::error(
-                        diag::TARGET_CANNOT_EXPRESS,
-                        format!("command word `{a}` cannot be used by the systemd target"),
-                    )
-                    .label(svc.span, "in this service's entrypoint or command")
-                    .help("use words of letters, digits and `/._-+=:,@` only"),
-                );
-            }
-            let program = if !first.contains('/') {
-                Program::OnPath(first.clone())
-            } else if let Some(rel) = in_files(files, first) {
-                Program::Word(Word::Files(rel))
-            } else if first.starts_with('/') {
-                Program::Word(Word::Lit(first.clone()))
-            } else if files.is_some() {
-                let rel = first.trim_start_matches("./").to_string();
-                Program::Word(Word::Files(rel))
-            } else {
-                cannot(
-                    diags,
-                    Diag::error(diag::SYSTEMD_CANNOT_RUN, format!("the systemd target cannot find `{first}` of `{}`: a relative program needs `host-files`", svc.name))
-                        .label(svc.span, "a program relative to the image's working directory")
-                        .help("add `host-files \"/DIR\"` (the image's directory the operator supplies on a host), or give an absolute program or a name found on the host's PATH"),
-                );
-                continue;
-            };
-            let stem = stem_of(svc);
-            let mut state_links = Vec::new();
-            let mut other_state = Vec::new();
-            for v in &svc.volumes {
-                match in_files(files, &v.path) {
-                    Some(rel) if !rel.is_empty() && is_plain_path(&format!("/{rel}")) => {
-                        state_links.push((rel, v.name.clone()))
-                    }
-                    _ => other_state.push((v.path.clone(), v.name.clone())),
-                }
-            }
-            // On the host, a volume outside the files is a state subdirectory, a device is the
-            // host's node and a config file is installed in /etc: the words and whole env values
-            // that name their container paths name those instead.
-            let etc = format!("/etc/{}", model.app.name);
-            let mut host_paths: Vec<(String, String)> = other_state
-                .iter()
-                .map(|(path, vol)| {
-                    (
-                        path.trim_end_matches('/').to_string(),
-                        format!("/var/lib/{stem}/{vol}"),
-                    )
-                })
-                .collect();
-            host_paths.extend(svc.devices.iter().map(|d| (d.path.clone(), d.host.clone())));
-            host_paths.extend(
-                svc.configs
-                    .iter()
-                    .map(|c| (c.path.clone(), format!("{etc}/{}/{}", svc.name, c.name))),
-            );
-            let on_host = |word: &str| -> Option<String> {
-                host_paths.iter().find_map(|(path, host)| {
-                    let rest = word.strip_prefix(path.as_str())?;
-                    (rest.is_empty() || rest.starts_with('/')).then(|| format!("{host}{rest}"))
-                })
-            };
-            for d in &svc.devices {
-                if !is_device_path(&d.host) {
-                    cannot(
-                        diags,
-                        Diag::error(
-                            diag::TARGET_CANNOT_EXPRESS,
-                            format!("the systemd unit cannot name the device `{}`", d.host),
-                        )
-                        .label(d.span, "in `DeviceAllow=`")
-                        .help("use a path under /dev of letters, digits and `/._-+:`"),
-                    );
-                }
-            }
-            for b in &svc.binds {
-                if !is_device_path(&b.host) || !is_device_path(&b.path) {
-                    cannot(
-                        diags,
-                        Diag::error(
-                            diag::TARGET_CANNOT_EXPRESS,
-                            format!("the systemd unit cannot bind `{}` at `{}`", b.host, b.path),
-                        )
-                        .label(b.span, "in `BindPaths=`")
-                        .help("use absolute paths of letters, digits and `/._-+:`"),
-                    );
-                }
-            }
-            for c in &svc.configs {
-                if !is_plain_path(&format!("/{}", c.name)) || c.name.contains('/') {
-                    cannot(
-                        diags,
-                        Diag::error(
-                            diag::TARGET_CANNOT_EXPRESS,
-                            format!("install.sh cannot install the config file `{}`", c.name),
-                        )
-                        .label(svc.span, "a config file of this service")
-                        .help("name it with letters, digits and `._-+`"),
-                    );
-                }
-            }
-            let program = match program {
-                Program::Word(Word::Lit(p)) => Program::Word(Word::Lit(on_host(&p).unwrap_or(p))),
-                other => other,
-            };
-            let args = rest
-                .iter()
-                .map(|a| match in_files(files, a) {
-                    Some(rel) => Word::Files(rel),
-                    None => Word::Lit(on_host(a).unwrap_or_else(|| a.clone())),
-                })
-                .collect();
-            let mut host_groups = Vec::new();
-            let mut requires = Vec::new();
-            for d in &svc.depends_on {
-                let Some(dep) = model.service(d) else {
-                    continue;
-                };
-                if dep.host_unit.is_empty() {
-                    requires.push(stem_of(dep));
-                    continue;
-                }
-                host_groups.push((dep.name.clone(), dep.host_unit.clone()));
-            }
-            let mut env = Vec::new();
-            let mut secrets = Vec::new();
-            for e in &svc.env {
-                match &e.source {
-                    EnvSource::Template(parts) => {
-                        let (value, params) = render(model, svc, parts);
-                        let value = on_host(&value).unwrap_or(value);
-                        env.push(EnvLine {
-                            key: e.key.clone(),
-                            value,
-                            params,
-                        });
-                    }
-                    EnvSource::Secret(s) => {
-                        if let Some(info) = model.secret(s) {
-                            secrets.push((e.key.clone(), info));
-                        }
-                    }
-                }
-            }
-            units.push(Unit {
-                svc,
-                stem,
-                program,
-                args,
-                files,
-                host_groups,
-                requires,
-                env,
-                secrets,
-                state_links,
-                other_state,
-            });
         }
-        if !ok || quiet_skip {
+        if !ok || gate.skipped {
             return None;
         }
         Some(Plan {
