@@ -31,9 +31,32 @@ pub fn configuration_reference(base: &Model, profiles: &[(String, Model)]) -> St
         out.push_str("## Notes\n\n");
         out.push_str(&notes);
     }
-    out.push_str("## Params\n\n");
     let names: Vec<&str> = profiles.iter().map(|(n, _)| n.as_str()).collect();
     let host = crate::targets::systemd::layout(base);
+    out.push_str(&params_section(base, profiles, host.as_ref()));
+    out.push_str(&secrets_section(base, host.as_ref()));
+    out.push_str(&fixed_keys_section(base));
+    if !names.is_empty() {
+        out.push_str(&format!(
+            "\nProfiles: {}.\n",
+            names
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    out
+}
+
+/// `## Params`: each param, its default per profile, and where it lands in every bundle.
+fn params_section(
+    base: &Model,
+    profiles: &[(String, Model)],
+    host: Option<&crate::targets::systemd::HostLayout>,
+) -> String {
+    let mut out = String::new();
+    out.push_str("## Params\n\n");
     // The env file of the unit that runs a service, under systemd.
     let env_file = |service: &str| {
         host.as_ref().and_then(|h| {
@@ -126,6 +149,12 @@ pub fn configuration_reference(base: &Model, profiles: &[(String, Model)]) -> St
         }
         out.push('\n');
     }
+    out
+}
+
+/// `## Secrets`: how each secret reaches the app in every bundle.
+fn secrets_section(base: &Model, host: Option<&crate::targets::systemd::HostLayout>) -> String {
+    let mut out = String::new();
     out.push_str(
         "## Secrets\n\nSecrets never enter a bundle. Each reaches the app as the key it reads.\n\n",
     );
@@ -164,6 +193,12 @@ pub fn configuration_reference(base: &Model, profiles: &[(String, Model)]) -> St
     for s in &base.secrets {
         out.push_str(&format!("- `{}`: {}\n", s.name, md_cell(&s.description)));
     }
+    out
+}
+
+/// `## Fixed keys`: what the declaration sets to a fixed value.
+fn fixed_keys_section(base: &Model) -> String {
+    let mut out = String::new();
     out.push_str(&format!("\n## Fixed keys\n\nKeys the declaration sets to a fixed value (change them in `{}`, not at deploy time).\n\n| Service | Key | Value |\n|---|---|---|\n", base.source_file));
     for svc in &base.services {
         for e in &svc.env {
@@ -205,16 +240,6 @@ pub fn configuration_reference(base: &Model, profiles: &[(String, Model)]) -> St
                 ));
             }
         }
-    }
-    if !names.is_empty() {
-        out.push_str(&format!(
-            "\nProfiles: {}.\n",
-            names
-                .iter()
-                .map(|n| format!("`{n}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
     }
     out
 }
