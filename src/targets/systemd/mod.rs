@@ -393,80 +393,14 @@ fn unit<'a>(
         return None;
     };
     let stem = stem_of(svc);
-    let mut state_links = Vec::new();
-    let mut other_state = Vec::new();
-    for v in &svc.volumes {
-        match in_files(files, &v.path) {
-            Some(rel) if !rel.is_empty() && is_plain_path(&format!("/{rel}")) => {
-                state_links.push((rel, v.name.clone()))
-            }
-            _ => other_state.push((v.path.clone(), v.name.clone())),
-        }
-    }
-    // On the host, a volume outside the files is a state subdirectory, a device is the
-    // host's node and a config file is installed in /etc: the words and whole env values
-    // that name their container paths name those instead.
-    let etc = format!("/etc/{}", model.app.name);
-    let mut host_paths: Vec<(String, String)> = other_state
-        .iter()
-        .map(|(path, vol)| {
-            (
-                path.trim_end_matches('/').to_string(),
-                format!("/var/lib/{stem}/{vol}"),
-            )
-        })
-        .collect();
-    host_paths.extend(svc.devices.iter().map(|d| (d.path.clone(), d.host.clone())));
-    host_paths.extend(
-        svc.configs
-            .iter()
-            .map(|c| (c.path.clone(), format!("{etc}/{}/{}", svc.name, c.name))),
-    );
+    let (state_links, other_state, host_paths) = host_paths(model, svc, files, &stem);
     let on_host = |word: &str| -> Option<String> {
         host_paths.iter().find_map(|(path, host)| {
             let rest = word.strip_prefix(path.as_str())?;
             (rest.is_empty() || rest.starts_with('/')).then(|| format!("{host}{rest}"))
         })
     };
-    for d in &svc.devices {
-        if !is_device_path(&d.host) {
-            gate.cannot(
-                diags,
-                Diag::error(
-                    diag::TARGET_CANNOT_EXPRESS,
-                    format!("the systemd unit cannot name the device `{}`", d.host),
-                )
-                .label(d.span, "in `DeviceAllow=`")
-                .help("use a path under /dev of letters, digits and `/._-+:`"),
-            );
-        }
-    }
-    for b in &svc.binds {
-        if !is_device_path(&b.host) || !is_device_path(&b.path) {
-            gate.cannot(
-                diags,
-                Diag::error(
-                    diag::TARGET_CANNOT_EXPRESS,
-                    format!("the systemd unit cannot bind `{}` at `{}`", b.host, b.path),
-                )
-                .label(b.span, "in `BindPaths=`")
-                .help("use absolute paths of letters, digits and `/._-+:`"),
-            );
-        }
-    }
-    for c in &svc.configs {
-        if !is_plain_path(&format!("/{}", c.name)) || c.name.contains('/') {
-            gate.cannot(
-                diags,
-                Diag::error(
-                    diag::TARGET_CANNOT_EXPRESS,
-                    format!("install.sh cannot install the config file `{}`", c.name),
-                )
-                .label(svc.span, "a config file of this service")
-                .help("name it with letters, digits and `._-+`"),
-            );
-        }
-    }
+    check_host_access(svc, gate, diags);
     let program = match program {
         Program::Word(Word::Lit(p)) => Program::Word(Word::Lit(on_host(&p).unwrap_or(p))),
         other => other,
@@ -523,6 +457,90 @@ fn unit<'a>(
         state_links,
         other_state,
     })
+}
+
+/// Pairs of paths or names, in the order they were found.
+type Pairs = Vec<(String, String)>;
+
+/// Where the service's container paths are on the host: volumes inside its files (state
+/// links), other volumes (state subdirectories), devices (the host's node) and config files
+/// (installed in /etc). The words and whole env values that name a container path name these.
+fn host_paths(
+    model: &Model,
+    svc: &ServiceInfo,
+    files: Option<&HostFiles>,
+    stem: &str,
+) -> (Pairs, Pairs, Pairs) {
+    let mut state_links = Vec::new();
+    let mut other_state = Vec::new();
+    for v in &svc.volumes {
+        match in_files(files, &v.path) {
+            Some(rel) if !rel.is_empty() && is_plain_path(&format!("/{rel}")) => {
+                state_links.push((rel, v.name.clone()))
+            }
+            _ => other_state.push((v.path.clone(), v.name.clone())),
+        }
+    }
+    let etc = format!("/etc/{}", model.app.name);
+    let mut host_paths: Vec<(String, String)> = other_state
+        .iter()
+        .map(|(path, vol)| {
+            (
+                path.trim_end_matches('/').to_string(),
+                format!("/var/lib/{stem}/{vol}"),
+            )
+        })
+        .collect();
+    host_paths.extend(svc.devices.iter().map(|d| (d.path.clone(), d.host.clone())));
+    host_paths.extend(
+        svc.configs
+            .iter()
+            .map(|c| (c.path.clone(), format!("{etc}/{}/{}", svc.name, c.name))),
+    );
+    (state_links, other_state, host_paths)
+}
+
+/// Devices, bind mounts and config files the unit cannot name.
+fn check_host_access(svc: &ServiceInfo, gate: &mut Gate, diags: &mut Vec<Diag>) {
+    for d in &svc.devices {
+        if !is_device_path(&d.host) {
+            gate.cannot(
+                diags,
+                Diag::error(
+                    diag::TARGET_CANNOT_EXPRESS,
+                    format!("the systemd unit cannot name the device `{}`", d.host),
+                )
+                .label(d.span, "in `DeviceAllow=`")
+                .help("use a path under /dev of letters, digits and `/._-+:`"),
+            );
+        }
+    }
+    for b in &svc.binds {
+        if !is_device_path(&b.host) || !is_device_path(&b.path) {
+            gate.cannot(
+                diags,
+                Diag::error(
+                    diag::TARGET_CANNOT_EXPRESS,
+                    format!("the systemd unit cannot bind `{}` at `{}`", b.host, b.path),
+                )
+                .label(b.span, "in `BindPaths=`")
+                .help("use absolute paths of letters, digits and `/._-+:`"),
+            );
+        }
+    }
+    for c in &svc.configs {
+        if !is_plain_path(&format!("/{}", c.name)) || c.name.contains('/') {
+            gate.cannot(
+                diags,
+                Diag::error(
+                    diag::TARGET_CANNOT_EXPRESS,
+                    format!("install.sh cannot install the config file `{}`", c.name),
+                )
+                .label(svc.span, "a config file of this service")
+                .help("name it with letters, digits and `._-+`"),
+            );
+        }
+    }
 }
 
 impl<'a> Plan<'a> {
