@@ -147,3 +147,72 @@ fn every_cited_path_exists() {
         broken.join("\n")
     );
 }
+
+/// The longest a function in `src/` may be, in lines from `fn` to its closing brace: about
+/// three screens. Every stage and target splits at its comment headers well before that; a
+/// function past it mixes concerns (the reviewer flagged 300-line functions for that reason).
+const MAX_FN_LINES: usize = 150;
+
+/// Functions and their length: from a line starting (after indentation and `pub`) with `fn`
+/// to the first later line that is a `}` at the same indentation.
+fn function_lengths(text: &str) -> Vec<(String, usize, usize)> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let indent = line.len() - line.trim_start().len();
+        let rest = line.trim_start();
+        let rest = rest
+            .strip_prefix("pub(super) ")
+            .or_else(|| rest.strip_prefix("pub(crate) "))
+            .or_else(|| rest.strip_prefix("pub "))
+            .unwrap_or(rest);
+        let rest = rest.strip_prefix("const ").unwrap_or(rest);
+        let Some(sig) = rest.strip_prefix("fn ") else {
+            continue;
+        };
+        if line.trim_end().ends_with(';') {
+            continue;
+        }
+        let name: String = sig
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        let close = " ".repeat(indent) + "}";
+        let end = lines[i + 1..]
+            .iter()
+            .position(|l| l.starts_with(&close) && l.len() - l.trim_start().len() == indent)
+            .map_or(lines.len(), |p| i + 1 + p);
+        out.push((name, i + 1, end - i + 1));
+    }
+    out
+}
+
+#[test]
+fn no_function_is_longer_than_the_limit() {
+    let mut rs = Vec::new();
+    files(&repo().join("src"), "rs", &mut rs);
+    let mut long = Vec::new();
+    for p in rs {
+        for (name, line, len) in function_lengths(&read(&p)) {
+            if len > MAX_FN_LINES {
+                let rel = p.strip_prefix(repo()).unwrap_or(&p).display().to_string();
+                long.push(format!("{rel}:{line} `{name}` is {len} lines"));
+            }
+        }
+    }
+    assert!(
+        long.is_empty(),
+        "functions longer than {MAX_FN_LINES} lines (split them at their headers):\n{}",
+        long.join("\n")
+    );
+}
+
+#[test]
+fn the_length_rule_measures_what_it_says() {
+    let text =
+        "fn a() {\n    x\n}\n    pub(super) fn b(\n        y: u8,\n    ) {\n    }\nfn c();\n";
+    assert_eq!(
+        function_lengths(text),
+        vec![("a".to_string(), 1, 3), ("b".to_string(), 4, 4)]
+    );
+}

@@ -412,18 +412,7 @@ fn unit<'a>(
             None => Word::Lit(on_host(a).unwrap_or_else(|| a.clone())),
         })
         .collect();
-    let mut host_groups = Vec::new();
-    let mut requires = Vec::new();
-    for d in &svc.depends_on {
-        let Some(dep) = model.service(d) else {
-            continue;
-        };
-        if dep.host_unit.is_empty() {
-            requires.push(stem_of(dep));
-            continue;
-        }
-        host_groups.push((dep.name.clone(), dep.host_unit.clone()));
-    }
+    let (host_groups, requires) = dependencies(model, svc, stem_of);
     let mut env = Vec::new();
     let mut secrets = Vec::new();
     for e in &svc.env {
@@ -457,6 +446,28 @@ fn unit<'a>(
         state_links,
         other_state,
     })
+}
+
+/// What a unit waits for: the host units of dependencies the host provides (by service), and
+/// the units of dependencies the package runs.
+fn dependencies(
+    model: &Model,
+    svc: &ServiceInfo,
+    stem_of: &dyn Fn(&ServiceInfo) -> String,
+) -> (Vec<(String, Vec<String>)>, Vec<String>) {
+    let mut host_groups = Vec::new();
+    let mut requires = Vec::new();
+    for d in &svc.depends_on {
+        let Some(dep) = model.service(d) else {
+            continue;
+        };
+        if dep.host_unit.is_empty() {
+            requires.push(stem_of(dep));
+            continue;
+        }
+        host_groups.push((dep.name.clone(), dep.host_unit.clone()));
+    }
+    (host_groups, requires)
 }
 
 /// Pairs of paths or names, in the order they were found.
