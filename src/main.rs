@@ -368,7 +368,13 @@ fn pipeline(
     // profile's: a base with errors fails the build above instead of borrowing one.
     let artifacts = match (&model, &input.profile, &base) {
         (Some(m), None, _) => Some(targets::lower_all(m, &mut diags)),
-        (Some(m), Some(_), Some(b)) => Some(targets::lower_all_with_base(m, b, &mut diags)),
+        (Some(m), Some(_), Some(b)) => Some(targets::lower(
+            targets::Models {
+                base: b,
+                profile: m,
+            },
+            &mut diags,
+        )),
         _ => None,
     };
     r.report(&diags, &input.sources);

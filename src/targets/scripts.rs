@@ -26,7 +26,7 @@ pub fn lower(_model: &Model) -> Artifact {
         pack::script(VALIDATE_DEPLOYMENT),
     );
     Artifact {
-        target: "scripts",
+        target: crate::targets::Target::Scripts,
         path: "scripts".into(),
         layout: Layout::Files,
         tree,

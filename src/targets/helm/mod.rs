@@ -186,7 +186,7 @@ pub fn lower(model: &Model, diags: &mut Vec<Diag>) -> Vec<Artifact> {
     );
     vec![
         Artifact {
-            target: "helm",
+            target: crate::targets::Target::Helm,
             path: format!("{name}-{}.tgz", model.app.version),
             layout: Layout::TarGz {
                 top: name.clone(),
@@ -195,7 +195,7 @@ pub fn lower(model: &Model, diags: &mut Vec<Diag>) -> Vec<Artifact> {
             tree: chart,
         },
         Artifact {
-            target: "helm",
+            target: crate::targets::Target::Helm,
             path: String::new(),
             layout: Layout::Files,
             tree: files,
