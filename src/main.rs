@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use luciac::compile::Project;
 use luciac::diag::{self, Diag, Style};
 use luciac::model::Model;
 use luciac::resolve::Strictness;
@@ -349,24 +350,34 @@ fn exit(failed: bool) -> ExitCode {
     }
 }
 
-/// Load, compile and lower one profile, reporting every diagnostic of the run at once.
+/// Read, parse and decode the declaration once for every profile of the run.
+fn load(file: &Path, r: &Reporter) -> Option<Project> {
+    let mut diags = Vec::new();
+    let project = Project::load(file, &mut diags);
+    if project.is_none() {
+        r.report(&diags, &Sources::default());
+    }
+    project
+}
+
+/// Compile and lower one profile, reporting every diagnostic of the run at once.
 /// `None` when there was any error.
 fn pipeline(
-    file: &Path,
+    project: &Project,
     profile: Option<&str>,
     strict: Strictness,
     r: &Reporter,
 ) -> Option<(compile::Input, Model, Vec<Artifact>)> {
     let mut diags = Vec::new();
-    let Some(input) = compile::load(file, profile, &mut diags) else {
+    let Some(input) = project.input(profile, &mut diags) else {
         r.report(&diags, &Sources::default());
         return None;
     };
-    let model = compile::compile(&input, strict, &mut diags);
-    let base = compile::compile_base(&input, &mut diags);
+    let model = project.compile(&input, strict, &mut diags);
+    let base = project.compile_base(&input, &mut diags);
     // With a profile, the shared artifacts come from the base's own model, never the
     // profile's: a base with errors fails the build above instead of borrowing one.
-    let artifacts = match (&model, &input.profile, &base) {
+    let artifacts = match (&model, &input.profile, base) {
         (Some(m), None, _) => Some(targets::lower_all(m, &mut diags)),
         (Some(m), Some(_), Some(b)) => Some(targets::lower(
             targets::Models {
@@ -385,9 +396,18 @@ fn pipeline(
 }
 
 fn check_only(file: &Path, p: &ProfileArgs, r: &Reporter) -> ExitCode {
+    let Some(project) = load(file, r) else {
+        return ExitCode::FAILURE;
+    };
     let mut failed = false;
     for profile in selected(file, p) {
-        failed |= pipeline(file, profile.as_deref(), Strictness { locked: p.locked }, r).is_none();
+        failed |= pipeline(
+            &project,
+            profile.as_deref(),
+            Strictness { locked: p.locked },
+            r,
+        )
+        .is_none();
     }
     exit(failed)
 }
@@ -396,11 +416,17 @@ fn build(file: &Path, p: &ProfileArgs, check: bool, out: Option<&Path>, r: &Repo
     let out_dir = out
         .map(Path::to_path_buf)
         .unwrap_or_else(|| file.parent().unwrap_or(Path::new(".")).join("bundles"));
+    let Some(project) = load(file, r) else {
+        return ExitCode::FAILURE;
+    };
     let mut failed = false;
     for profile in selected(file, p) {
-        let Some((input, model, artifacts)) =
-            pipeline(file, profile.as_deref(), Strictness { locked: p.locked }, r)
-        else {
+        let Some((input, model, artifacts)) = pipeline(
+            &project,
+            profile.as_deref(),
+            Strictness { locked: p.locked },
+            r,
+        ) else {
             failed = true;
             continue;
         };
@@ -491,12 +517,15 @@ fn write_dir(dir: &Path, files: &luciac::pack::FileTree, r: &Reporter) -> bool {
 }
 
 fn docs(file: &Path, out: Option<&Path>, check: bool, r: &Reporter) -> ExitCode {
-    let Some((_, base, _)) = pipeline(file, None, Strictness::default(), r) else {
+    let Some(project) = load(file, r) else {
+        return ExitCode::FAILURE;
+    };
+    let Some((_, base, _)) = pipeline(&project, None, Strictness::default(), r) else {
         return ExitCode::FAILURE;
     };
     let mut profiles = Vec::new();
     for name in compile::list_profiles(file) {
-        let Some((_, m, _)) = pipeline(file, Some(&name), Strictness::default(), r) else {
+        let Some((_, m, _)) = pipeline(&project, Some(&name), Strictness::default(), r) else {
             return ExitCode::FAILURE;
         };
         profiles.push((name, m));
@@ -545,7 +574,10 @@ fn docs(file: &Path, out: Option<&Path>, check: bool, r: &Reporter) -> ExitCode 
 }
 
 fn graph(file: &Path, profile: Option<&str>, r: &Reporter) -> ExitCode {
-    let Some((_, model, _)) = pipeline(file, profile, Strictness::default(), r) else {
+    let Some(project) = load(file, r) else {
+        return ExitCode::FAILURE;
+    };
+    let Some((_, model, _)) = pipeline(&project, profile, Strictness::default(), r) else {
         return ExitCode::FAILURE;
     };
     print!("{}", luciac::graph::dot(&model));
