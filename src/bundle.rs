@@ -6,16 +6,42 @@
 //! digest or "unpinned". `SHA256SUMS` lists every file of the bundle directory but itself, in
 //! the format `sha256sum -c` reads.
 
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
 use serde_json::{Map, Value, json};
 
 use crate::model::Model;
 use crate::pack::{self, FileTree};
 use crate::source::Sources;
-use crate::targets::{Artifact, Layout};
+use crate::targets::{Artifact, Layout, Target};
 
 pub const MANIFEST_FILE: &str = "bundle-manifest.json";
 pub const SUMS_FILE: &str = "SHA256SUMS";
 pub const MANIFEST_VERSION: u64 = 1;
+
+/// One bundle to assemble: the model and inputs it was built from, and its artifacts.
+#[derive(Debug, Clone, Copy)]
+pub struct Job<'a> {
+    pub model: &'a Model,
+    pub sources: &'a Sources,
+    pub artifacts: &'a [Artifact],
+}
+
+/// Every file of `bundles/<profile>/`, with what is known about each.
+#[derive(Debug, Clone, Default)]
+pub struct Bundle {
+    pub files: FileTree,
+    /// For each path of `files`: its SHA-256, hashed once and written into `SHA256SUMS`.
+    pub info: BTreeMap<String, FileInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileInfo {
+    pub sha256: String,
+    /// The target that produced the file; `None` for the manifest and `SHA256SUMS`.
+    pub target: Option<Target>,
+}
 
 /// SHA-256 over the input files (name, length, bytes; in name order). Names are relative to
 /// the declaration's directory, so the hash does not depend on where the checkout lives.
@@ -42,12 +68,15 @@ pub fn input_hash(sources: &Sources) -> (String, Map<String, Value>) {
     (pack::sha256_hex(&all), per)
 }
 
-fn file_entry(f: &pack::File) -> Value {
-    json!({
+/// A file's manifest entry, and its SHA-256 (hashed here, once, for the manifest and the sums).
+fn file_entry(f: &pack::File) -> (Value, String) {
+    let sha = pack::sha256_hex(&f.bytes);
+    let entry = json!({
         "mode": if f.executable { "0755" } else { "0644" },
-        "sha256": pack::sha256_hex(&f.bytes),
+        "sha256": sha,
         "size": f.bytes.len(),
-    })
+    });
+    (entry, sha)
 }
 
 /// Pack the artifacts and produce every file of `bundles/<profile>/`.
@@ -55,34 +84,126 @@ pub fn assemble(
     model: &Model,
     sources: &Sources,
     artifacts: &[Artifact],
-) -> std::io::Result<FileTree> {
-    let mut out = FileTree::new();
+) -> std::io::Result<Bundle> {
+    Packer::default().assemble(Job {
+        model,
+        sources,
+        artifacts,
+    })
+}
+
+/// An archive deflated once for every bundle that holds it.
+struct Packed {
+    bytes: Vec<u8>,
+    sha256: String,
+}
+
+/// The archives of one run, each deflated and hashed once however many bundles hold it (the
+/// Helm chart is built from the base declaration alone, so every profile's bundle holds the
+/// same one). Shared by the threads that assemble bundles side by side: the first to need
+/// an archive packs it, the others wait for it.
+#[derive(Default)]
+pub struct Packer {
+    /// By the SHA-256 of the uncompressed tar (which the manifest records anyway).
+    archives: Mutex<BTreeMap<String, Slot>>,
+}
+
+/// One archive, packed by the first bundle that needs it (or why it could not be).
+type Slot = Arc<OnceLock<Result<Packed, String>>>;
+
+impl Packer {
+    /// Pack the artifacts of one bundle and produce every file of `bundles/<profile>/`; its
+    /// archives are deflated side by side, largest first.
+    pub fn assemble(&self, job: Job<'_>) -> std::io::Result<Bundle> {
+        let mtime = pack::source_date_epoch();
+        let mut tars = Vec::new();
+        for a in job.artifacts {
+            if let Layout::TarGz { top, order } = &a.layout {
+                let tar = pack::tar(&a.tree, top, *order, mtime)?;
+                tars.push((pack::sha256_hex(&tar), tar));
+            }
+        }
+        // Largest first, so that the last archive a thread takes is a small one.
+        let mut order: Vec<usize> = (0..tars.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(tars.get(i).map_or(0, |t| t.1.len())));
+        let mut slots: Vec<(usize, Slot)> = crate::par::map(order, |i| {
+            let slot = tars.get(i).map(|(sha, tar)| {
+                let slot = self.slot(sha);
+                slot.get_or_init(|| {
+                    pack::gzip(tar)
+                        .map(|bytes| Packed {
+                            sha256: pack::sha256_hex(&bytes),
+                            bytes,
+                        })
+                        .map_err(|e| e.to_string())
+                });
+                slot
+            });
+            (i, slot.unwrap_or_default())
+        });
+        slots.sort_by_key(|(i, _)| *i);
+        let mut archives = Vec::new();
+        for ((tar_sha256, _), (_, slot)) in tars.iter().zip(&slots) {
+            match slot.get() {
+                Some(Ok(p)) => archives.push((tar_sha256.as_str(), p)),
+                Some(Err(e)) => return Err(std::io::Error::other(e.clone())),
+                None => return Err(std::io::Error::other("an archive was not packed")),
+            }
+        }
+        bundle(&job, &archives)
+    }
+
+    fn slot(&self, tar_sha256: &str) -> Slot {
+        match self.archives.lock() {
+            Ok(mut m) => m.entry(tar_sha256.to_string()).or_default().clone(),
+            // Poisoned by a panic elsewhere (a bug): pack this one on its own.
+            Err(_) => Arc::default(),
+        }
+    }
+}
+
+/// The bundle's files, manifest and sums, with its archives already packed (in the order of
+/// the archive artifacts, each with its tar's SHA-256).
+fn bundle(job: &Job<'_>, archives: &[(&str, &Packed)]) -> std::io::Result<Bundle> {
+    let mut out = Bundle::default();
+    let mut add = |path: String, file: pack::File, sha256: String, target: Option<Target>| {
+        out.info.insert(path.clone(), FileInfo { sha256, target });
+        out.files.insert(path, file);
+    };
     let mut manifest_artifacts = Map::new();
-    for a in artifacts {
+    let mut archives = archives.iter();
+    for a in job.artifacts {
         let mut files = Map::new();
+        let mut shas = Vec::new();
         for (path, f) in &a.tree {
-            files.insert(path.clone(), file_entry(f));
+            let (entry, sha) = file_entry(f);
+            files.insert(path.clone(), entry);
+            shas.push(sha);
         }
         match &a.layout {
-            Layout::TarGz { top, order } => {
-                let archive = pack::tar_gz(&a.tree, top, *order)?;
+            Layout::TarGz { top, .. } => {
+                let Some((tar_sha256, archive)) = archives.next() else {
+                    return Err(std::io::Error::other("an archive was not packed"));
+                };
                 manifest_artifacts.insert(
                     a.path.clone(),
                     json!({
                         "files": files,
-                        "sha256": pack::sha256_hex(&archive.bytes),
+                        "sha256": archive.sha256,
                         "size": archive.bytes.len(),
-                        "tar_sha256": archive.tar_sha256,
+                        "tar_sha256": tar_sha256,
                         "target": a.target,
                         "top": top,
                     }),
                 );
-                out.insert(
+                add(
                     a.path.clone(),
                     pack::File {
-                        bytes: archive.bytes,
+                        bytes: archive.bytes.clone(),
                         executable: false,
                     },
+                    archive.sha256.clone(),
+                    Some(a.target),
                 );
             }
             Layout::Files => {
@@ -92,17 +213,18 @@ pub fn assemble(
                     format!("{}-files", a.target),
                     json!({ "dir": a.path, "files": files, "target": a.target }),
                 );
-                for (path, f) in &a.tree {
+                for ((path, f), sha) in a.tree.iter().zip(shas) {
                     let full = if a.path.is_empty() {
                         path.clone()
                     } else {
                         format!("{}/{path}", a.path)
                     };
-                    out.insert(full, f.clone());
+                    add(full, f.clone(), sha, Some(a.target));
                 }
             }
         }
     }
+    let model = job.model;
     let mut images = Map::new();
     for i in &model.images {
         images.insert(
@@ -110,7 +232,7 @@ pub fn assemble(
             json!({ "reference": i.reference, "digest": i.digest.clone().unwrap_or_else(|| "unpinned".into()) }),
         );
     }
-    let (hash, per_file) = input_hash(sources);
+    let (hash, per_file) = input_hash(job.sources);
     let manifest = json!({
         "artifacts": manifest_artifacts,
         "compiler": { "name": "luciac", "version": env!("CARGO_PKG_VERSION") },
@@ -121,11 +243,25 @@ pub fn assemble(
     });
     let mut manifest_text = serde_json::to_string_pretty(&manifest).unwrap_or_default();
     manifest_text.push('\n');
-    out.insert(MANIFEST_FILE.into(), pack::text(manifest_text));
+    let manifest_sha = pack::sha256_hex(manifest_text.as_bytes());
+    add(
+        MANIFEST_FILE.into(),
+        pack::text(manifest_text),
+        manifest_sha,
+        None,
+    );
     let mut sums = String::new();
-    for (path, f) in &out {
-        sums.push_str(&format!("{}  {path}\n", pack::sha256_hex(&f.bytes)));
+    for (path, info) in &out.info {
+        sums.push_str(&format!("{}  {path}\n", info.sha256));
     }
-    out.insert(SUMS_FILE.into(), pack::text(sums));
+    let sums_sha = pack::sha256_hex(sums.as_bytes());
+    out.info.insert(
+        SUMS_FILE.into(),
+        FileInfo {
+            sha256: sums_sha,
+            target: None,
+        },
+    );
+    out.files.insert(SUMS_FILE.into(), pack::text(sums));
     Ok(out)
 }

@@ -419,6 +419,8 @@ fn build(file: &Path, p: &ProfileArgs, check: bool, out: Option<&Path>, r: &Repo
     let Some(project) = load(file, r) else {
         return ExitCode::FAILURE;
     };
+    // Archives that several bundles hold (the Helm chart) are packed once.
+    let packer = bundle::Packer::default();
     let mut failed = false;
     for profile in selected(file, p) {
         let Some((input, model, artifacts)) = pipeline(
@@ -430,8 +432,12 @@ fn build(file: &Path, p: &ProfileArgs, check: bool, out: Option<&Path>, r: &Repo
             failed = true;
             continue;
         };
-        let files = match bundle::assemble(&model, &input.sources, &artifacts) {
-            Ok(f) => f,
+        let files = match packer.assemble(bundle::Job {
+            model: &model,
+            sources: &input.sources,
+            artifacts: &artifacts,
+        }) {
+            Ok(b) => b.files,
             Err(e) => {
                 let dir = out_dir.join(model.profile_or_base());
                 r.fail(
