@@ -7,13 +7,14 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use luciac::compile::Project;
+use luciac::bundle::{self, Bundle, Packer};
+use luciac::compile::{self, Project};
 use luciac::diag::{self, Diag, Style};
 use luciac::model::Model;
+use luciac::output::{self, WriteReport};
 use luciac::resolve::Strictness;
 use luciac::source::Sources;
-use luciac::targets::Artifact;
-use luciac::{bundle, compile, output, targets};
+use luciac::targets::{self, Models};
 
 #[derive(Parser)]
 #[command(
@@ -41,11 +42,17 @@ struct Cli {
     /// Colour in diagnostics.
     #[arg(long, global = true, value_enum, default_value_t = Color::Auto)]
     color: Color,
+    /// Also list every file written or removed.
+    #[arg(short, long, global = true, conflicts_with = "quiet")]
+    verbose: bool,
+    /// Print diagnostics only.
+    #[arg(short, long, global = true)]
+    quiet: bool,
     #[command(subcommand)]
     command: Command,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum MessageFormat {
     Human,
     Json,
@@ -173,8 +180,16 @@ enum Command {
     Explain { code: String },
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Verbosity {
+    Quiet,
+    Normal,
+    Verbose,
+}
+
 struct Reporter {
     format: MessageFormat,
+    verbosity: Verbosity,
     style: Style,
     /// Images reported unpinned (W0050 warnings), shown as one line by [`Reporter::finish`].
     unpinned: std::cell::RefCell<std::collections::BTreeSet<String>>,
@@ -182,27 +197,24 @@ struct Reporter {
 
 impl Reporter {
     fn report(&self, diags: &[Diag], sources: &Sources) {
-        let diags: Vec<Diag> = match self.format {
-            // People get one line for all unpinned images; JSON keeps each, located.
-            MessageFormat::Human => diags
-                .iter()
-                .filter(|d| {
-                    let unpinned = d.code == diag::UNPINNED_IMAGE && !d.is_error();
-                    if unpinned {
-                        self.unpinned.borrow_mut().insert(d.message.clone());
-                    }
-                    !unpinned
-                })
-                .cloned()
-                .collect(),
-            MessageFormat::Json => diags.to_vec(),
-        };
-        let diags = &diags[..];
-        if diags.is_empty() {
-            return;
-        }
         match self.format {
-            MessageFormat::Human => eprint!("{}", diag::render_human(diags, sources, self.style)),
+            MessageFormat::Human => {
+                // People get one line for all unpinned images; JSON keeps each, located.
+                let diags: Vec<Diag> = diags
+                    .iter()
+                    .filter(|d| {
+                        let unpinned = d.code == diag::UNPINNED_IMAGE && !d.is_error();
+                        if unpinned {
+                            self.unpinned.borrow_mut().insert(d.message.clone());
+                        }
+                        !unpinned
+                    })
+                    .cloned()
+                    .collect();
+                if !diags.is_empty() {
+                    eprint!("{}", diag::render_human(&diags, sources, self.style));
+                }
+            }
             MessageFormat::Json => print!("{}", diag::render_json(diags, sources)),
         }
     }
@@ -229,8 +241,40 @@ impl Reporter {
         self.report(&[d], &Sources::default());
     }
 
+    /// A progress line, cargo's way: the verb right-aligned in 12 columns (bold green in
+    /// colour). Not with `-q` or JSON.
+    fn status(&self, verb: &str, msg: &str) {
+        if self.format == MessageFormat::Human && self.verbosity >= Verbosity::Normal {
+            self.status_line(verb, msg);
+        }
+    }
+
+    /// A progress line only `-v` shows.
+    fn verbose(&self, verb: &str, msg: &str) {
+        if self.format == MessageFormat::Human && self.verbosity >= Verbosity::Verbose {
+            self.status_line(verb, msg);
+        }
+    }
+
+    fn status_line(&self, verb: &str, msg: &str) {
+        if self.style.color {
+            eprintln!("\x1b[1m\x1b[32m{verb:>12}\x1b[0m {msg}");
+        } else {
+            eprintln!("{verb:>12} {msg}");
+        }
+    }
+
+    /// A line for people; not with `-q` or JSON.
     fn note(&self, msg: &str) {
-        if let MessageFormat::Human = self.format {
+        if self.format == MessageFormat::Human && self.verbosity >= Verbosity::Normal {
+            eprintln!("{msg}");
+        }
+    }
+
+    /// The detail of a diagnostic just reported (a stale file's diff): for people, even
+    /// with `-q`; JSON consumers have the diagnostic.
+    fn detail(&self, msg: &str) {
+        if self.format == MessageFormat::Human {
             eprintln!("{msg}");
         }
     }
@@ -246,6 +290,13 @@ fn main() -> ExitCode {
     let unicode = std::io::stderr().is_terminal() || color;
     let reporter = Reporter {
         format: cli.message_format,
+        verbosity: if cli.quiet {
+            Verbosity::Quiet
+        } else if cli.verbose {
+            Verbosity::Verbose
+        } else {
+            Verbosity::Normal
+        },
         style: Style {
             color,
             unicode,
@@ -276,12 +327,15 @@ fn run(cli: Cli, reporter: &Reporter) -> ExitCode {
             if diags.iter().any(Diag::is_error) {
                 ExitCode::FAILURE
             } else {
-                reporter.note(&format!(
-                    "{}: {} bundle(s), {} file(s) verified",
-                    path.display(),
-                    rep.bundles,
-                    rep.files
-                ));
+                reporter.status(
+                    "Verified",
+                    &format!(
+                        "{}: {} bundle(s), {} file(s)",
+                        path.display(),
+                        rep.bundles,
+                        rep.files
+                    ),
+                );
                 ExitCode::SUCCESS
             }
         }
@@ -350,37 +404,72 @@ fn exit(failed: bool) -> ExitCode {
     }
 }
 
-/// Read, parse and decode the declaration once for every profile of the run.
-fn load(file: &Path, r: &Reporter) -> Option<Project> {
-    let mut diags = Vec::new();
-    let project = Project::load(file, &mut diags);
-    if project.is_none() {
-        r.report(&diags, &Sources::default());
-    }
-    project
+/// One profile compiled and lowered (or the base alone), with every diagnostic of its run.
+struct Unit {
+    diags: Vec<Diag>,
+    /// What the diagnostics point into (none when the inputs could not be read).
+    sources: Sources,
+    /// `None` when there was any error.
+    built: Option<Built>,
 }
 
-/// Compile and lower one profile, reporting every diagnostic of the run at once.
-/// `None` when there was any error.
-fn pipeline(
+struct Built {
+    model: Model,
+    /// The bundle directory's files, when asked for (`build`).
+    bundle: Option<std::io::Result<Bundle>>,
+}
+
+impl Unit {
+    /// The bundle's name: the profile, or "base".
+    fn name<'a>(&'a self, asked: &'a Option<String>) -> &'a str {
+        match &self.built {
+            Some(b) => b.model.profile_or_base(),
+            None => asked.as_deref().unwrap_or("base"),
+        }
+    }
+}
+
+/// Load the declaration once, then compile and lower every selected profile side by side,
+/// and with `packer` pack each one's bundle. `Err` holds what stopped the declaration from
+/// being read.
+fn compile_all(
+    file: &Path,
+    profiles: &[Option<String>],
+    strict: Strictness,
+    packer: Option<&Packer>,
+) -> Result<Vec<Unit>, Vec<Diag>> {
+    let mut diags = Vec::new();
+    let Some(project) = Project::load(file, &mut diags) else {
+        return Err(diags);
+    };
+    Ok(luciac::par::map(profiles.iter().collect(), |p| {
+        compile_one(&project, p.as_deref(), strict, packer)
+    }))
+}
+
+/// Compile and lower one profile, and pack its bundle with `packer`. With a profile, the
+/// shared artifacts come from the base's own model, never the profile's: a base with errors
+/// fails the build instead of borrowing one.
+fn compile_one(
     project: &Project,
     profile: Option<&str>,
     strict: Strictness,
-    r: &Reporter,
-) -> Option<(compile::Input, Model, Vec<Artifact>)> {
+    packer: Option<&Packer>,
+) -> Unit {
     let mut diags = Vec::new();
     let Some(input) = project.input(profile, &mut diags) else {
-        r.report(&diags, &Sources::default());
-        return None;
+        return Unit {
+            diags,
+            sources: Sources::default(),
+            built: None,
+        };
     };
     let model = project.compile(&input, strict, &mut diags);
     let base = project.compile_base(&input, &mut diags);
-    // With a profile, the shared artifacts come from the base's own model, never the
-    // profile's: a base with errors fails the build above instead of borrowing one.
     let artifacts = match (&model, &input.profile, base) {
-        (Some(m), None, _) => Some(targets::lower_all(m, &mut diags)),
+        (Some(m), None, _) => Some(targets::lower(Models::alone(m), &mut diags)),
         (Some(m), Some(_), Some(b)) => Some(targets::lower(
-            targets::Models {
+            Models {
                 base: b,
                 profile: m,
             },
@@ -388,27 +477,59 @@ fn pipeline(
         )),
         _ => None,
     };
-    r.report(&diags, &input.sources);
-    if diags.iter().any(Diag::is_error) {
-        return None;
+    let ok = !diags.iter().any(Diag::is_error);
+    let sources = input.sources.clone();
+    let built = match (ok, model, artifacts) {
+        (true, Some(model), Some(artifacts)) => {
+            let bundle = packer.map(|p| {
+                p.assemble(bundle::Job {
+                    model: &model,
+                    sources: &input.sources,
+                    artifacts: &artifacts,
+                })
+            });
+            Some(Built { model, bundle })
+        }
+        _ => None,
+    };
+    Unit {
+        diags,
+        sources,
+        built,
     }
-    Some((input, model?, artifacts?))
+}
+
+/// Load, compile and lower one profile, reporting every diagnostic of the run at once.
+/// `None` when there was any error.
+fn pipeline(file: &Path, profile: Option<&str>, strict: Strictness, r: &Reporter) -> Option<Built> {
+    let asked = profile.map(str::to_string);
+    let unit = match compile_all(file, std::slice::from_ref(&asked), strict, None) {
+        Ok(mut units) => units.pop()?,
+        Err(diags) => {
+            r.report(&diags, &Sources::default());
+            return None;
+        }
+    };
+    r.report(&unit.diags, &unit.sources);
+    unit.built
 }
 
 fn check_only(file: &Path, p: &ProfileArgs, r: &Reporter) -> ExitCode {
-    let Some(project) = load(file, r) else {
-        return ExitCode::FAILURE;
+    let profiles = selected(file, p);
+    let failed = match compile_all(file, &profiles, Strictness { locked: p.locked }, None) {
+        Err(diags) => {
+            r.report(&diags, &Sources::default());
+            true
+        }
+        Ok(units) => {
+            let mut failed = false;
+            for unit in &units {
+                r.report(&unit.diags, &unit.sources);
+                failed |= unit.built.is_none();
+            }
+            failed
+        }
     };
-    let mut failed = false;
-    for profile in selected(file, p) {
-        failed |= pipeline(
-            &project,
-            profile.as_deref(),
-            Strictness { locked: p.locked },
-            r,
-        )
-        .is_none();
-    }
     exit(failed)
 }
 
@@ -416,58 +537,77 @@ fn build(file: &Path, p: &ProfileArgs, check: bool, out: Option<&Path>, r: &Repo
     let out_dir = out
         .map(Path::to_path_buf)
         .unwrap_or_else(|| file.parent().unwrap_or(Path::new(".")).join("bundles"));
-    let Some(project) = load(file, r) else {
-        return ExitCode::FAILURE;
+    let profiles = selected(file, p);
+    // Archives that bundles share are deflated once.
+    let packer = Packer::default();
+    let units = match compile_all(
+        file,
+        &profiles,
+        Strictness { locked: p.locked },
+        Some(&packer),
+    ) {
+        Ok(units) => units,
+        Err(diags) => {
+            r.report(&diags, &Sources::default());
+            return ExitCode::FAILURE;
+        }
     };
-    // Archives that several bundles hold (the Helm chart) are packed once.
-    let packer = bundle::Packer::default();
     let mut failed = false;
-    for profile in selected(file, p) {
-        let Some((input, model, artifacts)) = pipeline(
-            &project,
-            profile.as_deref(),
-            Strictness { locked: p.locked },
-            r,
-        ) else {
+    for (unit, asked) in units.iter().zip(&profiles) {
+        let name = unit.name(asked);
+        r.report(&unit.diags, &unit.sources);
+        let Some(built) = &unit.built else {
             failed = true;
             continue;
         };
-        let files = match packer.assemble(bundle::Job {
-            model: &model,
-            sources: &input.sources,
-            artifacts: &artifacts,
-        }) {
-            Ok(b) => b.files,
-            Err(e) => {
-                let dir = out_dir.join(model.profile_or_base());
-                r.fail(
-                    Diag::error(
-                        diag::WRITE_FAILED,
-                        format!("cannot pack the bundle for {}: {e}", dir.display()),
-                    )
-                    .path(dir.display().to_string()),
-                );
+        let dir = out_dir.join(name);
+        let bundle = match &built.bundle {
+            Some(Ok(b)) => b,
+            Some(Err(e)) => {
+                pack_failed(&dir, &e.to_string(), r);
+                failed = true;
+                continue;
+            }
+            None => {
+                pack_failed(&dir, "nothing was packed", r);
                 failed = true;
                 continue;
             }
         };
-        let dir = out_dir.join(model.profile_or_base());
+        let profile = built.model.profile.as_deref();
         failed |= if check {
-            !check_dir(&dir, &files, &model, r)
+            !check_dir(name, profile, &dir, bundle, r)
         } else {
-            !write_dir(&dir, &files, r)
+            !write_bundle(name, &dir, bundle, r)
         };
     }
     exit(failed)
 }
 
-fn check_dir(dir: &Path, files: &luciac::pack::FileTree, model: &Model, r: &Reporter) -> bool {
-    let stale = output::check_bundle(dir, files);
+fn pack_failed(dir: &Path, e: &str, r: &Reporter) {
+    r.fail(
+        Diag::error(
+            diag::WRITE_FAILED,
+            format!("cannot pack the bundle for {}: {e}", dir.display()),
+        )
+        .path(dir.display().to_string()),
+    );
+}
+
+fn check_dir(name: &str, profile: Option<&str>, dir: &Path, bundle: &Bundle, r: &Reporter) -> bool {
+    let stale = output::check_bundle(dir, &bundle.files);
     if stale.is_empty() {
-        r.note(&format!("{}: up to date", dir.display()));
+        r.status(
+            "Checked",
+            &format!(
+                "{name}: {} files up to date in {}",
+                bundle.files.len(),
+                dir.display()
+            ),
+        );
         return true;
     }
-    let rebuild = match &model.profile {
+    let rebuild = match profile {
         Some(p) => format!("luciac build --profile {p}"),
         None => "luciac build".to_string(),
     };
@@ -486,27 +626,47 @@ fn check_dir(dir: &Path, files: &luciac::pack::FileTree, model: &Model, r: &Repo
     r.report(&diags, &Sources::default());
     // The diffs themselves are for people; JSON consumers get one record per stale file.
     for (path, diff) in &stale {
-        r.note(&format!("--- {path}\n{diff}"));
+        r.detail(&format!("--- {path}\n{diff}"));
     }
     false
 }
 
-fn write_dir(dir: &Path, files: &luciac::pack::FileTree, r: &Reporter) -> bool {
+/// Write one bundle directory; one summary line, or with `-v` one line per file too.
+fn write_bundle(name: &str, dir: &Path, bundle: &Bundle, r: &Reporter) -> bool {
+    let Some(rep) = write_dir(dir, &bundle.files, r) else {
+        return false;
+    };
+    r.status("Finished", &format!("{name}: {}", summary(&rep, dir)));
+    true
+}
+
+/// "12 written, 52 unchanged in bundles/prod" (and how many were removed, if any).
+fn summary(rep: &WriteReport, dir: &Path) -> String {
+    let removed = if rep.removed.is_empty() {
+        String::new()
+    } else {
+        format!(", {} removed", rep.removed.len())
+    };
+    format!(
+        "{} written, {} unchanged{removed} in {}",
+        rep.written.len(),
+        rep.unchanged.len(),
+        dir.display()
+    )
+}
+
+/// Write files into `dir` (atomically, unchanged ones untouched); `-v` lists each file
+/// written or removed. `None` when the write failed (reported).
+fn write_dir(dir: &Path, files: &luciac::pack::FileTree, r: &Reporter) -> Option<WriteReport> {
     match output::write_bundle(dir, files) {
         Ok(rep) => {
             for w in &rep.written {
-                r.note(&format!("  wrote {}", dir.join(w).display()));
+                r.verbose("Wrote", &dir.join(w).display().to_string());
             }
             for w in &rep.removed {
-                r.note(&format!("  removed {}", dir.join(w).display()));
+                r.verbose("Removed", &dir.join(w).display().to_string());
             }
-            r.note(&format!(
-                "{}: {} written, {} unchanged",
-                dir.display(),
-                rep.written.len(),
-                rep.unchanged.len()
-            ));
-            true
+            Some(rep)
         }
         Err(e) => {
             r.fail(
@@ -517,25 +677,38 @@ fn write_dir(dir: &Path, files: &luciac::pack::FileTree, r: &Reporter) -> bool {
                 .path(dir.display().to_string())
                 .help("check that the directory is writable; bundles already there were left as they were"),
             );
-            false
+            None
         }
     }
 }
 
 fn docs(file: &Path, out: Option<&Path>, check: bool, r: &Reporter) -> ExitCode {
-    let Some(project) = load(file, r) else {
-        return ExitCode::FAILURE;
+    // The base alone, then every profile, compiled side by side; the first failure stops.
+    let profiles: Vec<Option<String>> = std::iter::once(None)
+        .chain(compile::list_profiles(file).into_iter().map(Some))
+        .collect();
+    let units = match compile_all(file, &profiles, Strictness::default(), None) {
+        Ok(units) => units,
+        Err(diags) => {
+            r.report(&diags, &Sources::default());
+            return ExitCode::FAILURE;
+        }
     };
-    let Some((_, base, _)) = pipeline(&project, None, Strictness::default(), r) else {
-        return ExitCode::FAILURE;
-    };
-    let mut profiles = Vec::new();
-    for name in compile::list_profiles(file) {
-        let Some((_, m, _)) = pipeline(&project, Some(&name), Strictness::default(), r) else {
+    let mut models = Vec::new();
+    for (unit, asked) in units.into_iter().zip(&profiles) {
+        r.report(&unit.diags, &unit.sources);
+        let Some(built) = unit.built else {
             return ExitCode::FAILURE;
         };
-        profiles.push((name, m));
+        models.push((asked.clone(), built.model));
     }
+    let mut models = models.into_iter();
+    let Some((_, base)) = models.next() else {
+        return ExitCode::FAILURE;
+    };
+    let profiles: Vec<(String, Model)> = models
+        .filter_map(|(name, m)| name.map(|n| (n, m)))
+        .collect();
     let text = luciac::docs::configuration_reference(&base, &profiles);
     let path = out.map(Path::to_path_buf).unwrap_or_else(|| {
         file.parent()
@@ -545,7 +718,7 @@ fn docs(file: &Path, out: Option<&Path>, check: bool, r: &Reporter) -> ExitCode 
     if check {
         let current = std::fs::read_to_string(&path).unwrap_or_default();
         if current == text {
-            r.note(&format!("{}: up to date", path.display()));
+            r.status("Checked", &format!("{}: up to date", path.display()));
             return ExitCode::SUCCESS;
         }
         let diff = similar::TextDiff::from_lines(&current, &text)
@@ -563,7 +736,7 @@ fn docs(file: &Path, out: Option<&Path>, check: bool, r: &Reporter) -> ExitCode 
             .path(path.display().to_string())
             .help("run `luciac docs` and commit the result"),
         );
-        r.note(&diff);
+        r.detail(&diff);
         return ExitCode::FAILURE;
     }
     let mut files = luciac::pack::FileTree::new();
@@ -572,21 +745,19 @@ fn docs(file: &Path, out: Option<&Path>, check: bool, r: &Reporter) -> ExitCode 
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_default();
     files.insert(name, luciac::pack::text(text));
-    exit(!write_dir(
-        path.parent().unwrap_or(Path::new(".")),
-        &files,
-        r,
-    ))
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let Some(rep) = write_dir(dir, &files, r) else {
+        return ExitCode::FAILURE;
+    };
+    r.status("Finished", &format!("docs: {}", summary(&rep, dir)));
+    ExitCode::SUCCESS
 }
 
 fn graph(file: &Path, profile: Option<&str>, r: &Reporter) -> ExitCode {
-    let Some(project) = load(file, r) else {
+    let Some(built) = pipeline(file, profile, Strictness::default(), r) else {
         return ExitCode::FAILURE;
     };
-    let Some((_, model, _)) = pipeline(&project, profile, Strictness::default(), r) else {
-        return ExitCode::FAILURE;
-    };
-    print!("{}", luciac::graph::dot(&model));
+    print!("{}", luciac::graph::dot(&built.model));
     ExitCode::SUCCESS
 }
 
@@ -595,9 +766,9 @@ fn init(dir: &Path, reporter: &Reporter) -> ExitCode {
     for (rel, text) in luciac::defaults::FILES {
         let path = dir.join(rel);
         if path.exists() {
-            eprintln!(
-                "  kept {} (exists; luciac init never overwrites)",
-                path.display()
+            reporter.status(
+                "Kept",
+                &format!("{} (exists; luciac init never overwrites)", path.display()),
             );
             continue;
         }
@@ -613,7 +784,7 @@ fn init(dir: &Path, reporter: &Reporter) -> ExitCode {
                     .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()))
             });
         match res {
-            Ok(()) => eprintln!("  wrote {}", path.display()),
+            Ok(()) => reporter.status("Wrote", &path.display().to_string()),
             Err(e) => {
                 reporter.fail(
                     Diag::error(
@@ -627,10 +798,10 @@ fn init(dir: &Path, reporter: &Reporter) -> ExitCode {
         }
     }
     if !failed {
-        eprintln!(
+        reporter.note(&format!(
             "next: edit {}, then `luciac build --profile prod`",
             dir.join("lucia.kdl").display()
-        );
+        ));
     }
     exit(failed)
 }
@@ -701,7 +872,7 @@ fn fmt(decl: &Path, files: &[PathBuf], check: bool, r: &Reporter) -> ExitCode {
                 );
                 failed = true;
             } else {
-                r.note(&format!("  formatted {shown}"));
+                r.status("Formatted", &shown);
             }
         }
     }

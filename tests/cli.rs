@@ -95,7 +95,8 @@ fn build_writes_bundle_lock_and_sums_and_check_detects_drift() {
         .current_dir(p.path())
         .args(["build", "--profile", "prod"]));
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("0 written"),
+        String::from_utf8_lossy(&out.stderr)
+            .contains("    Finished prod: 0 written, 65 unchanged in bundles/prod\n"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
@@ -446,4 +447,68 @@ fn shared_artifacts_are_the_same_bytes_in_every_profile() {
         .map(|(_, v)| String::from_utf8_lossy(v).to_string())
         .unwrap_or_default();
     assert!(values.contains("(profile: base)"), "{values}");
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).to_string()
+}
+
+/// `build` says one line per bundle, as cargo does; `-v` adds a line per file written or
+/// removed; `-q` leaves only the diagnostics.
+#[test]
+fn build_prints_one_line_per_profile_more_with_v_only_diagnostics_with_q() {
+    let p = project();
+    let build = |args: &[&str]| {
+        let out = run(luciac().current_dir(p.path()).args(args));
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        stderr(&out)
+    };
+    let unpinned = "warning[W0050]: 3 images are not pinned by digest; run `luciac lock` to pin them in lucia.lock\n";
+    assert_eq!(
+        build(&["build", "--all"]),
+        format!(
+            "    Finished dev: 61 written, 0 unchanged in bundles/dev\n    Finished prod: 65 written, 0 unchanged in bundles/prod\n{unpinned}"
+        )
+    );
+    let err = build(&["build", "--all", "--check"]);
+    assert_eq!(
+        err,
+        format!(
+            "     Checked dev: 61 files up to date in bundles/dev\n     Checked prod: 65 files up to date in bundles/prod\n{unpinned}"
+        )
+    );
+    // A changed param rewrites some files; -v names them, and what a build no longer makes.
+    let prod = p.path().join("profiles/prod.kdl");
+    let text = std::fs::read_to_string(&prod).unwrap_or_default();
+    std::fs::write(
+        &prod,
+        format!("{text}target \"github\" {{ enabled #false }}\n"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let err = build(&["build", "--profile", "prod", "-v"]);
+    let lines: Vec<&str> = err.lines().collect();
+    assert!(
+        lines.contains(&"       Wrote bundles/prod/SHA256SUMS")
+            && lines.contains(&"     Removed bundles/prod/ci/luciac-prod.yml")
+            && lines
+                .iter()
+                .any(|l| l.starts_with("    Finished prod: ")
+                    && l.ends_with(" removed in bundles/prod")),
+        "{err}"
+    );
+    assert!(!err.contains("Wrote bundles/prod/lucia-1.2.3.tgz"), "{err}");
+    std::fs::write(&prod, &text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(build(&["-q", "build", "--all"]), unpinned);
+    assert_eq!(build(&["build", "--all", "--quiet", "--check"]), unpinned);
+    // Quiet keeps every diagnostic.
+    std::fs::write(&prod, "service \"agenthost\" { replicas 2 }\n")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let out = run(luciac()
+        .current_dir(p.path())
+        .args(["build", "--all", "-q"]));
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("E0037") && !err.contains("Finished"), "{err}");
+    let out = run(luciac().current_dir(p.path()).args(["build", "-v", "-q"]));
+    assert_eq!(out.status.code(), Some(2), "-v and -q exclude each other");
 }
