@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use serde::Serialize;
 
 use luciac::bundle::{self, Bundle, Packer};
 use luciac::compile::{self, Project};
@@ -14,7 +15,7 @@ use luciac::model::Model;
 use luciac::output::{self, WriteReport};
 use luciac::resolve::Strictness;
 use luciac::source::Sources;
-use luciac::targets::{self, Models};
+use luciac::targets::{self, Models, Target};
 
 #[derive(Parser)]
 #[command(
@@ -36,7 +37,8 @@ struct Cli {
         value_name = "FILE"
     )]
     file: PathBuf,
-    /// How to print diagnostics.
+    /// How to print diagnostics and progress: `json` is one JSON object per line on stdout
+    /// (docs/message-format.md).
     #[arg(long, global = true, value_enum, default_value_t = MessageFormat::Human)]
     message_format: MessageFormat,
     /// Colour in diagnostics.
@@ -187,6 +189,45 @@ enum Verbosity {
     Verbose,
 }
 
+/// One line of `--message-format json` (docs/message-format.md, the schema beside it).
+#[derive(Serialize)]
+#[serde(tag = "reason", rename_all = "kebab-case")]
+enum Message<'a> {
+    /// A diagnostic, the object `luciac::diag::to_json` makes, with the profile whose
+    /// compilation reported it ("base" without a profile; absent outside a compilation).
+    Diagnostic {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        profile: Option<&'a str>,
+        diagnostic: serde_json::Value,
+    },
+    /// A file of a bundle directory, after `build` wrote it, found it current, or removed it.
+    Artifact {
+        profile: &'a str,
+        path: String,
+        target: Option<Target>,
+        state: State,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        sha256: Option<&'a str>,
+    },
+    /// The last line of `build` and `check`.
+    BuildFinished { success: bool },
+    /// The last line of a `lock` that did not fail.
+    LockReport {
+        mode: &'a str,
+        changes: &'a [luciac::lock::resolve::Change],
+        resolved: usize,
+        written: bool,
+    },
+}
+
+#[derive(Clone, Copy, Serialize)]
+#[serde(rename_all = "kebab-case")]
+enum State {
+    Written,
+    Unchanged,
+    Removed,
+}
+
 struct Reporter {
     format: MessageFormat,
     verbosity: Verbosity,
@@ -197,6 +238,12 @@ struct Reporter {
 
 impl Reporter {
     fn report(&self, diags: &[Diag], sources: &Sources) {
+        self.report_for(None, diags, sources);
+    }
+
+    /// Report the diagnostics of one profile's compilation (`profile` as the bundle is named:
+    /// "base" without one).
+    fn report_for(&self, profile: Option<&str>, diags: &[Diag], sources: &Sources) {
         match self.format {
             MessageFormat::Human => {
                 // People get one line for all unpinned images; JSON keeps each, located.
@@ -215,7 +262,14 @@ impl Reporter {
                     eprint!("{}", diag::render_human(&diags, sources, self.style));
                 }
             }
-            MessageFormat::Json => print!("{}", diag::render_json(diags, sources)),
+            MessageFormat::Json => {
+                for d in diags {
+                    self.json(&Message::Diagnostic {
+                        profile,
+                        diagnostic: diag::to_json(d, sources),
+                    });
+                }
+            }
         }
     }
 
@@ -239,6 +293,13 @@ impl Reporter {
     /// Report one failure that has no place in the declaration (a file of the bundle).
     fn fail(&self, d: Diag) {
         self.report(&[d], &Sources::default());
+    }
+
+    /// One JSON line on stdout.
+    fn json(&self, m: &Message<'_>) {
+        if let Ok(line) = serde_json::to_string(m) {
+            println!("{line}");
+        }
     }
 
     /// A progress line, cargo's way: the verb right-aligned in 12 columns (bold green in
@@ -276,6 +337,13 @@ impl Reporter {
     fn detail(&self, msg: &str) {
         if self.format == MessageFormat::Human {
             eprintln!("{msg}");
+        }
+    }
+
+    /// The last line of `build` and `check` in JSON.
+    fn finished(&self, success: bool) {
+        if self.format == MessageFormat::Json {
+            self.json(&Message::BuildFinished { success });
         }
     }
 }
@@ -510,7 +578,7 @@ fn pipeline(file: &Path, profile: Option<&str>, strict: Strictness, r: &Reporter
             return None;
         }
     };
-    r.report(&unit.diags, &unit.sources);
+    r.report_for(Some(unit.name(&asked)), &unit.diags, &unit.sources);
     unit.built
 }
 
@@ -523,13 +591,14 @@ fn check_only(file: &Path, p: &ProfileArgs, r: &Reporter) -> ExitCode {
         }
         Ok(units) => {
             let mut failed = false;
-            for unit in &units {
-                r.report(&unit.diags, &unit.sources);
+            for (unit, asked) in units.iter().zip(&profiles) {
+                r.report_for(Some(unit.name(asked)), &unit.diags, &unit.sources);
                 failed |= unit.built.is_none();
             }
             failed
         }
     };
+    r.finished(!failed);
     exit(failed)
 }
 
@@ -549,13 +618,14 @@ fn build(file: &Path, p: &ProfileArgs, check: bool, out: Option<&Path>, r: &Repo
         Ok(units) => units,
         Err(diags) => {
             r.report(&diags, &Sources::default());
+            r.finished(false);
             return ExitCode::FAILURE;
         }
     };
     let mut failed = false;
     for (unit, asked) in units.iter().zip(&profiles) {
         let name = unit.name(asked);
-        r.report(&unit.diags, &unit.sources);
+        r.report_for(Some(name), &unit.diags, &unit.sources);
         let Some(built) = &unit.built else {
             failed = true;
             continue;
@@ -581,6 +651,7 @@ fn build(file: &Path, p: &ProfileArgs, check: bool, out: Option<&Path>, r: &Repo
             !write_bundle(name, &dir, bundle, r)
         };
     }
+    r.finished(!failed);
     exit(failed)
 }
 
@@ -623,7 +694,7 @@ fn check_dir(name: &str, profile: Option<&str>, dir: &Path, bundle: &Bundle, r: 
             .help(format!("run `{rebuild}` and commit the result"))
         })
         .collect();
-    r.report(&diags, &Sources::default());
+    r.report_for(Some(name), &diags, &Sources::default());
     // The diffs themselves are for people; JSON consumers get one record per stale file.
     for (path, diff) in &stale {
         r.detail(&format!("--- {path}\n{diff}"));
@@ -636,6 +707,32 @@ fn write_bundle(name: &str, dir: &Path, bundle: &Bundle, r: &Reporter) -> bool {
     let Some(rep) = write_dir(dir, &bundle.files, r) else {
         return false;
     };
+    if r.format == MessageFormat::Json {
+        // The bundle's files by path, then what was removed.
+        let written: std::collections::BTreeSet<&String> = rep.written.iter().collect();
+        for (path, info) in &bundle.info {
+            r.json(&Message::Artifact {
+                profile: name,
+                path: dir.join(path).display().to_string(),
+                target: info.target,
+                state: if written.contains(path) {
+                    State::Written
+                } else {
+                    State::Unchanged
+                },
+                sha256: Some(&info.sha256),
+            });
+        }
+        for path in &rep.removed {
+            r.json(&Message::Artifact {
+                profile: name,
+                path: dir.join(path).display().to_string(),
+                target: None,
+                state: State::Removed,
+                sha256: None,
+            });
+        }
+    }
     r.status("Finished", &format!("{name}: {}", summary(&rep, dir)));
     true
 }
@@ -696,7 +793,7 @@ fn docs(file: &Path, out: Option<&Path>, check: bool, r: &Reporter) -> ExitCode 
     };
     let mut models = Vec::new();
     for (unit, asked) in units.into_iter().zip(&profiles) {
-        r.report(&unit.diags, &unit.sources);
+        r.report_for(Some(unit.name(asked)), &unit.diags, &unit.sources);
         let Some(built) = unit.built else {
             return ExitCode::FAILURE;
         };
@@ -893,15 +990,16 @@ fn lock(file: &Path, mode: &luciac::lock::resolve::Mode, r: &Reporter) -> ExitCo
         return ExitCode::FAILURE;
     }
     match r.format {
-        MessageFormat::Json => {
-            let report = serde_json::json!({
-                "changes": out.changes,
-                "mode": match mode { Mode::Check => "check", Mode::Update(_) => "update", Mode::Lock => "lock" },
-                "resolved": out.resolved,
-                "written": out.written,
-            });
-            println!("{report}");
-        }
+        MessageFormat::Json => r.json(&Message::LockReport {
+            mode: match mode {
+                Mode::Check => "check",
+                Mode::Update(_) => "update",
+                Mode::Lock => "lock",
+            },
+            changes: &out.changes,
+            resolved: out.resolved,
+            written: out.written,
+        }),
         MessageFormat::Human => {
             for c in &out.changes {
                 let verb = if *mode == Mode::Check {
