@@ -9,7 +9,8 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::{Map, Value};
 
 use crate::model::Model;
 use crate::pack::{self, FileTree};
@@ -20,12 +21,13 @@ pub const MANIFEST_FILE: &str = "bundle-manifest.json";
 pub const SUMS_FILE: &str = "SHA256SUMS";
 pub const MANIFEST_VERSION: u64 = 1;
 
-/// One bundle to assemble: the model and inputs it was built from, and its artifacts.
-#[derive(Debug, Clone, Copy)]
+/// One bundle to assemble: the model and inputs it was built from, and its artifacts
+/// (whose files move into the bundle).
+#[derive(Debug)]
 pub struct Job<'a> {
     pub model: &'a Model,
     pub sources: &'a Sources,
-    pub artifacts: &'a [Artifact],
+    pub artifacts: Vec<Artifact>,
 }
 
 /// Every file of `bundles/<profile>/`, with what is known about each.
@@ -68,15 +70,69 @@ pub fn input_hash(sources: &Sources) -> (String, Map<String, Value>) {
     (pack::sha256_hex(&all), per)
 }
 
-/// A file's manifest entry, and its SHA-256 (hashed here, once, for the manifest and the sums).
-fn file_entry(f: &pack::File) -> (Value, String) {
-    let sha = pack::sha256_hex(&f.bytes);
-    let entry = json!({
-        "mode": if f.executable { "0755" } else { "0644" },
-        "sha256": sha,
-        "size": f.bytes.len(),
-    });
-    (entry, sha)
+/// The manifest, written straight from these types (no `serde_json::Value` tree: a
+/// 1,000-service bundle has 7,000 file entries). Fields are declared in the sorted order
+/// `serde_json` writes a map in, so the bytes are those a sorted map gives.
+#[derive(Serialize)]
+struct Manifest<'a> {
+    artifacts: BTreeMap<String, ManifestArtifact<'a>>,
+    compiler: Compiler,
+    images: BTreeMap<&'a str, ManifestImage<'a>>,
+    inputs: Inputs,
+    manifest_version: u64,
+    profile: &'a str,
+}
+
+#[derive(Serialize)]
+struct Compiler {
+    name: &'static str,
+    version: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum ManifestArtifact<'a> {
+    Archive {
+        files: BTreeMap<String, FileEntry>,
+        sha256: &'a str,
+        size: usize,
+        tar_sha256: &'a str,
+        target: Target,
+        top: String,
+    },
+    Files {
+        dir: String,
+        files: BTreeMap<String, FileEntry>,
+        target: Target,
+    },
+}
+
+#[derive(Serialize)]
+struct FileEntry {
+    mode: &'static str,
+    sha256: String,
+    size: usize,
+}
+
+#[derive(Serialize)]
+struct ManifestImage<'a> {
+    digest: &'a str,
+    reference: &'a str,
+}
+
+#[derive(Serialize)]
+struct Inputs {
+    files: Map<String, Value>,
+    sha256: String,
+}
+
+/// A file's manifest entry, with its SHA-256 (hashed here, once, for the manifest and the sums).
+fn file_entry(f: &pack::File) -> FileEntry {
+    FileEntry {
+        mode: if f.executable { "0755" } else { "0644" },
+        sha256: pack::sha256_hex(&f.bytes),
+        size: f.bytes.len(),
+    }
 }
 
 /// Pack the artifacts and produce every file of `bundles/<profile>/`.
@@ -88,7 +144,7 @@ pub fn assemble(
     Packer::default().assemble(Job {
         model,
         sources,
-        artifacts,
+        artifacts: artifacts.to_vec(),
     })
 }
 
@@ -117,7 +173,7 @@ impl Packer {
     pub fn assemble(&self, job: Job<'_>) -> std::io::Result<Bundle> {
         let mtime = pack::source_date_epoch();
         let mut tars = Vec::new();
-        for a in job.artifacts {
+        for a in &job.artifacts {
             if let Layout::TarGz { top, order } = &a.layout {
                 let tar = pack::tar(&a.tree, top, *order, mtime)?;
                 tars.push((pack::sha256_hex(&tar), tar));
@@ -150,7 +206,7 @@ impl Packer {
                 None => return Err(std::io::Error::other("an archive was not packed")),
             }
         }
-        bundle(&job, &archives)
+        bundle(job, &archives)
     }
 
     fn slot(&self, tar_sha256: &str) -> Slot {
@@ -164,38 +220,25 @@ impl Packer {
 
 /// The bundle's files, manifest and sums, with its archives already packed (in the order of
 /// the archive artifacts, each with its tar's SHA-256).
-fn bundle(job: &Job<'_>, archives: &[(&str, &Packed)]) -> std::io::Result<Bundle> {
+fn bundle(job: Job<'_>, archives: &[(&str, &Packed)]) -> std::io::Result<Bundle> {
     let mut out = Bundle::default();
     let mut add = |path: String, file: pack::File, sha256: String, target: Option<Target>| {
         out.info.insert(path.clone(), FileInfo { sha256, target });
         out.files.insert(path, file);
     };
-    let mut manifest_artifacts = Map::new();
+    let mut manifest_artifacts = BTreeMap::new();
     let mut archives = archives.iter();
     for a in job.artifacts {
-        let mut files = Map::new();
-        let mut shas = Vec::new();
-        for (path, f) in &a.tree {
-            let (entry, sha) = file_entry(f);
-            files.insert(path.clone(), entry);
-            shas.push(sha);
-        }
-        match &a.layout {
+        let files: BTreeMap<String, FileEntry> = a
+            .tree
+            .iter()
+            .map(|(path, f)| (path.clone(), file_entry(f)))
+            .collect();
+        match a.layout {
             Layout::TarGz { top, .. } => {
                 let Some((tar_sha256, archive)) = archives.next() else {
                     return Err(std::io::Error::other("an archive was not packed"));
                 };
-                manifest_artifacts.insert(
-                    a.path.clone(),
-                    json!({
-                        "files": files,
-                        "sha256": archive.sha256,
-                        "size": archive.bytes.len(),
-                        "tar_sha256": tar_sha256,
-                        "target": a.target,
-                        "top": top,
-                    }),
-                );
                 add(
                     a.path.clone(),
                     pack::File {
@@ -205,43 +248,71 @@ fn bundle(job: &Job<'_>, archives: &[(&str, &Packed)]) -> std::io::Result<Bundle
                     archive.sha256.clone(),
                     Some(a.target),
                 );
+                manifest_artifacts.insert(
+                    a.path,
+                    ManifestArtifact::Archive {
+                        files,
+                        sha256: &archive.sha256,
+                        size: archive.bytes.len(),
+                        tar_sha256,
+                        target: a.target,
+                        top,
+                    },
+                );
             }
             Layout::Files => {
+                // The files move into the bundle.
+                for (path, f) in a.tree {
+                    let sha = files.get(&path).map(|e| e.sha256.clone());
+                    let full = if a.path.is_empty() {
+                        path
+                    } else {
+                        format!("{}/{path}", a.path)
+                    };
+                    add(full, f, sha.unwrap_or_default(), Some(a.target));
+                }
                 // Keyed by target (several targets may write into the bundle root); `dir`
                 // says where the files are.
                 manifest_artifacts.insert(
                     format!("{}-files", a.target),
-                    json!({ "dir": a.path, "files": files, "target": a.target }),
+                    ManifestArtifact::Files {
+                        dir: a.path,
+                        files,
+                        target: a.target,
+                    },
                 );
-                for ((path, f), sha) in a.tree.iter().zip(shas) {
-                    let full = if a.path.is_empty() {
-                        path.clone()
-                    } else {
-                        format!("{}/{path}", a.path)
-                    };
-                    add(full, f.clone(), sha, Some(a.target));
-                }
             }
         }
     }
     let model = job.model;
-    let mut images = Map::new();
-    for i in &model.images {
-        images.insert(
-            i.name.clone(),
-            json!({ "reference": i.reference, "digest": i.digest.clone().unwrap_or_else(|| "unpinned".into()) }),
-        );
-    }
+    let images = model
+        .images
+        .iter()
+        .map(|i| {
+            let image = ManifestImage {
+                digest: i.digest.as_deref().unwrap_or("unpinned"),
+                reference: &i.reference,
+            };
+            (i.name.as_str(), image)
+        })
+        .collect();
     let (hash, per_file) = input_hash(job.sources);
-    let manifest = json!({
-        "artifacts": manifest_artifacts,
-        "compiler": { "name": "luciac", "version": env!("CARGO_PKG_VERSION") },
-        "images": images,
-        "inputs": { "files": per_file, "sha256": hash },
-        "manifest_version": MANIFEST_VERSION,
-        "profile": model.profile_or_base(),
-    });
-    let mut manifest_text = serde_json::to_string_pretty(&manifest).unwrap_or_default();
+    let manifest = Manifest {
+        artifacts: manifest_artifacts,
+        compiler: Compiler {
+            name: "luciac",
+            version: env!("CARGO_PKG_VERSION"),
+        },
+        images,
+        inputs: Inputs {
+            files: per_file,
+            sha256: hash,
+        },
+        manifest_version: MANIFEST_VERSION,
+        profile: model.profile_or_base(),
+    };
+    let mut manifest_text =
+        serde_json::to_string_pretty(&manifest).map_err(std::io::Error::other)?;
     manifest_text.push('\n');
     let manifest_sha = pack::sha256_hex(manifest_text.as_bytes());
     add(
@@ -252,7 +323,10 @@ fn bundle(job: &Job<'_>, archives: &[(&str, &Packed)]) -> std::io::Result<Bundle
     );
     let mut sums = String::new();
     for (path, info) in &out.info {
-        sums.push_str(&format!("{}  {path}\n", info.sha256));
+        sums.push_str(&info.sha256);
+        sums.push_str("  ");
+        sums.push_str(path);
+        sums.push('\n');
     }
     let sums_sha = pack::sha256_hex(sums.as_bytes());
     out.info.insert(

@@ -553,7 +553,7 @@ fn compile_one(
                 p.assemble(bundle::Job {
                     model: &model,
                     sources: &input.sources,
-                    artifacts: &artifacts,
+                    artifacts,
                 })
             });
             Some(Built { model, bundle })
