@@ -483,8 +483,30 @@ struct Unit {
 
 struct Built {
     model: Model,
-    /// The bundle directory's files, when asked for (`build`).
-    bundle: Option<std::io::Result<Bundle>>,
+    /// With `build`: the bundle, and what became of it on disk.
+    delivered: Option<Delivered>,
+}
+
+/// What `build` does with each bundle, in the thread that made it: write it into
+/// `<dir>/<profile>/`, or compare it with what is there (`--check`).
+#[derive(Clone, Copy)]
+enum Deliver<'a> {
+    Write(&'a Path),
+    Check(&'a Path),
+}
+
+struct Delivered {
+    dir: PathBuf,
+    /// The bundle, or why it could not be packed.
+    bundle: Result<Bundle, String>,
+    /// `None` when it could not be packed.
+    disk: Option<Disk>,
+}
+
+enum Disk {
+    Written(std::io::Result<WriteReport>),
+    /// Each stale file with its diff (none: up to date).
+    Checked(Vec<(String, String)>),
 }
 
 impl Unit {
@@ -498,31 +520,35 @@ impl Unit {
 }
 
 /// Load the declaration once, then compile and lower every selected profile side by side,
-/// and with `packer` pack each one's bundle. `Err` holds what stopped the declaration from
-/// being read.
+/// and with `deliver` pack each one's bundle (archives that bundles share are packed once)
+/// and write or check it. `Err` holds what stopped the declaration from being read.
 fn compile_all(
     file: &Path,
     profiles: &[Option<String>],
     strict: Strictness,
-    packer: Option<&Packer>,
+    deliver: Option<Deliver<'_>>,
 ) -> Result<Vec<Unit>, Vec<Diag>> {
     let mut diags = Vec::new();
     let Some(project) = Project::load(file, &mut diags) else {
         return Err(diags);
     };
+    let packer = Packer::default();
+    let deliver = deliver.map(|d| (&packer, d));
     Ok(luciac::par::map(profiles.iter().collect(), |p| {
-        compile_one(&project, p.as_deref(), strict, packer)
+        compile_one(&project, p.as_deref(), strict, deliver)
     }))
 }
 
-/// Compile and lower one profile, and pack its bundle with `packer`. With a profile, the
-/// shared artifacts come from the base's own model, never the profile's: a base with errors
-/// fails the build instead of borrowing one.
+/// Compile and lower one profile; with `deliver`, pack its bundle and write or check it.
+/// With a profile, the shared artifacts come from the base's own model, never the
+/// profile's: a base with errors fails the build instead of borrowing one. Each profile's
+/// bundle is its own directory, so writing it here, beside the other profiles, changes
+/// nothing a failed build leaves on disk; what happened is reported later, in order.
 fn compile_one(
     project: &Project,
     profile: Option<&str>,
     strict: Strictness,
-    packer: Option<&Packer>,
+    deliver: Option<(&Packer, Deliver<'_>)>,
 ) -> Unit {
     let mut diags = Vec::new();
     let Some(input) = project.input(profile, &mut diags) else {
@@ -549,14 +575,23 @@ fn compile_one(
     let sources = input.sources.clone();
     let built = match (ok, model, artifacts) {
         (true, Some(model), Some(artifacts)) => {
-            let bundle = packer.map(|p| {
-                p.assemble(bundle::Job {
-                    model: &model,
-                    sources: &input.sources,
-                    artifacts,
-                })
+            let delivered = deliver.map(|(packer, deliver)| {
+                let bundle = packer
+                    .assemble(bundle::Job {
+                        model: &model,
+                        sources: &input.sources,
+                        artifacts,
+                    })
+                    .map_err(|e| e.to_string());
+                let (Deliver::Write(out) | Deliver::Check(out)) = deliver;
+                let dir = out.join(model.profile_or_base());
+                let disk = bundle.as_ref().ok().map(|b| match deliver {
+                    Deliver::Write(_) => Disk::Written(output::write_bundle(&dir, &b.files)),
+                    Deliver::Check(_) => Disk::Checked(output::check_bundle(&dir, &b.files)),
+                });
+                Delivered { dir, bundle, disk }
             });
-            Some(Built { model, bundle })
+            Some(Built { model, delivered })
         }
         _ => None,
     };
@@ -607,14 +642,13 @@ fn build(file: &Path, p: &ProfileArgs, check: bool, out: Option<&Path>, r: &Repo
         .map(Path::to_path_buf)
         .unwrap_or_else(|| file.parent().unwrap_or(Path::new(".")).join("bundles"));
     let profiles = selected(file, p);
-    // Archives that bundles share are deflated once.
-    let packer = Packer::default();
-    let units = match compile_all(
-        file,
-        &profiles,
-        Strictness { locked: p.locked },
-        Some(&packer),
-    ) {
+    let deliver = if check {
+        Deliver::Check(&out_dir)
+    } else {
+        Deliver::Write(&out_dir)
+    };
+    let strict = Strictness { locked: p.locked };
+    let units = match compile_all(file, &profiles, strict, Some(deliver)) {
         Ok(units) => units,
         Err(diags) => {
             r.report(&diags, &Sources::default());
@@ -626,47 +660,57 @@ fn build(file: &Path, p: &ProfileArgs, check: bool, out: Option<&Path>, r: &Repo
     for (unit, asked) in units.iter().zip(&profiles) {
         let name = unit.name(asked);
         r.report_for(Some(name), &unit.diags, &unit.sources);
-        let Some(built) = &unit.built else {
+        let Some((built, d)) = unit
+            .built
+            .as_ref()
+            .and_then(|b| b.delivered.as_ref().map(|d| (b, d)))
+        else {
             failed = true;
             continue;
         };
-        let dir = out_dir.join(name);
-        let bundle = match &built.bundle {
-            Some(Ok(b)) => b,
-            Some(Err(e)) => {
-                pack_failed(&dir, &e.to_string(), r);
-                failed = true;
-                continue;
+        let ok = match (&d.bundle, &d.disk) {
+            (Err(e), _) => {
+                pack_failed(name, &d.dir, e, r);
+                false
             }
-            None => {
-                pack_failed(&dir, "nothing was packed", r);
-                failed = true;
-                continue;
+            (Ok(_), None) => false,
+            (Ok(bundle), Some(Disk::Written(Ok(rep)))) => {
+                report_bundle(name, &d.dir, bundle, rep, r);
+                true
+            }
+            (Ok(_), Some(Disk::Written(Err(e)))) => {
+                write_failed(Some(name), &d.dir, e, r);
+                false
+            }
+            (Ok(bundle), Some(Disk::Checked(stale))) => {
+                let profile = built.model.profile.as_deref();
+                report_check(name, profile, &d.dir, bundle, stale, r)
             }
         };
-        let profile = built.model.profile.as_deref();
-        failed |= if check {
-            !check_dir(name, profile, &dir, bundle, r)
-        } else {
-            !write_bundle(name, &dir, bundle, r)
-        };
+        failed |= !ok;
     }
     r.finished(!failed);
     exit(failed)
 }
 
-fn pack_failed(dir: &Path, e: &str, r: &Reporter) {
-    r.fail(
-        Diag::error(
-            diag::WRITE_FAILED,
-            format!("cannot pack the bundle for {}: {e}", dir.display()),
-        )
-        .path(dir.display().to_string()),
-    );
+fn pack_failed(name: &str, dir: &Path, e: &str, r: &Reporter) {
+    let d = Diag::error(
+        diag::WRITE_FAILED,
+        format!("cannot pack the bundle for {}: {e}", dir.display()),
+    )
+    .path(dir.display().to_string());
+    r.report_for(Some(name), &[d], &Sources::default());
 }
 
-fn check_dir(name: &str, profile: Option<&str>, dir: &Path, bundle: &Bundle, r: &Reporter) -> bool {
-    let stale = output::check_bundle(dir, &bundle.files);
+/// Report a bundle compared with what is on disk (`build --check`); `false` when stale.
+fn report_check(
+    name: &str,
+    profile: Option<&str>,
+    dir: &Path,
+    bundle: &Bundle,
+    stale: &[(String, String)],
+    r: &Reporter,
+) -> bool {
     if stale.is_empty() {
         r.status(
             "Checked",
@@ -696,17 +740,16 @@ fn check_dir(name: &str, profile: Option<&str>, dir: &Path, bundle: &Bundle, r: 
         .collect();
     r.report_for(Some(name), &diags, &Sources::default());
     // The diffs themselves are for people; JSON consumers get one record per stale file.
-    for (path, diff) in &stale {
+    for (path, diff) in stale {
         r.detail(&format!("--- {path}\n{diff}"));
     }
     false
 }
 
-/// Write one bundle directory; one summary line, or with `-v` one line per file too.
-fn write_bundle(name: &str, dir: &Path, bundle: &Bundle, r: &Reporter) -> bool {
-    let Some(rep) = write_dir(dir, &bundle.files, r) else {
-        return false;
-    };
+/// Report a bundle directory written: one summary line, with `-v` one line per file too,
+/// and in JSON one `artifact` message per file.
+fn report_bundle(name: &str, dir: &Path, bundle: &Bundle, rep: &WriteReport, r: &Reporter) {
+    report_written(dir, rep, r);
     if r.format == MessageFormat::Json {
         // The bundle's files by path, then what was removed.
         let written: std::collections::BTreeSet<&String> = rep.written.iter().collect();
@@ -733,8 +776,7 @@ fn write_bundle(name: &str, dir: &Path, bundle: &Bundle, r: &Reporter) -> bool {
             });
         }
     }
-    r.status("Finished", &format!("{name}: {}", summary(&rep, dir)));
-    true
+    r.status("Finished", &format!("{name}: {}", summary(rep, dir)));
 }
 
 /// "12 written, 52 unchanged in bundles/prod" (and how many were removed, if any).
@@ -752,31 +794,25 @@ fn summary(rep: &WriteReport, dir: &Path) -> String {
     )
 }
 
-/// Write files into `dir` (atomically, unchanged ones untouched); `-v` lists each file
-/// written or removed. `None` when the write failed (reported).
-fn write_dir(dir: &Path, files: &luciac::pack::FileTree, r: &Reporter) -> Option<WriteReport> {
-    match output::write_bundle(dir, files) {
-        Ok(rep) => {
-            for w in &rep.written {
-                r.verbose("Wrote", &dir.join(w).display().to_string());
-            }
-            for w in &rep.removed {
-                r.verbose("Removed", &dir.join(w).display().to_string());
-            }
-            Some(rep)
-        }
-        Err(e) => {
-            r.fail(
-                Diag::error(
-                    diag::WRITE_FAILED,
-                    format!("cannot write {}: {e}", dir.display()),
-                )
-                .path(dir.display().to_string())
-                .help("check that the directory is writable; bundles already there were left as they were"),
-            );
-            None
-        }
+/// `-v`: each file written or removed.
+fn report_written(dir: &Path, rep: &WriteReport, r: &Reporter) {
+    for w in &rep.written {
+        r.verbose("Wrote", &dir.join(w).display().to_string());
     }
+    for w in &rep.removed {
+        r.verbose("Removed", &dir.join(w).display().to_string());
+    }
+}
+
+/// A bundle (the profile's, `Some`) or another file that could not be written.
+fn write_failed(profile: Option<&str>, dir: &Path, e: &std::io::Error, r: &Reporter) {
+    let d = Diag::error(
+        diag::WRITE_FAILED,
+        format!("cannot write {}: {e}", dir.display()),
+    )
+    .path(dir.display().to_string())
+    .help("check that the directory is writable; bundles already there were left as they were");
+    r.report_for(profile, &[d], &Sources::default());
 }
 
 fn docs(file: &Path, out: Option<&Path>, check: bool, r: &Reporter) -> ExitCode {
@@ -843,11 +879,17 @@ fn docs(file: &Path, out: Option<&Path>, check: bool, r: &Reporter) -> ExitCode 
         .unwrap_or_default();
     files.insert(name, luciac::pack::text(text));
     let dir = path.parent().unwrap_or(Path::new("."));
-    let Some(rep) = write_dir(dir, &files, r) else {
-        return ExitCode::FAILURE;
-    };
-    r.status("Finished", &format!("docs: {}", summary(&rep, dir)));
-    ExitCode::SUCCESS
+    match output::write_bundle(dir, &files) {
+        Ok(rep) => {
+            report_written(dir, &rep, r);
+            r.status("Finished", &format!("docs: {}", summary(&rep, dir)));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            write_failed(None, dir, &e, r);
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn graph(file: &Path, profile: Option<&str>, r: &Reporter) -> ExitCode {

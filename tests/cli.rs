@@ -632,7 +632,12 @@ fn json_messages_follow_the_documented_schema() {
     assert_eq!(json(&["check", "--all"], 0).last(), Some(&finished(true)));
     // A write failure, an unknown profile, a missing declaration, a tampered bundle.
     std::fs::write(p.path().join("blocker"), "not a directory").unwrap_or_else(|e| panic!("{e}"));
-    json(&["build", "--out", "blocker/x"], 1);
+    let msgs = json(&["build", "--out", "blocker/x"], 1);
+    assert!(
+        msgs.iter()
+            .any(|m| m["profile"] == "base" && m["diagnostic"]["code"] == "luciac::E0060"),
+        "{msgs:?}"
+    );
     json(&["build", "--profile", "staging"], 1);
     json(&["-f", "nowhere.kdl", "check"], 1);
     let values = p.path().join("bundles/dev/values-dev.yaml");
