@@ -7,6 +7,7 @@
 //! the format `sha256sum -c` reads.
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use serde::Serialize;
@@ -156,8 +157,8 @@ struct Packed {
 
 /// The archives of one run, each deflated and hashed once however many bundles hold it (the
 /// Helm chart is built from the base declaration alone, so every profile's bundle holds the
-/// same one). Shared by the threads that assemble bundles side by side: the first to need
-/// an archive packs it, the others wait for it.
+/// same one). Shared by the threads that assemble bundles side by side: the first to ask for
+/// an archive packs it, the others use it.
 #[derive(Default)]
 pub struct Packer {
     /// By the SHA-256 of the uncompressed tar (which the manifest records anyway).
@@ -168,8 +169,7 @@ pub struct Packer {
 type Slot = Arc<OnceLock<Result<Packed, String>>>;
 
 impl Packer {
-    /// Pack the artifacts of one bundle and produce every file of `bundles/<profile>/`; its
-    /// archives are deflated side by side, largest first.
+    /// Pack the artifacts of one bundle and produce every file of `bundles/<profile>/`.
     pub fn assemble(&self, job: Job<'_>) -> std::io::Result<Bundle> {
         let mtime = pack::source_date_epoch();
         let mut tars = Vec::new();
@@ -179,24 +179,37 @@ impl Packer {
                 tars.push((pack::sha256_hex(&tar), tar));
             }
         }
-        // Largest first, so that the last archive a thread takes is a small one.
-        let mut order: Vec<usize> = (0..tars.len()).collect();
-        order.sort_by_key(|&i| std::cmp::Reverse(tars.get(i).map_or(0, |t| t.1.len())));
-        let mut slots: Vec<(usize, Slot)> = crate::par::map(order, |i| {
-            let slot = tars.get(i).map(|(sha, tar)| {
-                let slot = self.slot(sha);
-                slot.get_or_init(|| {
-                    pack::gzip(tar)
-                        .map(|bytes| Packed {
-                            sha256: pack::sha256_hex(&bytes),
-                            bytes,
-                        })
-                        .map_err(|e| e.to_string())
-                });
-                slot
-            });
-            (i, slot.unwrap_or_default())
+        // The archives no other bundle has started on are packed first, side by side and
+        // largest first (so that the last one a thread takes is small); then those another
+        // bundle was packing, which are done by then or soon, instead of waiting for them
+        // with work left.
+        let pack = |tar: &[u8]| {
+            pack::gzip(tar)
+                .map(|bytes| Packed {
+                    sha256: pack::sha256_hex(&bytes),
+                    bytes,
+                })
+                .map_err(|e| e.to_string())
+        };
+        let mut mine = Vec::new();
+        let mut theirs = Vec::new();
+        for (i, (sha, tar)) in tars.iter().enumerate() {
+            let (slot, first) = self.slot(sha);
+            if first {
+                mine.push((i, slot, tar.as_slice()));
+            } else {
+                theirs.push((i, slot, tar.as_slice()));
+            }
+        }
+        mine.sort_by_key(|(_, _, tar)| std::cmp::Reverse(tar.len()));
+        let mut slots: Vec<(usize, Slot)> = crate::par::map(mine, |(i, slot, tar)| {
+            slot.get_or_init(|| pack(tar));
+            (i, slot)
         });
+        for (i, slot, tar) in theirs {
+            slot.get_or_init(|| pack(tar));
+            slots.push((i, slot));
+        }
         slots.sort_by_key(|(i, _)| *i);
         let mut archives = Vec::new();
         for ((tar_sha256, _), (_, slot)) in tars.iter().zip(&slots) {
@@ -209,11 +222,15 @@ impl Packer {
         bundle(job, &archives)
     }
 
-    fn slot(&self, tar_sha256: &str) -> Slot {
+    /// The archive's slot, and whether this is the first bundle to ask for it.
+    fn slot(&self, tar_sha256: &str) -> (Slot, bool) {
         match self.archives.lock() {
-            Ok(mut m) => m.entry(tar_sha256.to_string()).or_default().clone(),
+            Ok(mut m) => match m.entry(tar_sha256.to_string()) {
+                Entry::Occupied(e) => (e.get().clone(), false),
+                Entry::Vacant(e) => (e.insert(Slot::default()).clone(), true),
+            },
             // Poisoned by a panic elsewhere (a bug): pack this one on its own.
-            Err(_) => Arc::default(),
+            Err(_) => (Slot::default(), true),
         }
     }
 }

@@ -63,11 +63,9 @@ pub fn write_bundle(dir: &Path, files: &FileTree) -> std::io::Result<WriteReport
     }
     // Which files are already there, byte for byte and mode: read side by side.
     let current = crate::par::map(paths.clone(), |path| {
-        files.get(path).is_some_and(|file| {
-            let target = dir.join(path);
-            std::fs::read(&target).is_ok_and(|existing| existing == file.bytes)
-                && mode_ok(&target, file.executable)
-        })
+        files
+            .get(path)
+            .is_some_and(|file| on_disk(&dir.join(path), file))
     });
     for (path, current) in paths.into_iter().zip(current) {
         let Some(file) = files.get(path) else {
@@ -120,16 +118,29 @@ fn set_mode(_: &Path, _: bool) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Whether `path` holds exactly `file`: its size and mode first (one `fstat`), then its bytes.
+fn on_disk(path: &Path, file: &pack::File) -> bool {
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return false;
+    };
+    let Ok(meta) = f.metadata() else {
+        return false;
+    };
+    if meta.len() != file.bytes.len() as u64 || !mode_ok(&meta, file.executable) {
+        return false;
+    }
+    let mut existing = Vec::with_capacity(file.bytes.len());
+    std::io::Read::read_to_end(&mut f, &mut existing).is_ok() && existing == file.bytes
+}
+
 #[cfg(unix)]
-fn mode_ok(path: &Path, executable: bool) -> bool {
+fn mode_ok(meta: &std::fs::Metadata, executable: bool) -> bool {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path)
-        .map(|m| (m.permissions().mode() & 0o111 != 0) == executable)
-        .unwrap_or(false)
+    (meta.permissions().mode() & 0o111 != 0) == executable
 }
 
 #[cfg(not(unix))]
-fn mode_ok(_: &Path, _: bool) -> bool {
+fn mode_ok(_: &std::fs::Metadata, _: bool) -> bool {
     true
 }
 

@@ -12,8 +12,6 @@
 //! piece that fails to parse sends the whole text through the parser again, so syntax
 //! errors are reported exactly as a parse of the whole would.
 
-use std::num::NonZero;
-
 use kdl::{KdlDocument, KdlEntry, KdlIdentifier, KdlNode};
 use miette::SourceSpan;
 
@@ -22,9 +20,7 @@ use crate::source::{FileId, Span};
 
 pub fn parse(text: &str, file: FileId, diags: &mut Vec<Diag>) -> Option<KdlDocument> {
     let cuts = prescan(text, file, diags)?;
-    let pieces = std::thread::available_parallelism()
-        .map_or(1, NonZero::get)
-        .min(text.len() / PIECE_MIN);
+    let pieces = crate::par::cores().min(text.len() / PIECE_MIN);
     if let Some(doc) = parse_in_pieces(text, &cuts, pieces) {
         return Some(doc);
     }
