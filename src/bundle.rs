@@ -7,7 +7,6 @@
 //! the format `sha256sum -c` reads.
 
 use std::collections::BTreeMap;
-use std::collections::btree_map::Entry;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use serde::Serialize;
@@ -157,16 +156,36 @@ struct Packed {
 
 /// The archives of one run, each deflated and hashed once however many bundles hold it (the
 /// Helm chart is built from the base declaration alone, so every profile's bundle holds the
-/// same one). Shared by the threads that assemble bundles side by side: the first to ask for
-/// an archive packs it, the others use it.
+/// same one), and a queue of those not yet packed, shared by the threads that assemble
+/// bundles side by side: a thread packs the largest archive waiting, its own bundle's or
+/// another's, until none waits, then takes its bundle's from their slots. So a thread
+/// whose bundle is ready helps with the archives of one that is not, instead of leaving its
+/// core idle while the other deflates three archives in a row.
 #[derive(Default)]
 pub struct Packer {
-    /// By the SHA-256 of the uncompressed tar (which the manifest records anyway).
-    archives: Mutex<BTreeMap<String, Slot>>,
+    queue: Mutex<Queue>,
 }
 
-/// One archive, packed by the first bundle that needs it (or why it could not be).
+#[derive(Default)]
+struct Queue {
+    /// Every archive of the run, by the SHA-256 of its uncompressed tar (which the manifest
+    /// records anyway).
+    slots: BTreeMap<String, Slot>,
+    /// Archives no thread has started on yet.
+    waiting: Vec<(Arc<Vec<u8>>, Slot)>,
+}
+
+/// One archive, packed once (or why it could not be).
 type Slot = Arc<OnceLock<Result<Packed, String>>>;
+
+fn deflate(tar: &[u8]) -> Result<Packed, String> {
+    pack::gzip(tar)
+        .map(|bytes| Packed {
+            sha256: pack::sha256_hex(&bytes),
+            bytes,
+        })
+        .map_err(|e| e.to_string())
+}
 
 impl Packer {
     /// Pack the artifacts of one bundle and produce every file of `bundles/<profile>/`.
@@ -176,61 +195,62 @@ impl Packer {
         for a in &job.artifacts {
             if let Layout::TarGz { top, order } = &a.layout {
                 let tar = pack::tar(&a.tree, top, *order, mtime)?;
-                tars.push((pack::sha256_hex(&tar), tar));
+                tars.push((pack::sha256_hex(&tar), Arc::new(tar)));
             }
         }
-        // The archives no other bundle has started on are packed first, side by side and
-        // largest first (so that the last one a thread takes is small); then those another
-        // bundle was packing, which are done by then or soon, instead of waiting for them
-        // with work left.
-        let pack = |tar: &[u8]| {
-            pack::gzip(tar)
-                .map(|bytes| Packed {
-                    sha256: pack::sha256_hex(&bytes),
-                    bytes,
-                })
-                .map_err(|e| e.to_string())
-        };
-        let mut mine = Vec::new();
-        let mut theirs = Vec::new();
-        for (i, (sha, tar)) in tars.iter().enumerate() {
-            let (slot, first) = self.slot(sha);
-            if first {
-                mine.push((i, slot, tar.as_slice()));
-            } else {
-                theirs.push((i, slot, tar.as_slice()));
-            }
-        }
-        mine.sort_by_key(|(_, _, tar)| std::cmp::Reverse(tar.len()));
-        let mut slots: Vec<(usize, Slot)> = crate::par::map(mine, |(i, slot, tar)| {
-            slot.get_or_init(|| pack(tar));
-            (i, slot)
-        });
-        for (i, slot, tar) in theirs {
-            slot.get_or_init(|| pack(tar));
-            slots.push((i, slot));
-        }
-        slots.sort_by_key(|(i, _)| *i);
+        let mut added = 0;
+        let slots: Vec<Slot> = tars
+            .iter()
+            .map(|(sha, tar)| {
+                let (slot, new) = self.slot(sha, tar);
+                added += usize::from(new);
+                slot
+            })
+            .collect();
+        // As many hands as archives this bundle added (on idle cores, else this thread),
+        // then whatever still waits.
+        crate::par::map((0..added).collect(), |_| self.pack_one());
+        while self.pack_one() {}
         let mut archives = Vec::new();
-        for ((tar_sha256, _), (_, slot)) in tars.iter().zip(&slots) {
-            match slot.get() {
-                Some(Ok(p)) => archives.push((tar_sha256.as_str(), p)),
-                Some(Err(e)) => return Err(std::io::Error::other(e.clone())),
-                None => return Err(std::io::Error::other("an archive was not packed")),
+        for ((tar_sha256, tar), slot) in tars.iter().zip(&slots) {
+            // Packed by now, or being packed by another thread: this waits for it (and packs
+            // it here should that thread have failed).
+            match slot.get_or_init(|| deflate(tar)) {
+                Ok(p) => archives.push((tar_sha256.as_str(), p)),
+                Err(e) => return Err(std::io::Error::other(e.clone())),
             }
         }
         bundle(job, &archives)
     }
 
-    /// The archive's slot, and whether this is the first bundle to ask for it.
-    fn slot(&self, tar_sha256: &str) -> (Slot, bool) {
-        match self.archives.lock() {
-            Ok(mut m) => match m.entry(tar_sha256.to_string()) {
-                Entry::Occupied(e) => (e.get().clone(), false),
-                Entry::Vacant(e) => (e.insert(Slot::default()).clone(), true),
-            },
-            // Poisoned by a panic elsewhere (a bug): pack this one on its own.
-            Err(_) => (Slot::default(), true),
+    /// The archive's slot, and whether it is new (then it waits in the queue).
+    fn slot(&self, tar_sha256: &str, tar: &Arc<Vec<u8>>) -> (Slot, bool) {
+        let Ok(mut q) = self.queue.lock() else {
+            // Poisoned by a panic elsewhere (a bug): this bundle packs its own.
+            return (Slot::default(), false);
+        };
+        if let Some(slot) = q.slots.get(tar_sha256) {
+            return (slot.clone(), false);
+        }
+        let slot = Slot::default();
+        q.slots.insert(tar_sha256.to_string(), slot.clone());
+        q.waiting.push((tar.clone(), slot.clone()));
+        (slot, true)
+    }
+
+    /// Pack the largest archive that waits; `false` when none does.
+    fn pack_one(&self) -> bool {
+        let next = self.queue.lock().ok().and_then(|mut q| {
+            let i =
+                (0..q.waiting.len()).max_by_key(|&i| q.waiting.get(i).map_or(0, |w| w.0.len()))?;
+            Some(q.waiting.swap_remove(i))
+        });
+        match next {
+            Some((tar, slot)) => {
+                slot.get_or_init(|| deflate(&tar));
+                true
+            }
+            None => false,
         }
     }
 }
