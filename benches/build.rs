@@ -42,7 +42,7 @@ fn build(base: &str, profile: Option<(&str, &str)>) -> usize {
     let artifacts = luciac::targets::lower_all(&model, &mut diags);
     let files =
         luciac::bundle::assemble(&model, &sources, &artifacts).unwrap_or_else(|e| panic!("{e}"));
-    files.values().map(|f| f.bytes.len()).sum()
+    files.files.values().map(|f| f.bytes.len()).sum()
 }
 
 fn main() {

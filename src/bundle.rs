@@ -6,16 +6,44 @@
 //! digest or "unpinned". `SHA256SUMS` lists every file of the bundle directory but itself, in
 //! the format `sha256sum -c` reads.
 
-use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use serde::Serialize;
+use serde_json::{Map, Value};
 
 use crate::model::Model;
 use crate::pack::{self, FileTree};
 use crate::source::Sources;
-use crate::targets::{Artifact, Layout};
+use crate::targets::{Artifact, Layout, Target};
 
 pub const MANIFEST_FILE: &str = "bundle-manifest.json";
 pub const SUMS_FILE: &str = "SHA256SUMS";
 pub const MANIFEST_VERSION: u64 = 1;
+
+/// One bundle to assemble: the model and inputs it was built from, and its artifacts
+/// (whose files move into the bundle).
+#[derive(Debug)]
+pub struct Job<'a> {
+    pub model: &'a Model,
+    pub sources: &'a Sources,
+    pub artifacts: Vec<Artifact>,
+}
+
+/// Every file of `bundles/<profile>/`, with what is known about each.
+#[derive(Debug, Clone, Default)]
+pub struct Bundle {
+    pub files: FileTree,
+    /// For each path of `files`: its SHA-256, hashed once and written into `SHA256SUMS`.
+    pub info: BTreeMap<String, FileInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileInfo {
+    pub sha256: String,
+    /// The target that produced the file; `None` for the manifest and `SHA256SUMS`.
+    pub target: Option<Target>,
+}
 
 /// SHA-256 over the input files (name, length, bytes; in name order). Names are relative to
 /// the declaration's directory, so the hash does not depend on where the checkout lives.
@@ -42,12 +70,69 @@ pub fn input_hash(sources: &Sources) -> (String, Map<String, Value>) {
     (pack::sha256_hex(&all), per)
 }
 
-fn file_entry(f: &pack::File) -> Value {
-    json!({
-        "mode": if f.executable { "0755" } else { "0644" },
-        "sha256": pack::sha256_hex(&f.bytes),
-        "size": f.bytes.len(),
-    })
+/// The manifest, written straight from these types (no `serde_json::Value` tree: a
+/// 1,000-service bundle has 7,000 file entries). Fields are declared in the sorted order
+/// `serde_json` writes a map in, so the bytes are those a sorted map gives.
+#[derive(Serialize)]
+struct Manifest<'a> {
+    artifacts: BTreeMap<String, ManifestArtifact<'a>>,
+    compiler: Compiler,
+    images: BTreeMap<&'a str, ManifestImage<'a>>,
+    inputs: Inputs,
+    manifest_version: u64,
+    profile: &'a str,
+}
+
+#[derive(Serialize)]
+struct Compiler {
+    name: &'static str,
+    version: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum ManifestArtifact<'a> {
+    Archive {
+        files: BTreeMap<String, FileEntry>,
+        sha256: &'a str,
+        size: usize,
+        tar_sha256: &'a str,
+        target: Target,
+        top: String,
+    },
+    Files {
+        dir: String,
+        files: BTreeMap<String, FileEntry>,
+        target: Target,
+    },
+}
+
+#[derive(Serialize)]
+struct FileEntry {
+    mode: &'static str,
+    sha256: String,
+    size: usize,
+}
+
+#[derive(Serialize)]
+struct ManifestImage<'a> {
+    digest: &'a str,
+    reference: &'a str,
+}
+
+#[derive(Serialize)]
+struct Inputs {
+    files: Map<String, Value>,
+    sha256: String,
+}
+
+/// A file's manifest entry, with its SHA-256 (hashed here, once, for the manifest and the sums).
+fn file_entry(f: &pack::File) -> FileEntry {
+    FileEntry {
+        mode: if f.executable { "0755" } else { "0644" },
+        sha256: pack::sha256_hex(&f.bytes),
+        size: f.bytes.len(),
+    }
 }
 
 /// Pack the artifacts and produce every file of `bundles/<profile>/`.
@@ -55,77 +140,239 @@ pub fn assemble(
     model: &Model,
     sources: &Sources,
     artifacts: &[Artifact],
-) -> std::io::Result<FileTree> {
-    let mut out = FileTree::new();
-    let mut manifest_artifacts = Map::new();
-    for a in artifacts {
-        let mut files = Map::new();
-        for (path, f) in &a.tree {
-            files.insert(path.clone(), file_entry(f));
+) -> std::io::Result<Bundle> {
+    Packer::default().assemble(Job {
+        model,
+        sources,
+        artifacts: artifacts.to_vec(),
+    })
+}
+
+/// An archive deflated once for every bundle that holds it.
+struct Packed {
+    bytes: Vec<u8>,
+    sha256: String,
+}
+
+/// The archives of one run, each deflated and hashed once however many bundles hold it (the
+/// Helm chart is built from the base declaration alone, so every profile's bundle holds the
+/// same one), and a queue of those not yet packed, shared by the threads that assemble
+/// bundles side by side: a thread packs the largest archive waiting, its own bundle's or
+/// another's, until none waits, then takes its bundle's from their slots. So a thread
+/// whose bundle is ready helps with the archives of one that is not, instead of leaving its
+/// core idle while the other deflates three archives in a row.
+#[derive(Default)]
+pub struct Packer {
+    queue: Mutex<Queue>,
+}
+
+#[derive(Default)]
+struct Queue {
+    /// Every archive of the run, by the SHA-256 of its uncompressed tar (which the manifest
+    /// records anyway).
+    slots: BTreeMap<String, Slot>,
+    /// Archives no thread has started on yet.
+    waiting: Vec<(Arc<Vec<u8>>, Slot)>,
+}
+
+/// One archive, packed once (or why it could not be).
+type Slot = Arc<OnceLock<Result<Packed, String>>>;
+
+fn deflate(tar: &[u8]) -> Result<Packed, String> {
+    pack::gzip(tar)
+        .map(|bytes| Packed {
+            sha256: pack::sha256_hex(&bytes),
+            bytes,
+        })
+        .map_err(|e| e.to_string())
+}
+
+impl Packer {
+    /// Pack the artifacts of one bundle and produce every file of `bundles/<profile>/`.
+    pub fn assemble(&self, job: Job<'_>) -> std::io::Result<Bundle> {
+        let mtime = pack::source_date_epoch();
+        let mut tars = Vec::new();
+        for a in &job.artifacts {
+            if let Layout::TarGz { top, order } = &a.layout {
+                let tar = pack::tar(&a.tree, top, *order, mtime)?;
+                tars.push((pack::sha256_hex(&tar), Arc::new(tar)));
+            }
         }
-        match &a.layout {
-            Layout::TarGz { top, order } => {
-                let archive = pack::tar_gz(&a.tree, top, *order)?;
-                manifest_artifacts.insert(
-                    a.path.clone(),
-                    json!({
-                        "files": files,
-                        "sha256": pack::sha256_hex(&archive.bytes),
-                        "size": archive.bytes.len(),
-                        "tar_sha256": archive.tar_sha256,
-                        "target": a.target,
-                        "top": top,
-                    }),
-                );
-                out.insert(
+        let mut added = 0;
+        let slots: Vec<Slot> = tars
+            .iter()
+            .map(|(sha, tar)| {
+                let (slot, new) = self.slot(sha, tar);
+                added += usize::from(new);
+                slot
+            })
+            .collect();
+        // As many hands as archives this bundle added (on idle cores, else this thread),
+        // then whatever still waits.
+        crate::par::map((0..added).collect(), |_| self.pack_one());
+        while self.pack_one() {}
+        let mut archives = Vec::new();
+        for ((tar_sha256, tar), slot) in tars.iter().zip(&slots) {
+            // Packed by now, or being packed by another thread: this waits for it (and packs
+            // it here should that thread have failed).
+            match slot.get_or_init(|| deflate(tar)) {
+                Ok(p) => archives.push((tar_sha256.as_str(), p)),
+                Err(e) => return Err(std::io::Error::other(e.clone())),
+            }
+        }
+        bundle(job, &archives)
+    }
+
+    /// The archive's slot, and whether it is new (then it waits in the queue).
+    fn slot(&self, tar_sha256: &str, tar: &Arc<Vec<u8>>) -> (Slot, bool) {
+        let Ok(mut q) = self.queue.lock() else {
+            // Poisoned by a panic elsewhere (a bug): this bundle packs its own.
+            return (Slot::default(), false);
+        };
+        if let Some(slot) = q.slots.get(tar_sha256) {
+            return (slot.clone(), false);
+        }
+        let slot = Slot::default();
+        q.slots.insert(tar_sha256.to_string(), slot.clone());
+        q.waiting.push((tar.clone(), slot.clone()));
+        (slot, true)
+    }
+
+    /// Pack the largest archive that waits; `false` when none does.
+    fn pack_one(&self) -> bool {
+        let next = self.queue.lock().ok().and_then(|mut q| {
+            let i =
+                (0..q.waiting.len()).max_by_key(|&i| q.waiting.get(i).map_or(0, |w| w.0.len()))?;
+            Some(q.waiting.swap_remove(i))
+        });
+        match next {
+            Some((tar, slot)) => {
+                slot.get_or_init(|| deflate(&tar));
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// The bundle's files, manifest and sums, with its archives already packed (in the order of
+/// the archive artifacts, each with its tar's SHA-256).
+fn bundle(job: Job<'_>, archives: &[(&str, &Packed)]) -> std::io::Result<Bundle> {
+    let mut out = Bundle::default();
+    let mut add = |path: String, file: pack::File, sha256: String, target: Option<Target>| {
+        out.info.insert(path.clone(), FileInfo { sha256, target });
+        out.files.insert(path, file);
+    };
+    let mut manifest_artifacts = BTreeMap::new();
+    let mut archives = archives.iter();
+    for a in job.artifacts {
+        let files: BTreeMap<String, FileEntry> = a
+            .tree
+            .iter()
+            .map(|(path, f)| (path.clone(), file_entry(f)))
+            .collect();
+        match a.layout {
+            Layout::TarGz { top, .. } => {
+                let Some((tar_sha256, archive)) = archives.next() else {
+                    return Err(std::io::Error::other("an archive was not packed"));
+                };
+                add(
                     a.path.clone(),
                     pack::File {
-                        bytes: archive.bytes,
+                        bytes: archive.bytes.clone(),
                         executable: false,
+                    },
+                    archive.sha256.clone(),
+                    Some(a.target),
+                );
+                manifest_artifacts.insert(
+                    a.path,
+                    ManifestArtifact::Archive {
+                        files,
+                        sha256: &archive.sha256,
+                        size: archive.bytes.len(),
+                        tar_sha256,
+                        target: a.target,
+                        top,
                     },
                 );
             }
             Layout::Files => {
+                // The files move into the bundle.
+                for (path, f) in a.tree {
+                    let sha = files.get(&path).map(|e| e.sha256.clone());
+                    let full = if a.path.is_empty() {
+                        path
+                    } else {
+                        format!("{}/{path}", a.path)
+                    };
+                    add(full, f, sha.unwrap_or_default(), Some(a.target));
+                }
                 // Keyed by target (several targets may write into the bundle root); `dir`
                 // says where the files are.
                 manifest_artifacts.insert(
                     format!("{}-files", a.target),
-                    json!({ "dir": a.path, "files": files, "target": a.target }),
+                    ManifestArtifact::Files {
+                        dir: a.path,
+                        files,
+                        target: a.target,
+                    },
                 );
-                for (path, f) in &a.tree {
-                    let full = if a.path.is_empty() {
-                        path.clone()
-                    } else {
-                        format!("{}/{path}", a.path)
-                    };
-                    out.insert(full, f.clone());
-                }
             }
         }
     }
-    let mut images = Map::new();
-    for i in &model.images {
-        images.insert(
-            i.name.clone(),
-            json!({ "reference": i.reference, "digest": i.digest.clone().unwrap_or_else(|| "unpinned".into()) }),
-        );
-    }
-    let (hash, per_file) = input_hash(sources);
-    let manifest = json!({
-        "artifacts": manifest_artifacts,
-        "compiler": { "name": "luciac", "version": env!("CARGO_PKG_VERSION") },
-        "images": images,
-        "inputs": { "files": per_file, "sha256": hash },
-        "manifest_version": MANIFEST_VERSION,
-        "profile": model.profile_or_base(),
-    });
-    let mut manifest_text = serde_json::to_string_pretty(&manifest).unwrap_or_default();
+    let model = job.model;
+    let images = model
+        .images
+        .iter()
+        .map(|i| {
+            let image = ManifestImage {
+                digest: i.digest.as_deref().unwrap_or("unpinned"),
+                reference: &i.reference,
+            };
+            (i.name.as_str(), image)
+        })
+        .collect();
+    let (hash, per_file) = input_hash(job.sources);
+    let manifest = Manifest {
+        artifacts: manifest_artifacts,
+        compiler: Compiler {
+            name: "luciac",
+            version: env!("CARGO_PKG_VERSION"),
+        },
+        images,
+        inputs: Inputs {
+            files: per_file,
+            sha256: hash,
+        },
+        manifest_version: MANIFEST_VERSION,
+        profile: model.profile_or_base(),
+    };
+    let mut manifest_text =
+        serde_json::to_string_pretty(&manifest).map_err(std::io::Error::other)?;
     manifest_text.push('\n');
-    out.insert(MANIFEST_FILE.into(), pack::text(manifest_text));
+    let manifest_sha = pack::sha256_hex(manifest_text.as_bytes());
+    add(
+        MANIFEST_FILE.into(),
+        pack::text(manifest_text),
+        manifest_sha,
+        None,
+    );
     let mut sums = String::new();
-    for (path, f) in &out {
-        sums.push_str(&format!("{}  {path}\n", pack::sha256_hex(&f.bytes)));
+    for (path, info) in &out.info {
+        sums.push_str(&info.sha256);
+        sums.push_str("  ");
+        sums.push_str(path);
+        sums.push('\n');
     }
-    out.insert(SUMS_FILE.into(), pack::text(sums));
+    let sums_sha = pack::sha256_hex(sums.as_bytes());
+    out.info.insert(
+        SUMS_FILE.into(),
+        FileInfo {
+            sha256: sums_sha,
+            target: None,
+        },
+    );
+    out.files.insert(SUMS_FILE.into(), pack::text(sums));
     Ok(out)
 }

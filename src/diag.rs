@@ -740,41 +740,46 @@ fn summary_line(errors: usize, warnings: usize) -> String {
     }
 }
 
-/// Render diagnostics as JSON lines: one object per diagnostic, with file, line and column
-/// computed from the span (editors and CI annotations need lines, not byte offsets).
+/// Render diagnostics as JSON lines: one object per diagnostic ([`to_json`]). The command
+/// line wraps each in a `diagnostic` message instead (`docs/message-format.md`).
 pub fn render_json(diags: &[Diag], sources: &Sources) -> String {
     let mut out = String::new();
     for d in diags {
-        let labels: Vec<serde_json::Value> = d
-            .labels
-            .iter()
-            .map(|l| {
-                let (line, column) = sources.line_col(l.span);
-                serde_json::json!({
-                    "file": sources.get(l.span.file).map(|f| f.display.as_str()).unwrap_or(""),
-                    "offset": l.span.offset,
-                    "length": l.span.len,
-                    "line": line,
-                    "column": column,
-                    "label": escape_text(&l.text),
-                })
-            })
-            .collect();
-        let primary = labels.first().cloned().unwrap_or(serde_json::Value::Null);
-        let obj = serde_json::json!({
-            "code": format!("luciac::{}", d.code.id),
-            "severity": match d.severity { Severity::Error => "error", Severity::Warning => "warning" },
-            "message": escape_text(&d.message),
-            "help": d.help.as_deref().map(escape_text),
-            "file": primary.get("file").cloned().or_else(|| d.path.clone().map(serde_json::Value::String)).unwrap_or(serde_json::Value::Null),
-            "line": primary.get("line").cloned().unwrap_or(serde_json::Value::Null),
-            "column": primary.get("column").cloned().unwrap_or(serde_json::Value::Null),
-            "labels": labels,
-        });
-        out.push_str(&obj.to_string());
+        out.push_str(&to_json(d, sources).to_string());
         out.push('\n');
     }
     out
+}
+
+/// One diagnostic as JSON, with file, line and column computed from the span (editors and
+/// CI annotations need lines, not byte offsets).
+pub fn to_json(d: &Diag, sources: &Sources) -> serde_json::Value {
+    let labels: Vec<serde_json::Value> = d
+        .labels
+        .iter()
+        .map(|l| {
+            let (line, column) = sources.line_col(l.span);
+            serde_json::json!({
+                "file": sources.get(l.span.file).map(|f| f.display.as_str()).unwrap_or(""),
+                "offset": l.span.offset,
+                "length": l.span.len,
+                "line": line,
+                "column": column,
+                "label": escape_text(&l.text),
+            })
+        })
+        .collect();
+    let primary = labels.first().cloned().unwrap_or(serde_json::Value::Null);
+    serde_json::json!({
+        "code": format!("luciac::{}", d.code.id),
+        "severity": match d.severity { Severity::Error => "error", Severity::Warning => "warning" },
+        "message": escape_text(&d.message),
+        "help": d.help.as_deref().map(escape_text),
+        "file": primary.get("file").cloned().or_else(|| d.path.clone().map(serde_json::Value::String)).unwrap_or(serde_json::Value::Null),
+        "line": primary.get("line").cloned().unwrap_or(serde_json::Value::Null),
+        "column": primary.get("column").cloned().unwrap_or(serde_json::Value::Null),
+        "labels": labels,
+    })
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ pub mod model;
 pub mod output;
 pub mod overlay;
 pub mod pack;
+pub mod par;
 pub mod parse;
 pub mod resolve;
 pub mod source;

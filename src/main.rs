@@ -6,13 +6,16 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use serde::Serialize;
 
+use luciac::bundle::{self, Bundle, Packer};
+use luciac::compile::{self, Project};
 use luciac::diag::{self, Diag, Style};
 use luciac::model::Model;
+use luciac::output::{self, WriteReport};
 use luciac::resolve::Strictness;
 use luciac::source::Sources;
-use luciac::targets::Artifact;
-use luciac::{bundle, compile, output, targets};
+use luciac::targets::{self, Models, Target};
 
 #[derive(Parser)]
 #[command(
@@ -34,17 +37,24 @@ struct Cli {
         value_name = "FILE"
     )]
     file: PathBuf,
-    /// How to print diagnostics.
+    /// How to print diagnostics and progress: `json` is one JSON object per line on stdout
+    /// (docs/message-format.md).
     #[arg(long, global = true, value_enum, default_value_t = MessageFormat::Human)]
     message_format: MessageFormat,
     /// Colour in diagnostics.
     #[arg(long, global = true, value_enum, default_value_t = Color::Auto)]
     color: Color,
+    /// Also list every file written or removed.
+    #[arg(short, long, global = true, conflicts_with = "quiet")]
+    verbose: bool,
+    /// Print diagnostics only.
+    #[arg(short, long, global = true)]
+    quiet: bool,
     #[command(subcommand)]
     command: Command,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum MessageFormat {
     Human,
     Json,
@@ -178,8 +188,55 @@ enum Command {
     Explain { code: String },
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Verbosity {
+    Quiet,
+    Normal,
+    Verbose,
+}
+
+/// One line of `--message-format json` (docs/message-format.md, the schema beside it).
+#[derive(Serialize)]
+#[serde(tag = "reason", rename_all = "kebab-case")]
+enum Message<'a> {
+    /// A diagnostic, the object `luciac::diag::to_json` makes, with the profile whose
+    /// compilation reported it ("base" without a profile; absent outside a compilation).
+    Diagnostic {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        profile: Option<&'a str>,
+        diagnostic: serde_json::Value,
+    },
+    /// A file of a bundle directory, after `build` wrote it, found it current, or removed it.
+    Artifact {
+        profile: &'a str,
+        path: String,
+        target: Option<Target>,
+        state: State,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        sha256: Option<&'a str>,
+    },
+    /// The last line of `build` and `check`.
+    BuildFinished { success: bool },
+    /// The last line of a `lock` that did not fail.
+    LockReport {
+        mode: &'a str,
+        changes: &'a [luciac::lock::resolve::Change],
+        resolved: usize,
+        written: bool,
+    },
+}
+
+#[derive(Clone, Copy, Serialize)]
+#[serde(rename_all = "kebab-case")]
+enum State {
+    Written,
+    Unchanged,
+    Removed,
+}
+
 struct Reporter {
     format: MessageFormat,
+    verbosity: Verbosity,
     style: Style,
     /// Images reported unpinned (W0050 warnings), shown as one line by [`Reporter::finish`].
     unpinned: std::cell::RefCell<std::collections::BTreeSet<String>>,
@@ -187,28 +244,38 @@ struct Reporter {
 
 impl Reporter {
     fn report(&self, diags: &[Diag], sources: &Sources) {
-        let diags: Vec<Diag> = match self.format {
-            // People get one line for all unpinned images; JSON keeps each, located.
-            MessageFormat::Human => diags
-                .iter()
-                .filter(|d| {
-                    let unpinned = d.code == diag::UNPINNED_IMAGE && !d.is_error();
-                    if unpinned {
-                        self.unpinned.borrow_mut().insert(d.message.clone());
-                    }
-                    !unpinned
-                })
-                .cloned()
-                .collect(),
-            MessageFormat::Json => diags.to_vec(),
-        };
-        let diags = &diags[..];
-        if diags.is_empty() {
-            return;
-        }
+        self.report_for(None, diags, sources);
+    }
+
+    /// Report the diagnostics of one profile's compilation (`profile` as the bundle is named:
+    /// "base" without one).
+    fn report_for(&self, profile: Option<&str>, diags: &[Diag], sources: &Sources) {
         match self.format {
-            MessageFormat::Human => eprint!("{}", diag::render_human(diags, sources, self.style)),
-            MessageFormat::Json => print!("{}", diag::render_json(diags, sources)),
+            MessageFormat::Human => {
+                // People get one line for all unpinned images; JSON keeps each, located.
+                let diags: Vec<Diag> = diags
+                    .iter()
+                    .filter(|d| {
+                        let unpinned = d.code == diag::UNPINNED_IMAGE && !d.is_error();
+                        if unpinned {
+                            self.unpinned.borrow_mut().insert(d.message.clone());
+                        }
+                        !unpinned
+                    })
+                    .cloned()
+                    .collect();
+                if !diags.is_empty() {
+                    eprint!("{}", diag::render_human(&diags, sources, self.style));
+                }
+            }
+            MessageFormat::Json => {
+                for d in diags {
+                    self.json(&Message::Diagnostic {
+                        profile,
+                        diagnostic: diag::to_json(d, sources),
+                    });
+                }
+            }
         }
     }
 
@@ -234,9 +301,55 @@ impl Reporter {
         self.report(&[d], &Sources::default());
     }
 
+    /// One JSON line on stdout.
+    fn json(&self, m: &Message<'_>) {
+        if let Ok(line) = serde_json::to_string(m) {
+            println!("{line}");
+        }
+    }
+
+    /// A progress line, cargo's way: the verb right-aligned in 12 columns (bold green in
+    /// colour). Not with `-q` or JSON.
+    fn status(&self, verb: &str, msg: &str) {
+        if self.format == MessageFormat::Human && self.verbosity >= Verbosity::Normal {
+            self.status_line(verb, msg);
+        }
+    }
+
+    /// A progress line only `-v` shows.
+    fn verbose(&self, verb: &str, msg: &str) {
+        if self.format == MessageFormat::Human && self.verbosity >= Verbosity::Verbose {
+            self.status_line(verb, msg);
+        }
+    }
+
+    fn status_line(&self, verb: &str, msg: &str) {
+        if self.style.color {
+            eprintln!("\x1b[1m\x1b[32m{verb:>12}\x1b[0m {msg}");
+        } else {
+            eprintln!("{verb:>12} {msg}");
+        }
+    }
+
+    /// A line for people; not with `-q` or JSON.
     fn note(&self, msg: &str) {
-        if let MessageFormat::Human = self.format {
+        if self.format == MessageFormat::Human && self.verbosity >= Verbosity::Normal {
             eprintln!("{msg}");
+        }
+    }
+
+    /// The detail of a diagnostic just reported (a stale file's diff): for people, even
+    /// with `-q`; JSON consumers have the diagnostic.
+    fn detail(&self, msg: &str) {
+        if self.format == MessageFormat::Human {
+            eprintln!("{msg}");
+        }
+    }
+
+    /// The last line of `build` and `check` in JSON.
+    fn finished(&self, success: bool) {
+        if self.format == MessageFormat::Json {
+            self.json(&Message::BuildFinished { success });
         }
     }
 }
@@ -251,6 +364,13 @@ fn main() -> ExitCode {
     let unicode = std::io::stderr().is_terminal() || color;
     let reporter = Reporter {
         format: cli.message_format,
+        verbosity: if cli.quiet {
+            Verbosity::Quiet
+        } else if cli.verbose {
+            Verbosity::Verbose
+        } else {
+            Verbosity::Normal
+        },
         style: Style {
             color,
             unicode,
@@ -281,12 +401,15 @@ fn run(cli: Cli, reporter: &Reporter) -> ExitCode {
             if diags.iter().any(Diag::is_error) {
                 ExitCode::FAILURE
             } else {
-                reporter.note(&format!(
-                    "{}: {} bundle(s), {} file(s) verified",
-                    path.display(),
-                    rep.bundles,
-                    rep.files
-                ));
+                reporter.status(
+                    "Verified",
+                    &format!(
+                        "{}: {} bundle(s), {} file(s)",
+                        path.display(),
+                        rep.bundles,
+                        rep.files
+                    ),
+                );
                 ExitCode::SUCCESS
             }
         }
@@ -355,40 +478,168 @@ fn exit(failed: bool) -> ExitCode {
     }
 }
 
-/// Load, compile and lower one profile, reporting every diagnostic of the run at once.
-/// `None` when there was any error.
-fn pipeline(
+/// One profile compiled and lowered (or the base alone), with every diagnostic of its run.
+struct Unit {
+    diags: Vec<Diag>,
+    /// What the diagnostics point into (none when the inputs could not be read).
+    sources: Sources,
+    /// `None` when there was any error.
+    built: Option<Built>,
+}
+
+struct Built {
+    model: Model,
+    /// With `build`: the bundle, and what became of it on disk.
+    delivered: Option<Delivered>,
+}
+
+/// What `build` does with each bundle, in the thread that made it: write it into
+/// `<dir>/<profile>/`, or compare it with what is there (`--check`).
+#[derive(Clone, Copy)]
+enum Deliver<'a> {
+    Write(&'a Path),
+    Check(&'a Path),
+}
+
+struct Delivered {
+    dir: PathBuf,
+    /// The bundle, or why it could not be packed.
+    bundle: Result<Bundle, String>,
+    /// `None` when it could not be packed.
+    disk: Option<Disk>,
+}
+
+enum Disk {
+    Written(std::io::Result<WriteReport>),
+    /// Each stale file with its diff (none: up to date).
+    Checked(Vec<(String, String)>),
+}
+
+impl Unit {
+    /// The bundle's name: the profile, or "base".
+    fn name<'a>(&'a self, asked: &'a Option<String>) -> &'a str {
+        match &self.built {
+            Some(b) => b.model.profile_or_base(),
+            None => asked.as_deref().unwrap_or("base"),
+        }
+    }
+}
+
+/// Load the declaration once, then compile and lower every selected profile side by side,
+/// and with `deliver` pack each one's bundle (archives that bundles share are packed once)
+/// and write or check it. `Err` holds what stopped the declaration from being read.
+fn compile_all(
     file: &Path,
+    profiles: &[Option<String>],
+    strict: Strictness,
+    deliver: Option<Deliver<'_>>,
+) -> Result<Vec<Unit>, Vec<Diag>> {
+    let mut diags = Vec::new();
+    let Some(project) = Project::load(file, &mut diags) else {
+        return Err(diags);
+    };
+    let packer = Packer::default();
+    let deliver = deliver.map(|d| (&packer, d));
+    Ok(luciac::par::map(profiles.iter().collect(), |p| {
+        compile_one(&project, p.as_deref(), strict, deliver)
+    }))
+}
+
+/// Compile and lower one profile; with `deliver`, pack its bundle and write or check it.
+/// With a profile, the shared artifacts come from the base's own model, never the
+/// profile's: a base with errors fails the build instead of borrowing one. Each profile's
+/// bundle is its own directory, so writing it here, beside the other profiles, changes
+/// nothing a failed build leaves on disk; what happened is reported later, in order.
+fn compile_one(
+    project: &Project,
     profile: Option<&str>,
     strict: Strictness,
-    r: &Reporter,
-) -> Option<(compile::Input, Model, Vec<Artifact>)> {
+    deliver: Option<(&Packer, Deliver<'_>)>,
+) -> Unit {
     let mut diags = Vec::new();
-    let Some(input) = compile::load(file, profile, &mut diags) else {
-        r.report(&diags, &Sources::default());
-        return None;
+    let Some(input) = project.input(profile, &mut diags) else {
+        return Unit {
+            diags,
+            sources: Sources::default(),
+            built: None,
+        };
     };
-    let model = compile::compile(&input, strict, &mut diags);
-    let base = compile::compile_base(&input, &mut diags);
-    // With a profile, the shared artifacts come from the base's own model, never the
-    // profile's: a base with errors fails the build above instead of borrowing one.
-    let artifacts = match (&model, &input.profile, &base) {
-        (Some(m), None, _) => Some(targets::lower_all(m, &mut diags)),
-        (Some(m), Some(_), Some(b)) => Some(targets::lower_all_with_base(m, b, &mut diags)),
+    let model = project.compile(&input, strict, &mut diags);
+    let base = project.compile_base(&input, &mut diags);
+    let artifacts = match (&model, &input.profile, base) {
+        (Some(m), None, _) => Some(targets::lower(Models::alone(m), &mut diags)),
+        (Some(m), Some(_), Some(b)) => Some(targets::lower(
+            Models {
+                base: b,
+                profile: m,
+            },
+            &mut diags,
+        )),
         _ => None,
     };
-    r.report(&diags, &input.sources);
-    if diags.iter().any(Diag::is_error) {
-        return None;
+    let ok = !diags.iter().any(Diag::is_error);
+    let sources = input.sources.clone();
+    let built = match (ok, model, artifacts) {
+        (true, Some(model), Some(artifacts)) => {
+            let delivered = deliver.map(|(packer, deliver)| {
+                let bundle = packer
+                    .assemble(bundle::Job {
+                        model: &model,
+                        sources: &input.sources,
+                        artifacts,
+                    })
+                    .map_err(|e| e.to_string());
+                let (Deliver::Write(out) | Deliver::Check(out)) = deliver;
+                let dir = out.join(model.profile_or_base());
+                let disk = bundle.as_ref().ok().map(|b| match deliver {
+                    Deliver::Write(_) => Disk::Written(output::write_bundle(&dir, &b.files)),
+                    Deliver::Check(_) => Disk::Checked(output::check_bundle(&dir, &b.files)),
+                });
+                Delivered { dir, bundle, disk }
+            });
+            Some(Built { model, delivered })
+        }
+        _ => None,
+    };
+    Unit {
+        diags,
+        sources,
+        built,
     }
-    Some((input, model?, artifacts?))
+}
+
+/// Load, compile and lower one profile, reporting every diagnostic of the run at once.
+/// `None` when there was any error.
+fn pipeline(file: &Path, profile: Option<&str>, strict: Strictness, r: &Reporter) -> Option<Built> {
+    let asked = profile.map(str::to_string);
+    let unit = match compile_all(file, std::slice::from_ref(&asked), strict, None) {
+        Ok(mut units) => units.pop()?,
+        Err(diags) => {
+            r.report(&diags, &Sources::default());
+            return None;
+        }
+    };
+    r.report_for(Some(unit.name(&asked)), &unit.diags, &unit.sources);
+    unit.built
 }
 
 fn check_only(file: &Path, p: &ProfileArgs, r: &Reporter) -> ExitCode {
-    let mut failed = false;
-    for profile in selected(file, p) {
-        failed |= pipeline(file, profile.as_deref(), Strictness { locked: p.locked }, r).is_none();
-    }
+    let profiles = selected(file, p);
+    let failed = match compile_all(file, &profiles, Strictness { locked: p.locked }, None) {
+        Err(diags) => {
+            r.report(&diags, &Sources::default());
+            true
+        }
+        Ok(units) => {
+            let mut failed = false;
+            for (unit, asked) in units.iter().zip(&profiles) {
+                r.report_for(Some(unit.name(asked)), &unit.diags, &unit.sources);
+                failed |= unit.built.is_none();
+            }
+            failed
+        }
+    };
+    r.finished(!failed);
     exit(failed)
 }
 
@@ -396,46 +647,88 @@ fn build(file: &Path, p: &ProfileArgs, check: bool, out: Option<&Path>, r: &Repo
     let out_dir = out
         .map(Path::to_path_buf)
         .unwrap_or_else(|| file.parent().unwrap_or(Path::new(".")).join("bundles"));
+    let profiles = selected(file, p);
+    let deliver = if check {
+        Deliver::Check(&out_dir)
+    } else {
+        Deliver::Write(&out_dir)
+    };
+    let strict = Strictness { locked: p.locked };
+    let units = match compile_all(file, &profiles, strict, Some(deliver)) {
+        Ok(units) => units,
+        Err(diags) => {
+            r.report(&diags, &Sources::default());
+            r.finished(false);
+            return ExitCode::FAILURE;
+        }
+    };
     let mut failed = false;
-    for profile in selected(file, p) {
-        let Some((input, model, artifacts)) =
-            pipeline(file, profile.as_deref(), Strictness { locked: p.locked }, r)
+    for (unit, asked) in units.iter().zip(&profiles) {
+        let name = unit.name(asked);
+        r.report_for(Some(name), &unit.diags, &unit.sources);
+        let Some((built, d)) = unit
+            .built
+            .as_ref()
+            .and_then(|b| b.delivered.as_ref().map(|d| (b, d)))
         else {
             failed = true;
             continue;
         };
-        let files = match bundle::assemble(&model, &input.sources, &artifacts) {
-            Ok(f) => f,
-            Err(e) => {
-                let dir = out_dir.join(model.profile_or_base());
-                r.fail(
-                    Diag::error(
-                        diag::WRITE_FAILED,
-                        format!("cannot pack the bundle for {}: {e}", dir.display()),
-                    )
-                    .path(dir.display().to_string()),
-                );
-                failed = true;
-                continue;
+        let ok = match (&d.bundle, &d.disk) {
+            (Err(e), _) => {
+                pack_failed(name, &d.dir, e, r);
+                false
+            }
+            (Ok(_), None) => false,
+            (Ok(bundle), Some(Disk::Written(Ok(rep)))) => {
+                report_bundle(name, &d.dir, bundle, rep, r);
+                true
+            }
+            (Ok(_), Some(Disk::Written(Err(e)))) => {
+                write_failed(Some(name), &d.dir, e, r);
+                false
+            }
+            (Ok(bundle), Some(Disk::Checked(stale))) => {
+                let profile = built.model.profile.as_deref();
+                report_check(name, profile, &d.dir, bundle, stale, r)
             }
         };
-        let dir = out_dir.join(model.profile_or_base());
-        failed |= if check {
-            !check_dir(&dir, &files, &model, r)
-        } else {
-            !write_dir(&dir, &files, r)
-        };
+        failed |= !ok;
     }
+    r.finished(!failed);
     exit(failed)
 }
 
-fn check_dir(dir: &Path, files: &luciac::pack::FileTree, model: &Model, r: &Reporter) -> bool {
-    let stale = output::check_bundle(dir, files);
+fn pack_failed(name: &str, dir: &Path, e: &str, r: &Reporter) {
+    let d = Diag::error(
+        diag::WRITE_FAILED,
+        format!("cannot pack the bundle for {}: {e}", dir.display()),
+    )
+    .path(dir.display().to_string());
+    r.report_for(Some(name), &[d], &Sources::default());
+}
+
+/// Report a bundle compared with what is on disk (`build --check`); `false` when stale.
+fn report_check(
+    name: &str,
+    profile: Option<&str>,
+    dir: &Path,
+    bundle: &Bundle,
+    stale: &[(String, String)],
+    r: &Reporter,
+) -> bool {
     if stale.is_empty() {
-        r.note(&format!("{}: up to date", dir.display()));
+        r.status(
+            "Checked",
+            &format!(
+                "{name}: {} files up to date in {}",
+                bundle.files.len(),
+                dir.display()
+            ),
+        );
         return true;
     }
-    let rebuild = match &model.profile {
+    let rebuild = match profile {
         Some(p) => format!("luciac build --profile {p}"),
         None => "luciac build".to_string(),
     };
@@ -451,56 +744,110 @@ fn check_dir(dir: &Path, files: &luciac::pack::FileTree, model: &Model, r: &Repo
             .help(format!("run `{rebuild}` and commit the result"))
         })
         .collect();
-    r.report(&diags, &Sources::default());
+    r.report_for(Some(name), &diags, &Sources::default());
     // The diffs themselves are for people; JSON consumers get one record per stale file.
-    for (path, diff) in &stale {
-        r.note(&format!("--- {path}\n{diff}"));
+    for (path, diff) in stale {
+        r.detail(&format!("--- {path}\n{diff}"));
     }
     false
 }
 
-fn write_dir(dir: &Path, files: &luciac::pack::FileTree, r: &Reporter) -> bool {
-    match output::write_bundle(dir, files) {
-        Ok(rep) => {
-            for w in &rep.written {
-                r.note(&format!("  wrote {}", dir.join(w).display()));
-            }
-            for w in &rep.removed {
-                r.note(&format!("  removed {}", dir.join(w).display()));
-            }
-            r.note(&format!(
-                "{}: {} written, {} unchanged",
-                dir.display(),
-                rep.written.len(),
-                rep.unchanged.len()
-            ));
-            true
+/// Report a bundle directory written: one summary line, with `-v` one line per file too,
+/// and in JSON one `artifact` message per file.
+fn report_bundle(name: &str, dir: &Path, bundle: &Bundle, rep: &WriteReport, r: &Reporter) {
+    report_written(dir, rep, r);
+    if r.format == MessageFormat::Json {
+        // The bundle's files by path, then what was removed.
+        let written: std::collections::BTreeSet<&String> = rep.written.iter().collect();
+        for (path, info) in &bundle.info {
+            r.json(&Message::Artifact {
+                profile: name,
+                path: dir.join(path).display().to_string(),
+                target: info.target,
+                state: if written.contains(path) {
+                    State::Written
+                } else {
+                    State::Unchanged
+                },
+                sha256: Some(&info.sha256),
+            });
         }
-        Err(e) => {
-            r.fail(
-                Diag::error(
-                    diag::WRITE_FAILED,
-                    format!("cannot write {}: {e}", dir.display()),
-                )
-                .path(dir.display().to_string())
-                .help("check that the directory is writable; bundles already there were left as they were"),
-            );
-            false
+        for path in &rep.removed {
+            r.json(&Message::Artifact {
+                profile: name,
+                path: dir.join(path).display().to_string(),
+                target: None,
+                state: State::Removed,
+                sha256: None,
+            });
         }
+    }
+    r.status("Finished", &format!("{name}: {}", summary(rep, dir)));
+}
+
+/// "12 written, 52 unchanged in bundles/prod" (and how many were removed, if any).
+fn summary(rep: &WriteReport, dir: &Path) -> String {
+    let removed = if rep.removed.is_empty() {
+        String::new()
+    } else {
+        format!(", {} removed", rep.removed.len())
+    };
+    format!(
+        "{} written, {} unchanged{removed} in {}",
+        rep.written.len(),
+        rep.unchanged.len(),
+        dir.display()
+    )
+}
+
+/// `-v`: each file written or removed.
+fn report_written(dir: &Path, rep: &WriteReport, r: &Reporter) {
+    for w in &rep.written {
+        r.verbose("Wrote", &dir.join(w).display().to_string());
+    }
+    for w in &rep.removed {
+        r.verbose("Removed", &dir.join(w).display().to_string());
     }
 }
 
+/// A bundle (the profile's, `Some`) or another file that could not be written.
+fn write_failed(profile: Option<&str>, dir: &Path, e: &std::io::Error, r: &Reporter) {
+    let d = Diag::error(
+        diag::WRITE_FAILED,
+        format!("cannot write {}: {e}", dir.display()),
+    )
+    .path(dir.display().to_string())
+    .help("check that the directory is writable; bundles already there were left as they were");
+    r.report_for(profile, &[d], &Sources::default());
+}
+
 fn docs(file: &Path, out: Option<&Path>, check: bool, r: &Reporter) -> ExitCode {
-    let Some((_, base, _)) = pipeline(file, None, Strictness::default(), r) else {
-        return ExitCode::FAILURE;
+    // The base alone, then every profile, compiled side by side; the first failure stops.
+    let profiles: Vec<Option<String>> = std::iter::once(None)
+        .chain(compile::list_profiles(file).into_iter().map(Some))
+        .collect();
+    let units = match compile_all(file, &profiles, Strictness::default(), None) {
+        Ok(units) => units,
+        Err(diags) => {
+            r.report(&diags, &Sources::default());
+            return ExitCode::FAILURE;
+        }
     };
-    let mut profiles = Vec::new();
-    for name in compile::list_profiles(file) {
-        let Some((_, m, _)) = pipeline(file, Some(&name), Strictness::default(), r) else {
+    let mut models = Vec::new();
+    for (unit, asked) in units.into_iter().zip(&profiles) {
+        r.report_for(Some(unit.name(asked)), &unit.diags, &unit.sources);
+        let Some(built) = unit.built else {
             return ExitCode::FAILURE;
         };
-        profiles.push((name, m));
+        models.push((asked.clone(), built.model));
     }
+    let mut models = models.into_iter();
+    let Some((_, base)) = models.next() else {
+        return ExitCode::FAILURE;
+    };
+    let profiles: Vec<(String, Model)> = models
+        .filter_map(|(name, m)| name.map(|n| (n, m)))
+        .collect();
     let text = luciac::docs::configuration_reference(&base, &profiles);
     let path = out.map(Path::to_path_buf).unwrap_or_else(|| {
         file.parent()
@@ -510,7 +857,7 @@ fn docs(file: &Path, out: Option<&Path>, check: bool, r: &Reporter) -> ExitCode 
     if check {
         let current = std::fs::read_to_string(&path).unwrap_or_default();
         if current == text {
-            r.note(&format!("{}: up to date", path.display()));
+            r.status("Checked", &format!("{}: up to date", path.display()));
             return ExitCode::SUCCESS;
         }
         let diff = similar::TextDiff::from_lines(&current, &text)
@@ -528,7 +875,7 @@ fn docs(file: &Path, out: Option<&Path>, check: bool, r: &Reporter) -> ExitCode 
             .path(path.display().to_string())
             .help("run `luciac docs` and commit the result"),
         );
-        r.note(&diff);
+        r.detail(&diff);
         return ExitCode::FAILURE;
     }
     let mut files = luciac::pack::FileTree::new();
@@ -537,18 +884,25 @@ fn docs(file: &Path, out: Option<&Path>, check: bool, r: &Reporter) -> ExitCode 
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_default();
     files.insert(name, luciac::pack::text(text));
-    exit(!write_dir(
-        path.parent().unwrap_or(Path::new(".")),
-        &files,
-        r,
-    ))
+    let dir = path.parent().unwrap_or(Path::new("."));
+    match output::write_bundle(dir, &files) {
+        Ok(rep) => {
+            report_written(dir, &rep, r);
+            r.status("Finished", &format!("docs: {}", summary(&rep, dir)));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            write_failed(None, dir, &e, r);
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn graph(file: &Path, profile: Option<&str>, r: &Reporter) -> ExitCode {
-    let Some((_, model, _)) = pipeline(file, profile, Strictness::default(), r) else {
+    let Some(built) = pipeline(file, profile, Strictness::default(), r) else {
         return ExitCode::FAILURE;
     };
-    print!("{}", luciac::graph::dot(&model));
+    print!("{}", luciac::graph::dot(&built.model));
     ExitCode::SUCCESS
 }
 
@@ -559,9 +913,9 @@ fn init(dir: &Path, template: &str, reporter: &Reporter) -> ExitCode {
     for (rel, text) in files {
         let path = dir.join(rel);
         if path.exists() {
-            eprintln!(
-                "  kept {} (exists; luciac init never overwrites)",
-                path.display()
+            reporter.status(
+                "Kept",
+                &format!("{} (exists; luciac init never overwrites)", path.display()),
             );
             continue;
         }
@@ -577,7 +931,7 @@ fn init(dir: &Path, template: &str, reporter: &Reporter) -> ExitCode {
                     .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()))
             });
         match res {
-            Ok(()) => eprintln!("  wrote {}", path.display()),
+            Ok(()) => reporter.status("Wrote", &path.display().to_string()),
             Err(e) => {
                 reporter.fail(
                     Diag::error(
@@ -591,10 +945,10 @@ fn init(dir: &Path, template: &str, reporter: &Reporter) -> ExitCode {
         }
     }
     if !failed {
-        eprintln!(
+        reporter.note(&format!(
             "next: edit {}, then `luciac build --profile prod`",
             dir.join("lucia.kdl").display()
-        );
+        ));
     }
     exit(failed)
 }
@@ -665,7 +1019,7 @@ fn fmt(decl: &Path, files: &[PathBuf], check: bool, r: &Reporter) -> ExitCode {
                 );
                 failed = true;
             } else {
-                r.note(&format!("  formatted {shown}"));
+                r.status("Formatted", &shown);
             }
         }
     }
@@ -686,15 +1040,16 @@ fn lock(file: &Path, mode: &luciac::lock::resolve::Mode, r: &Reporter) -> ExitCo
         return ExitCode::FAILURE;
     }
     match r.format {
-        MessageFormat::Json => {
-            let report = serde_json::json!({
-                "changes": out.changes,
-                "mode": match mode { Mode::Check => "check", Mode::Update(_) => "update", Mode::Lock => "lock" },
-                "resolved": out.resolved,
-                "written": out.written,
-            });
-            println!("{report}");
-        }
+        MessageFormat::Json => r.json(&Message::LockReport {
+            mode: match mode {
+                Mode::Check => "check",
+                Mode::Update(_) => "update",
+                Mode::Lock => "lock",
+            },
+            changes: &out.changes,
+            resolved: out.resolved,
+            written: out.written,
+        }),
         MessageFormat::Human => {
             for c in &out.changes {
                 let verb = if *mode == Mode::Check {

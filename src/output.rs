@@ -4,7 +4,8 @@
 //! previous bundles as they were. Each file is written to a temporary name in the same
 //! directory, synced and renamed over the old one; unchanged files are not touched; the manifest
 //! and `SHA256SUMS` go last. Files that an earlier build wrote (they are in the old
-//! `SHA256SUMS`) and this build does not are removed.
+//! `SHA256SUMS`) and this build does not are removed. The files on disk are read and
+//! compared side by side; the writes happen in order, one at a time.
 
 use std::io::Write;
 use std::path::Path;
@@ -38,6 +39,12 @@ fn safe_rel(path: &str) -> bool {
 }
 
 pub fn write_bundle(dir: &Path, files: &FileTree) -> std::io::Result<WriteReport> {
+    if let Some(path) = files.keys().find(|p| !safe_rel(p)) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("refusing unsafe path {path}"),
+        ));
+    }
     std::fs::create_dir_all(dir)?;
     let mut report = WriteReport::default();
     // Read before SHA256SUMS is replaced: it lists what the earlier build wrote.
@@ -54,24 +61,21 @@ pub fn write_bundle(dir: &Path, files: &FileTree) -> std::io::Result<WriteReport
     if files.contains_key(&sums) {
         paths.push(&sums);
     }
-    for path in paths {
+    // Which files are already there, byte for byte and mode: read side by side.
+    let current = crate::par::map(paths.clone(), |path| {
+        files
+            .get(path)
+            .is_some_and(|file| on_disk(&dir.join(path), file))
+    });
+    for (path, current) in paths.into_iter().zip(current) {
         let Some(file) = files.get(path) else {
             continue;
         };
-        if !safe_rel(path) {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                format!("refusing unsafe path {path}"),
-            ));
-        }
-        let target = dir.join(path);
-        if let Ok(existing) = std::fs::read(&target)
-            && existing == file.bytes
-            && mode_ok(&target, file.executable)
-        {
+        if current {
             report.unchanged.push(path.clone());
             continue;
         }
+        let target = dir.join(path);
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent)?;
         }
@@ -114,35 +118,52 @@ fn set_mode(_: &Path, _: bool) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Whether `path` holds exactly `file`: its size and mode first (one `fstat`), then its bytes.
+fn on_disk(path: &Path, file: &pack::File) -> bool {
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return false;
+    };
+    let Ok(meta) = f.metadata() else {
+        return false;
+    };
+    if meta.len() != file.bytes.len() as u64 || !mode_ok(&meta, file.executable) {
+        return false;
+    }
+    let mut existing = Vec::with_capacity(file.bytes.len());
+    std::io::Read::read_to_end(&mut f, &mut existing).is_ok() && existing == file.bytes
+}
+
 #[cfg(unix)]
-fn mode_ok(path: &Path, executable: bool) -> bool {
+fn mode_ok(meta: &std::fs::Metadata, executable: bool) -> bool {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path)
-        .map(|m| (m.permissions().mode() & 0o111 != 0) == executable)
-        .unwrap_or(false)
+    (meta.permissions().mode() & 0o111 != 0) == executable
 }
 
 #[cfg(not(unix))]
-fn mode_ok(_: &Path, _: bool) -> bool {
+fn mode_ok(_: &std::fs::Metadata, _: bool) -> bool {
     true
 }
 
 /// Compare the bundle on disk with the one just built. Returns one entry per stale file with
 /// a readable diff (archives are opened and compared member by member).
 pub fn check_bundle(dir: &Path, files: &FileTree) -> Vec<(String, String)> {
-    let mut stale = Vec::new();
-    for (path, file) in files {
-        match std::fs::read(dir.join(path)) {
-            Err(_) => stale.push((
-                path.clone(),
-                "missing on disk; run `luciac build` and commit it".to_string(),
-            )),
-            Ok(existing) if existing != file.bytes => {
-                stale.push((path.clone(), diff_file(path, &existing, &file.bytes)))
+    // Read and compared side by side; reported in path order.
+    let mut stale: Vec<(String, String)> =
+        crate::par::map(files.iter().collect(), |(path, file)| {
+            match std::fs::read(dir.join(path)) {
+                Err(_) => Some((
+                    path.clone(),
+                    "missing on disk; run `luciac build` and commit it".to_string(),
+                )),
+                Ok(existing) if existing != file.bytes => {
+                    Some((path.clone(), diff_file(path, &existing, &file.bytes)))
+                }
+                Ok(_) => None,
             }
-            Ok(_) => {}
-        }
-    }
+        })
+        .into_iter()
+        .flatten()
+        .collect();
     for old in previous_files(dir) {
         if !files.contains_key(&old) {
             stale.push((

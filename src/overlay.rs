@@ -111,19 +111,82 @@ pub fn overlay(mut base: Decl, profile: Decl, diags: &mut Vec<Diag>) -> Decl {
         );
     }
     for r in profile.removals {
-        let removed = match r.kind.v.as_str() {
-            "image" => remove_by(&mut base.images, |i| i.name.v == r.name.v),
-            "param" => remove_by(&mut base.params, |i| i.name.v == r.name.v),
-            "secret" => remove_by(&mut base.secrets, |i| i.name.v == r.name.v),
-            "service" => remove_by(&mut base.services, |i| i.name.v == r.name.v),
-            "target" => remove_by(&mut base.targets, |i| i.name.v == r.name.v),
-            _ => true,
+        // The decoder accepts only the kinds below, so an unknown one cannot reach here.
+        let removed = match TopKind::of(&r.kind.v) {
+            Some(TopKind::Image) => remove_by(&mut base.images, |i| i.name.v == r.name.v),
+            Some(TopKind::Param) => remove_by(&mut base.params, |i| i.name.v == r.name.v),
+            Some(TopKind::Secret) => remove_by(&mut base.secrets, |i| i.name.v == r.name.v),
+            Some(TopKind::Service) => remove_by(&mut base.services, |i| i.name.v == r.name.v),
+            Some(TopKind::Target) => remove_by(&mut base.targets, |i| i.name.v == r.name.v),
+            None => true,
         };
         if !removed {
             nothing_to_remove(&r, diags);
         }
     }
     base
+}
+
+/// What a top-level `remove KIND NAME` deletes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TopKind {
+    Image,
+    Param,
+    Secret,
+    Service,
+    Target,
+}
+
+impl TopKind {
+    const ALL: [(&'static str, TopKind); 5] = [
+        ("image", TopKind::Image),
+        ("param", TopKind::Param),
+        ("secret", TopKind::Secret),
+        ("service", TopKind::Service),
+        ("target", TopKind::Target),
+    ];
+
+    fn of(kind: &str) -> Option<TopKind> {
+        Self::ALL.iter().find(|(k, _)| *k == kind).map(|(_, v)| *v)
+    }
+}
+
+/// What a `remove KIND NAME` inside a service deletes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ServiceKind {
+    Port,
+    Env,
+    Volume,
+    Writable,
+    DependsOn,
+    Health,
+    Resources,
+    Config,
+    Bind,
+    Device,
+    Capability,
+    Gpu,
+}
+
+impl ServiceKind {
+    const ALL: [(&'static str, ServiceKind); 12] = [
+        ("port", ServiceKind::Port),
+        ("env", ServiceKind::Env),
+        ("volume", ServiceKind::Volume),
+        ("writable", ServiceKind::Writable),
+        ("depends-on", ServiceKind::DependsOn),
+        ("health", ServiceKind::Health),
+        ("resources", ServiceKind::Resources),
+        ("config", ServiceKind::Config),
+        ("bind", ServiceKind::Bind),
+        ("device", ServiceKind::Device),
+        ("capability", ServiceKind::Capability),
+        ("gpu", ServiceKind::Gpu),
+    ];
+
+    fn of(kind: &str) -> Option<ServiceKind> {
+        Self::ALL.iter().find(|(k, _)| *k == kind).map(|(_, v)| *v)
+    }
 }
 
 fn set<T>(slot: &mut Option<T>, value: Option<T>) {
@@ -280,22 +343,37 @@ fn merge_service(
 
 fn remove_in_service(b: &mut Service, r: &Removal, diags: &mut Vec<Diag>) {
     let n = &r.name.v;
-    let removed = match r.kind.v.as_str() {
-        "port" => remove_by(&mut b.ports, |x| &x.name.v == n),
-        "env" => remove_by(&mut b.env, |x| &x.key.v == n),
-        "volume" => remove_by(&mut b.volumes, |x| &x.name.v == n),
-        "writable" => remove_by(&mut b.writable, |x: &S<String>| &x.v == n),
-        "depends-on" => remove_by(&mut b.depends_on, |x: &S<String>| &x.v == n),
-        "health" => b.health.take().is_some(),
-        "resources" => b.resources.take().is_some(),
-        "config" => remove_by(&mut b.configs, |x| &x.name.v == n),
-        "bind" => remove_by(&mut b.binds, |x| &x.path.v == n),
-        "device" => remove_by(&mut b.devices, |x| &x.host.v == n),
-        "capability" => remove_by(&mut b.capabilities, |x| &x.name.v == n),
-        "gpu" => b.gpu.take().is_some(),
-        _ => true,
+    let removed = match ServiceKind::of(&r.kind.v) {
+        Some(ServiceKind::Port) => remove_by(&mut b.ports, |x| &x.name.v == n),
+        Some(ServiceKind::Env) => remove_by(&mut b.env, |x| &x.key.v == n),
+        Some(ServiceKind::Volume) => remove_by(&mut b.volumes, |x| &x.name.v == n),
+        Some(ServiceKind::Writable) => remove_by(&mut b.writable, |x: &S<String>| &x.v == n),
+        Some(ServiceKind::DependsOn) => remove_by(&mut b.depends_on, |x: &S<String>| &x.v == n),
+        Some(ServiceKind::Health) => b.health.take().is_some(),
+        Some(ServiceKind::Resources) => b.resources.take().is_some(),
+        Some(ServiceKind::Config) => remove_by(&mut b.configs, |x| &x.name.v == n),
+        Some(ServiceKind::Bind) => remove_by(&mut b.binds, |x| &x.path.v == n),
+        Some(ServiceKind::Device) => remove_by(&mut b.devices, |x| &x.host.v == n),
+        Some(ServiceKind::Capability) => remove_by(&mut b.capabilities, |x| &x.name.v == n),
+        Some(ServiceKind::Gpu) => b.gpu.take().is_some(),
+        None => true,
     };
     if !removed {
         nothing_to_remove(r, diags);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ServiceKind, TopKind};
+    use crate::decode::{SERVICE_REMOVABLE, TOP_REMOVABLE};
+
+    /// The kinds the decoder accepts are exactly the kinds the overlay knows how to remove.
+    #[test]
+    fn removal_kinds_match_the_decoder() {
+        let top: Vec<&str> = TopKind::ALL.iter().map(|(k, _)| *k).collect();
+        assert_eq!(top, TOP_REMOVABLE);
+        let service: Vec<&str> = ServiceKind::ALL.iter().map(|(k, _)| *k).collect();
+        assert_eq!(service, SERVICE_REMOVABLE);
     }
 }

@@ -3,15 +3,26 @@
 //! The `kdl` crate recovers from errors and returns several at once; each becomes one of our
 //! diagnostics with the user's file name and a help line for the mistakes people really make
 //! (KDL v1 keywords above all).
+//!
+//! A large file is parsed in pieces side by side: the pre-scan, which follows KDL's strings
+//! and comments anyway, notes where a top-level block closes at the end of a line, the text
+//! is cut there, each piece is parsed on its own thread, and the pieces' nodes are joined
+//! with their spans moved to where they are in the file. The result is the document a
+//! parse of the whole text gives (a test compares every node, entry, format and span); any
+//! piece that fails to parse sends the whole text through the parser again, so syntax
+//! errors are reported exactly as a parse of the whole would.
 
-use kdl::KdlDocument;
+use kdl::{KdlDocument, KdlEntry, KdlIdentifier, KdlNode};
+use miette::SourceSpan;
 
 use crate::diag::{self, Diag};
 use crate::source::{FileId, Span};
 
 pub fn parse(text: &str, file: FileId, diags: &mut Vec<Diag>) -> Option<KdlDocument> {
-    if !prescan(text, file, diags) {
-        return None;
+    let cuts = prescan(text, file, diags)?;
+    let pieces = crate::par::cores().min(text.len() / PIECE_MIN);
+    if let Some(doc) = parse_in_pieces(text, &cuts, pieces) {
+        return Some(doc);
     }
     let parsed = std::thread::scope(|scope| {
         std::thread::Builder::new()
@@ -106,6 +117,130 @@ pub fn parse(text: &str, file: FileId, diags: &mut Vec<Diag>) -> Option<KdlDocum
     }
 }
 
+/// Below this many bytes per piece, a file is parsed whole: starting a thread would cost
+/// about as much as it saves.
+const PIECE_MIN: usize = 2048;
+
+/// Parse `text` in (up to) `pieces` pieces side by side, cut at `cuts` (offsets just after
+/// the line end that follows a top-level block's `}`). `None` when it is not worth it, or
+/// when a piece does not parse: then the whole text must be parsed, for its diagnostics.
+fn parse_in_pieces(text: &str, cuts: &[usize], pieces: usize) -> Option<KdlDocument> {
+    if pieces < 2 {
+        return None;
+    }
+    // Cut as near as possible after each equal share of the text.
+    let mut bounds = vec![0];
+    for k in 1..pieces {
+        let want = text.len() * k / pieces;
+        let last = bounds.last().copied().unwrap_or(0);
+        let at = cuts.partition_point(|&c| c < want.max(last + 1));
+        if let Some(&cut) = cuts.get(at)
+            && cut < text.len()
+        {
+            bounds.push(cut);
+        }
+    }
+    if bounds.len() < 2 {
+        return None;
+    }
+    bounds.push(text.len());
+    let pieces: Vec<(usize, &str)> = bounds
+        .windows(2)
+        .filter_map(|w| match w {
+            [a, b] => text.get(*a..*b).map(|t| (*a, t)),
+            _ => None,
+        })
+        .collect();
+    let parsed: Vec<Option<KdlDocument>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = pieces
+            .iter()
+            .map(|&(_, piece)| {
+                std::thread::Builder::new()
+                    .name("kdl-parse".into())
+                    .stack_size(PARSE_STACK)
+                    .spawn_scoped(scope, move || piece.parse::<KdlDocument>().ok())
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.ok().and_then(|h| h.join().ok()).flatten())
+            .collect()
+    });
+    let mut docs = parsed
+        .into_iter()
+        .zip(pieces.iter().map(|&(offset, _)| offset));
+    let (first, _) = docs.next()?;
+    let mut doc = first?;
+    let start = doc.span().offset();
+    let mut end = start + doc.span().len();
+    for (piece, offset) in docs {
+        let mut piece = piece?;
+        // A piece of only comments would have them as its document's leading text, where
+        // a parse of the whole puts them elsewhere; such a cut is not used.
+        if piece.nodes().is_empty() {
+            return None;
+        }
+        shift_document(&mut piece, offset);
+        end = piece.span().offset() + piece.span().len();
+        // What follows the last node of the piece before (a node commented out with `/-`)
+        // leads the next node in a parse of the whole; the piece's trailing text ends it.
+        let (lead, trailing) = piece
+            .format()
+            .map(|f| (f.leading.clone(), f.trailing.clone()))
+            .unwrap_or_default();
+        let before = doc
+            .format_mut()
+            .map(|f| std::mem::replace(&mut f.trailing, trailing))
+            .unwrap_or_default();
+        if let Some(f) = piece.nodes_mut().first_mut().and_then(KdlNode::format_mut) {
+            f.leading = format!("{before}{lead}{}", f.leading);
+        }
+        doc.nodes_mut().append(piece.nodes_mut());
+    }
+    doc.set_span(SourceSpan::new(start.into(), end - start));
+    Some(doc)
+}
+
+fn shifted(span: SourceSpan, by: usize) -> SourceSpan {
+    SourceSpan::new((span.offset() + by).into(), span.len())
+}
+
+/// Move every span in `doc` by `by` bytes.
+fn shift_document(doc: &mut KdlDocument, by: usize) {
+    doc.set_span(shifted(doc.span(), by));
+    for node in doc.nodes_mut() {
+        shift_node(node, by);
+    }
+}
+
+fn shift_node(node: &mut KdlNode, by: usize) {
+    node.set_span(shifted(node.span(), by));
+    shift_identifier(node.name_mut(), by);
+    if let Some(ty) = node.ty_mut() {
+        shift_identifier(ty, by);
+    }
+    for entry in node.entries_mut() {
+        shift_entry(entry, by);
+    }
+    if let Some(children) = node.children_mut() {
+        shift_document(children, by);
+    }
+}
+
+fn shift_entry(entry: &mut KdlEntry, by: usize) {
+    entry.set_span(shifted(entry.span(), by));
+    if let Some(name) = entry.name_mut() {
+        shift_identifier(name, by);
+    }
+    if let Some(ty) = entry.ty_mut() {
+        shift_identifier(ty, by);
+    }
+}
+
+fn shift_identifier(id: &mut KdlIdentifier, by: usize) {
+    id.set_span(shifted(id.span(), by));
+}
+
 /// Syntax errors beyond the first hundred are almost always one mistake echoing on.
 const MAX_SYNTAX_ERRORS: usize = 100;
 
@@ -138,8 +273,12 @@ const MAX_CHAR_REPORTS: usize = 10;
 /// The scan follows KDL v2's lexical rules for strings and comments, so that braces inside
 /// them are not counted. Where it is unsure (a single-line string running into a newline) it
 /// ends the string, which can only count more braces, never fewer: it errs towards refusing.
-fn prescan(text: &str, file: FileId, diags: &mut Vec<Diag>) -> bool {
+///
+/// `Some` with the offsets where the text may be cut for a parse in pieces (just after a
+/// `}` that closes a top-level block and ends its line), `None` when it must not be parsed.
+fn prescan(text: &str, file: FileId, diags: &mut Vec<Diag>) -> Option<Vec<usize>> {
     let ok_chars = check_chars(text, file, diags);
+    let mut cuts = Vec::new();
     let b = text.as_bytes();
     let at = |i: usize| b.get(i).copied();
     let mut depth = 0usize;
@@ -158,7 +297,7 @@ fn prescan(text: &str, file: FileId, diags: &mut Vec<Diag>) -> bool {
                     .label(span(file, i, 2), "too many here")
                     .help("one `/-` comments out the node, entry or block after it; remove the others"),
                 );
-                return false;
+                return None;
             }
             i += 2;
             continue;
@@ -177,13 +316,20 @@ fn prescan(text: &str, file: FileId, diags: &mut Vec<Diag>) -> bool {
                         .label(span(file, i, 1), format!("level {depth} starts here"))
                         .help("a declaration needs at most three levels (service → health → exec); check for a `{` that should be a `}`"),
                     );
-                    return false;
+                    return None;
                 }
                 i += 1;
             }
             b'}' => {
                 depth = depth.saturating_sub(1);
                 i += 1;
+                if depth == 0 {
+                    match (at(i), at(i + 1)) {
+                        (Some(b'\n'), _) => cuts.push(i + 1),
+                        (Some(b'\r'), Some(b'\n')) => cuts.push(i + 2),
+                        _ => {}
+                    }
+                }
             }
             b'/' if at(i + 1) == Some(b'/') => {
                 i = b[i..]
@@ -199,7 +345,7 @@ fn prescan(text: &str, file: FileId, diags: &mut Vec<Diag>) -> bool {
                             .label(span(file, i, 2), "the comment starts here")
                             .help(format!("a `/* … */` comment may hold at most {MAX_COMMENT_PIECES} `*`, `/` or nested comments; use `//` line comments")),
                     );
-                    return false;
+                    return None;
                 }
             },
             b'"' => i = string_end(b, i, 0),
@@ -214,7 +360,7 @@ fn prescan(text: &str, file: FileId, diags: &mut Vec<Diag>) -> bool {
             _ => i += 1,
         }
     }
-    ok_chars
+    ok_chars.then_some(cuts)
 }
 
 fn span(file: FileId, offset: usize, len: usize) -> Span {
@@ -329,4 +475,121 @@ fn check_chars(text: &str, file: FileId, diags: &mut Vec<Diag>) -> bool {
         ));
     }
     found == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every span in a document, in order: the document's, then each node's, its name's and
+    /// type's, its entries' (with their names and types), and its children's.
+    fn spans(doc: &KdlDocument, out: &mut Vec<(usize, usize)>) {
+        fn push(out: &mut Vec<(usize, usize)>, s: SourceSpan) {
+            out.push((s.offset(), s.len()));
+        }
+        push(out, doc.span());
+        for node in doc.nodes() {
+            push(out, node.span());
+            push(out, node.name().span());
+            if let Some(ty) = node.ty() {
+                push(out, ty.span());
+            }
+            for e in node.entries() {
+                push(out, e.span());
+                if let Some(n) = e.name() {
+                    push(out, n.span());
+                }
+                if let Some(t) = e.ty() {
+                    push(out, t.span());
+                }
+            }
+            if let Some(c) = node.children() {
+                spans(c, out);
+            }
+        }
+    }
+
+    /// A parse in any number of pieces is the parse of the whole: nodes, formats and spans;
+    /// text the whole parse refuses is never accepted in pieces.
+    fn same_in_pieces(name: &str, text: &str) {
+        let mut diags = Vec::new();
+        let Some(cuts) = prescan(text, 0, &mut diags) else {
+            return;
+        };
+        let whole = text.parse::<KdlDocument>().ok();
+        for pieces in 2..=5 {
+            let Some(doc) = parse_in_pieces(text, &cuts, pieces) else {
+                continue;
+            };
+            let Some(whole) = &whole else {
+                panic!("{name}: {pieces} pieces parsed what the whole parse refuses");
+            };
+            assert_eq!(&doc, whole, "{name}: {pieces} pieces");
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            spans(&doc, &mut a);
+            spans(whole, &mut b);
+            assert_eq!(a, b, "{name}: spans in {pieces} pieces");
+            assert_eq!(
+                doc.to_string(),
+                whole.to_string(),
+                "{name}: {pieces} pieces"
+            );
+        }
+    }
+
+    #[test]
+    fn pieces_parse_as_the_whole() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut cases: Vec<(String, String)> = crate::defaults::FILES
+            .iter()
+            .map(|(name, text)| (name.to_string(), text.to_string()))
+            .collect();
+        let mut corpus: Vec<_> = std::fs::read_dir(dir.join("tests/corpus"))
+            .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default();
+        corpus.sort();
+        for path in corpus {
+            if let Ok(text) = std::fs::read_to_string(&path) {
+                cases.push((path.display().to_string(), text));
+            }
+        }
+        assert!(cases.len() > 30);
+        let tricky = [
+            "a {\n}\n/* x {\n}\n*/ b {\n}\nc 1\n",
+            "a {\n}\nb #\"\"\"\n  }\n  x {\n}\n  \"\"\"#\nc {\n}\n",
+            "a {\n}\n/-b {\n}\nc {\n}\nd {\n}\n",
+            "a {\n}\n/-\nb {\n}\nc {\n}\n",
+            "a \\\n{\n}\nb {\n}\nc {\n}\n",
+            "a {\r\n}\r\nb {\r\n}\r\nc {\r\n}\r\n",
+            "a {\n} // c\nb {\n}\nc {\n}\n",
+            "a {\n}\nb {\n}\n// the end\n",
+            "a {\n  b {\n  }\n}\nc {\n  d {\n  }\n}\n",
+            "(t)a k=(u)1 {\n}\n// lead\n\n(t)b (v)\"x\" {\n}\nc;d {\n}\n",
+            "a {\n}\nb \"unclosed {\n}\nc {\n}\n",
+            "a {\n}\n}\nc {\n}\n",
+            "a {\n}\nb {\n}\nc { d 1 }\n",
+        ];
+        for (i, t) in tricky.iter().enumerate() {
+            cases.push((format!("tricky {i}"), t.to_string()));
+        }
+        // Every case cut everywhere it may be cut, as well as in equal shares.
+        for (name, text) in &cases {
+            same_in_pieces(name, text);
+            let mut diags = Vec::new();
+            if let Some(cuts) = prescan(text, 0, &mut diags) {
+                for &cut in &cuts {
+                    if let Some(doc) = parse_in_pieces(text, &[cut], 2) {
+                        let whole = text
+                            .parse::<KdlDocument>()
+                            .unwrap_or_else(|e| panic!("{name}: cut at {cut}: {e}"));
+                        assert_eq!(doc, whole, "{name}: cut at {cut}");
+                        let (mut a, mut b) = (Vec::new(), Vec::new());
+                        spans(&doc, &mut a);
+                        spans(&whole, &mut b);
+                        assert_eq!(a, b, "{name}: spans, cut at {cut}");
+                    }
+                }
+            }
+        }
+    }
 }

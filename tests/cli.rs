@@ -6,7 +6,8 @@ mod common;
 
 use std::path::Path;
 
-use common::{luciac, project, repo, run};
+use common::registry::{FakeRegistry, Fault};
+use common::{luciac, project, repo, run, tool};
 
 fn read_tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
@@ -95,7 +96,8 @@ fn build_writes_bundle_lock_and_sums_and_check_detects_drift() {
         .current_dir(p.path())
         .args(["build", "--profile", "prod"]));
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("0 written"),
+        String::from_utf8_lossy(&out.stderr)
+            .contains("    Finished prod: 0 written, 65 unchanged in bundles/prod\n"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
@@ -355,11 +357,17 @@ fn stale_bundles_and_write_failures_are_json_diagnostics() {
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
         .collect();
     assert!(
-        lines.iter().any(|v| v["code"] == "luciac::E0061"
-            && v["file"]
+        lines.iter().any(|v| v["reason"] == "diagnostic"
+            && v["profile"] == "prod"
+            && v["diagnostic"]["code"] == "luciac::E0061"
+            && v["diagnostic"]["file"]
                 .as_str()
                 .is_some_and(|f| f.ends_with("compose-1.2.3.tar.gz") || f.contains("prod"))),
         "{stdout}"
+    );
+    assert_eq!(
+        lines.last(),
+        Some(&serde_json::json!({"reason": "build-finished", "success": false}))
     );
     assert!(
         String::from_utf8_lossy(&out.stderr).trim().is_empty(),
@@ -446,4 +454,255 @@ fn shared_artifacts_are_the_same_bytes_in_every_profile() {
         .map(|(_, v)| String::from_utf8_lossy(v).to_string())
         .unwrap_or_default();
     assert!(values.contains("(profile: base)"), "{values}");
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).to_string()
+}
+
+/// `build` says one line per bundle, as cargo does; `-v` adds a line per file written or
+/// removed; `-q` leaves only the diagnostics.
+#[test]
+fn build_prints_one_line_per_profile_more_with_v_only_diagnostics_with_q() {
+    let p = project();
+    let build = |args: &[&str]| {
+        let out = run(luciac().current_dir(p.path()).args(args));
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        stderr(&out)
+    };
+    let unpinned = "warning[W0050]: 3 images are not pinned by digest; run `luciac lock` to pin them in lucia.lock\n";
+    assert_eq!(
+        build(&["build", "--all"]),
+        format!(
+            "    Finished dev: 61 written, 0 unchanged in bundles/dev\n    Finished prod: 65 written, 0 unchanged in bundles/prod\n{unpinned}"
+        )
+    );
+    let err = build(&["build", "--all", "--check"]);
+    assert_eq!(
+        err,
+        format!(
+            "     Checked dev: 61 files up to date in bundles/dev\n     Checked prod: 65 files up to date in bundles/prod\n{unpinned}"
+        )
+    );
+    // A changed param rewrites some files; -v names them, and what a build no longer makes.
+    let prod = p.path().join("profiles/prod.kdl");
+    let text = std::fs::read_to_string(&prod).unwrap_or_default();
+    std::fs::write(
+        &prod,
+        format!("{text}target \"github\" {{ enabled #false }}\n"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let err = build(&["build", "--profile", "prod", "-v"]);
+    let lines: Vec<&str> = err.lines().collect();
+    assert!(
+        lines.contains(&"       Wrote bundles/prod/SHA256SUMS")
+            && lines.contains(&"     Removed bundles/prod/ci/luciac-prod.yml")
+            && lines
+                .iter()
+                .any(|l| l.starts_with("    Finished prod: ")
+                    && l.ends_with(" removed in bundles/prod")),
+        "{err}"
+    );
+    assert!(!err.contains("Wrote bundles/prod/lucia-1.2.3.tgz"), "{err}");
+    std::fs::write(&prod, &text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(build(&["-q", "build", "--all"]), unpinned);
+    assert_eq!(build(&["build", "--all", "--quiet", "--check"]), unpinned);
+    // Quiet keeps every diagnostic.
+    std::fs::write(&prod, "service \"agenthost\" { replicas 2 }\n")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let out = run(luciac()
+        .current_dir(p.path())
+        .args(["build", "--all", "-q"]));
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("E0037") && !err.contains("Finished"), "{err}");
+    let out = run(luciac().current_dir(p.path()).args(["build", "-v", "-q"]));
+    assert_eq!(out.status.code(), Some(2), "-v and -q exclude each other");
+}
+
+/// Every line of `--message-format json` is an object that `docs/message-format.schema.json`
+/// accepts (checked with check-jsonschema), on builds that succeed and fail, drift checks,
+/// write failures, `check`, `verify` and `lock`; and the messages say what happened.
+#[test]
+fn json_messages_follow_the_documented_schema() {
+    let schema = repo().join("docs/message-format.schema.json");
+    let out = run(std::process::Command::new(tool("check-jsonschema"))
+        .arg("--check-metaschema")
+        .arg(&schema));
+    assert!(
+        out.status.success(),
+        "the schema is not valid draft 2020-12: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let p = project();
+    let mut lines: Vec<String> = Vec::new();
+    let mut json = |args: &[&str], code: i32| -> Vec<serde_json::Value> {
+        let out = run(luciac()
+            .current_dir(p.path())
+            .args(["--message-format", "json"])
+            .args(args));
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).is_empty(),
+            "{args:?} printed on stderr: {}",
+            stderr(&out)
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        lines.extend(stdout.lines().map(str::to_string));
+        stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{args:?}: {e}: {l}")))
+            .collect()
+    };
+    let finished = |ok: bool| serde_json::json!({"reason": "build-finished", "success": ok});
+
+    // A build that writes everything, then one that finds everything current.
+    for (round, state) in [(0, "written"), (1, "unchanged")] {
+        let msgs = json(&["build", "--all"], 0);
+        assert_eq!(msgs.last(), Some(&finished(true)), "round {round}");
+        let artifacts: Vec<&serde_json::Value> =
+            msgs.iter().filter(|m| m["reason"] == "artifact").collect();
+        assert_eq!(artifacts.len(), 61 + 65, "round {round}");
+        for a in &artifacts {
+            assert_eq!(a["state"], state, "{a}");
+            let path = p.path().join(a["path"].as_str().unwrap_or(""));
+            let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert_eq!(
+                a["sha256"],
+                luciac::pack::sha256_hex(&bytes).as_str(),
+                "{a}"
+            );
+        }
+        let target = |path: &str| {
+            artifacts
+                .iter()
+                .find(|a| a["path"] == path)
+                .map(|a| a["target"].clone())
+                .unwrap_or_else(|| panic!("no artifact {path}"))
+        };
+        assert_eq!(
+            target("bundles/prod/lucia-prod-compose-1.2.3.tar.gz"),
+            "compose"
+        );
+        assert_eq!(target("bundles/dev/lucia-1.2.3.tgz"), "helm");
+        assert_eq!(
+            target("bundles/dev/kustomize/base/kustomization.yaml"),
+            "kustomize"
+        );
+        assert_eq!(target("bundles/prod/SHA256SUMS"), serde_json::Value::Null);
+        // Diagnostics (the unpinned images) carry the profile whose compilation found them.
+        assert!(
+            msgs.iter().any(|m| m["reason"] == "diagnostic"
+                && m["profile"] == "dev"
+                && m["diagnostic"]["code"] == "luciac::W0050"),
+            "round {round}"
+        );
+    }
+    // A file the build no longer makes.
+    let prod = p.path().join("profiles/prod.kdl");
+    let text = std::fs::read_to_string(&prod).unwrap_or_default();
+    std::fs::write(
+        &prod,
+        format!("{text}target \"github\" {{ enabled #false }}\n"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let msgs = json(&["build", "--profile", "prod"], 0);
+    assert!(
+        msgs.iter().any(|m| m["state"] == "removed"
+            && m["path"] == "bundles/prod/ci/luciac-prod.yml"
+            && m.get("sha256").is_none()),
+        "{msgs:?}"
+    );
+    // A drift check that finds the removed file missing, then a broken profile.
+    std::fs::write(&prod, &text).unwrap_or_else(|e| panic!("{e}"));
+    let msgs = json(&["build", "--profile", "prod", "--check"], 1);
+    assert_eq!(msgs.last(), Some(&finished(false)));
+    std::fs::write(&prod, "service \"agenthost\" { replicas 2 }\n")
+        .unwrap_or_else(|e| panic!("{e}"));
+    for args in [&["build", "--all"][..], &["check", "--profile", "prod"]] {
+        let msgs = json(args, 1);
+        assert!(
+            msgs.iter()
+                .any(|m| m["profile"] == "prod" && m["diagnostic"]["code"] == "luciac::E0037"),
+            "{args:?}: {msgs:?}"
+        );
+        assert_eq!(msgs.last(), Some(&finished(false)), "{args:?}");
+    }
+    std::fs::write(&prod, &text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(json(&["check", "--all"], 0).last(), Some(&finished(true)));
+    // A write failure, an unknown profile, a missing declaration, a tampered bundle.
+    std::fs::write(p.path().join("blocker"), "not a directory").unwrap_or_else(|e| panic!("{e}"));
+    let msgs = json(&["build", "--out", "blocker/x"], 1);
+    assert!(
+        msgs.iter()
+            .any(|m| m["profile"] == "base" && m["diagnostic"]["code"] == "luciac::E0060"),
+        "{msgs:?}"
+    );
+    json(&["build", "--profile", "staging"], 1);
+    json(&["-f", "nowhere.kdl", "check"], 1);
+    let values = p.path().join("bundles/dev/values-dev.yaml");
+    std::fs::write(&values, "tampered\n").unwrap_or_else(|e| panic!("{e}"));
+    json(&["verify", "bundles"], 1);
+
+    // `lock` against a registry on 127.0.0.1 serving every image of the declaration.
+    let fake = FakeRegistry::start(Fault::RateLimit(0));
+    let decl = p.path().join("lucia.kdl");
+    let kdl = std::fs::read_to_string(&decl).unwrap_or_default();
+    let host = fake.host();
+    let kdl = [
+        "docker.io/seiggy/lucia-agenthost:1.2.3",
+        "docker.io/library/redis:7.4-alpine",
+        "docker.io/library/mongo:8.0",
+    ]
+    .iter()
+    .fold(kdl, |k, img| k.replace(img, &format!("{host}/app:1")));
+    std::fs::write(&decl, kdl).unwrap_or_else(|e| panic!("{e}"));
+    let home = p.path().join(".home");
+    let lock = |args: &[&str], lines: &mut Vec<String>| {
+        let out = run(luciac()
+            .current_dir(p.path())
+            .env("HOME", &home)
+            .env("DOCKER_CONFIG", home.join(".docker"))
+            .env("LUCIAC_REGISTRIES", home.join("registries.json"))
+            .env_remove("XDG_CONFIG_HOME")
+            .args(["--message-format", "json", "lock"])
+            .args(args));
+        assert!(out.status.success(), "lock {args:?}: {}", stderr(&out));
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        lines.extend(stdout.lines().map(str::to_string));
+        stdout
+    };
+    let report: serde_json::Value = serde_json::from_str(&lock(&[], &mut lines))
+        .unwrap_or_else(|e| panic!("one JSON line: {e}"));
+    assert_eq!(report["reason"], "lock-report");
+    assert_eq!(report["written"], true);
+    lock(&["--check"], &mut lines);
+
+    // Every line, one instance file each, through check-jsonschema.
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut files = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let f = dir.path().join(format!("line-{i:04}.json"));
+        std::fs::write(&f, line).unwrap_or_else(|e| panic!("{e}"));
+        files.push(f);
+    }
+    let reasons: std::collections::BTreeSet<String> = lines
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["reason"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(
+        reasons.into_iter().collect::<Vec<_>>(),
+        ["artifact", "build-finished", "diagnostic", "lock-report"]
+    );
+    let out = run(std::process::Command::new(tool("check-jsonschema"))
+        .arg("--schemafile")
+        .arg(&schema)
+        .args(&files));
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -125,13 +125,26 @@ fn corpus() {
         );
         insta::assert_snapshot!(case.name.clone(), stderr);
 
-        // The same diagnostics as JSON lines: one object per line, with file, line and column.
+        // The same diagnostics as JSON lines: one message per line (docs/message-format.md),
+        // each diagnostic with file, line and column, and `build-finished` last.
         let out = check(&case, true);
         let stdout = String::from_utf8_lossy(&out.stdout);
         let mut codes = Vec::new();
-        for line in stdout.lines() {
-            let v: serde_json::Value = serde_json::from_str(line)
+        let last = stdout.lines().last().unwrap_or("");
+        assert_eq!(
+            last,
+            format!(
+                r#"{{"reason":"build-finished","success":{}}}"#,
+                !expect_error
+            ),
+            "{}",
+            case.name
+        );
+        for line in stdout.lines().filter(|l| *l != last) {
+            let m: serde_json::Value = serde_json::from_str(line)
                 .unwrap_or_else(|e| panic!("{}: bad JSON line {line}: {e}", case.name));
+            assert_eq!(m["reason"], "diagnostic", "{}: {line}", case.name);
+            let v = &m["diagnostic"];
             codes.push(v["code"].as_str().unwrap_or("").to_string());
             if v["file"].is_string() {
                 assert!(

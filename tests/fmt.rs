@@ -24,9 +24,11 @@ fn compiled(base: &str, profile: Option<(&str, &str)>) -> String {
         let base_model = profile.and_then(|_| {
             compile::compile_str(base, None, Strictness::default(), &mut Vec::new()).1
         });
-        for a in
-            luciac::targets::lower_all_with_base(m, base_model.as_ref().unwrap_or(m), &mut diags)
-        {
+        let models = luciac::targets::Models {
+            base: base_model.as_ref().unwrap_or(m),
+            profile: m,
+        };
+        for a in luciac::targets::lower(models, &mut diags) {
             for (path, file) in &a.tree {
                 out.push_str(&format!("{}/{path}: {:?}\n", a.path, file));
             }

@@ -13,7 +13,11 @@ pub fn run(base: &str, profile: Option<(&str, &str)>) {
         let base_model = profile.and_then(|_| {
             compile::compile_str(base, None, Strictness::default(), &mut Vec::new()).1
         });
-        let arts = targets::lower_all_with_base(m, base_model.as_ref().unwrap_or(m), &mut diags);
+        let models = targets::Models {
+            base: base_model.as_ref().unwrap_or(m),
+            profile: m,
+        };
+        let arts = targets::lower(models, &mut diags);
         if !diags.iter().any(Diag::is_error) {
             let _ = bundle::assemble(m, &sources, &arts);
         }

@@ -102,7 +102,13 @@ fn compile_file(project: &Project, idx: usize) -> (Vec<Diag>, Option<Model>) {
             crate::targets::lower_all(m, &mut diags);
         }
         (Some(m), Some(_), Some(b)) => {
-            crate::targets::lower_all_with_base(m, b, &mut diags);
+            crate::targets::lower(
+                crate::targets::Models {
+                    base: b,
+                    profile: m,
+                },
+                &mut diags,
+            );
         }
         _ => {}
     }

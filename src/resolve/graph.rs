@@ -190,28 +190,36 @@ pub(super) fn canonical_order(
             )
         })
         .collect();
+    // Who depends on each service (each dependent once), so that placing a service touches
+    // only its dependents: linear in services and edges, not quadratic in services.
+    let mut dependents: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for (m, s) in &by_name {
+        for d in &s.depends_on {
+            dependents.entry(d.as_str()).or_default().insert(m.as_str());
+        }
+    }
     let mut heap: BinaryHeap<Reverse<String>> = indeg
         .iter()
         .filter(|(_, d)| **d == 0)
         .map(|(n, _)| Reverse(n.clone()))
         .collect();
     let mut order = Vec::new();
+    let mut placed = BTreeSet::new();
     while let Some(Reverse(n)) = heap.pop() {
-        for (m, s) in by_name.iter() {
-            if s.depends_on.contains(&n)
-                && let Some(d) = indeg.get_mut(m)
-            {
+        for m in dependents.get(n.as_str()).into_iter().flatten() {
+            if let Some(d) = indeg.get_mut(*m) {
                 *d -= 1;
                 if *d == 0 {
-                    heap.push(Reverse(m.clone()));
+                    heap.push(Reverse(m.to_string()));
                 }
             }
         }
+        placed.insert(n.clone());
         order.push(n);
     }
     // A cycle was reported already; keep any leftovers in name order rather than dropping them.
     for n in by_name.keys() {
-        if !order.contains(n) {
+        if !placed.contains(n) {
             order.push(n.clone());
         }
     }

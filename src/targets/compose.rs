@@ -46,7 +46,7 @@ pub fn lower(model: &Model, diags: &mut Vec<Diag>) -> Option<Artifact> {
         pack::text(".env\nsecrets/*\n!secrets/README.md\n"),
     );
     Some(Artifact {
-        target: "compose",
+        target: crate::targets::Target::Compose,
         path: format!("{stem}.tar.gz"),
         layout: Layout::TarGz {
             top: stem,

@@ -14,9 +14,59 @@ pub mod systemd;
 pub mod text;
 pub mod workflow;
 
+use std::fmt;
+
+use serde::Serialize;
+
 use crate::diag::Diag;
 use crate::model::Model;
 use crate::pack::{FileTree, Order};
+
+/// What produced an artifact: a target of the declaration, or the files every bundle carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Target {
+    Compose,
+    Helm,
+    Kustomize,
+    Systemd,
+    /// The operator scripts (`scripts/`), shipped whenever any target is.
+    Scripts,
+    /// The GitOps workflows (`ci/`).
+    Github,
+}
+
+impl Target {
+    /// The name the bundle manifest and `--message-format json` use.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Target::Compose => "compose",
+            Target::Helm => "helm",
+            Target::Kustomize => "kustomize",
+            Target::Systemd => "systemd",
+            Target::Scripts => "scripts",
+            Target::Github => "github",
+        }
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<str> for Target {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for Target {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
 
 /// How an artifact lands in the bundle directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,34 +80,72 @@ pub enum Layout {
 /// One output of a target: a tarball or a set of plain files.
 #[derive(Debug, Clone)]
 pub struct Artifact {
-    pub target: &'static str,
+    pub target: Target,
     /// File name of the archive, or the directory the files go in ("" = the bundle root).
     pub path: String,
     pub layout: Layout,
     pub tree: FileTree,
 }
 
-/// Lower the model to every enabled target, with the model as its own base.
-pub fn lower_all(model: &Model, diags: &mut Vec<Diag>) -> Vec<Artifact> {
-    lower_all_with_base(model, model, diags)
+/// The models one bundle is lowered from: the profile's, and the base declaration's alone.
+/// Targets whose format separates a base from per-profile changes (the Helm chart, the
+/// Kustomize base) build their shared part from `base` only.
+#[derive(Debug, Clone, Copy)]
+pub struct Models<'a> {
+    pub base: &'a Model,
+    /// The model being built: the profile's, or the base itself when there is no profile.
+    pub profile: &'a Model,
 }
 
-/// Lower a profile's model to every enabled target. `base` is the model of the declaration
-/// without the profile (the same as `model` when building without one): targets whose
-/// format separates a base from per-profile changes (Kustomize) use it.
-pub fn lower_all_with_base(model: &Model, base: &Model, diags: &mut Vec<Diag>) -> Vec<Artifact> {
+impl<'a> Models<'a> {
+    /// A build without a profile: the model is its own base.
+    pub fn alone(model: &'a Model) -> Models<'a> {
+        Models {
+            base: model,
+            profile: model,
+        }
+    }
+}
+
+/// Lower the model to every enabled target, with the model as its own base.
+pub fn lower_all(model: &Model, diags: &mut Vec<Diag>) -> Vec<Artifact> {
+    lower(Models::alone(model), diags)
+}
+
+/// One target's lowering: its artifacts, with the diagnostics it reported.
+type Lowering<'a> = Box<dyn FnOnce(&mut Vec<Diag>) -> Vec<Artifact> + Send + 'a>;
+
+/// Lower a profile's model to every enabled target.
+///
+/// The targets are independent pure functions of the models, so they run side by side; their
+/// artifacts and diagnostics are joined in one fixed order (Compose, Helm, Kustomize, systemd),
+/// the same whichever finishes first.
+pub fn lower(models: Models<'_>, diags: &mut Vec<Diag>) -> Vec<Artifact> {
+    let Models {
+        base,
+        profile: model,
+    } = models;
+    let enabled = &model.targets;
+    let mut jobs: Vec<Lowering<'_>> = Vec::new();
+    if enabled.compose.enabled {
+        jobs.push(Box::new(|d| compose::lower(model, d).into_iter().collect()));
+    }
+    if enabled.helm.enabled {
+        jobs.push(Box::new(|d| helm::lower_with_base(base, model, d)));
+    }
+    if enabled.kustomize.enabled {
+        jobs.push(Box::new(|d| kustomize::lower_with_base(base, model, d)));
+    }
+    if enabled.systemd.enabled {
+        jobs.push(Box::new(|d| systemd::lower(model, d)));
+    }
     let mut out = Vec::new();
-    if model.targets.compose.enabled {
-        out.extend(compose::lower(model, diags));
-    }
-    if model.targets.helm.enabled {
-        out.extend(helm::lower_with_base(base, model, diags));
-    }
-    if model.targets.kustomize.enabled {
-        out.extend(kustomize::lower_with_base(base, model, diags));
-    }
-    if model.targets.systemd.enabled {
-        out.extend(systemd::lower(model, diags));
+    for (artifacts, mut reported) in crate::par::map(jobs, |job| {
+        let mut d = Vec::new();
+        (job(&mut d), d)
+    }) {
+        out.extend(artifacts);
+        diags.append(&mut reported);
     }
     if !out.is_empty() {
         out.push(scripts::lower(model));

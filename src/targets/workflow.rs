@@ -35,7 +35,7 @@ pub fn lower(model: &Model, artifacts: &[Artifact]) -> Option<Artifact> {
     tree.insert(name.clone(), pack::text(workflow(model, artifacts, &name)));
     tree.insert(UPDATE_FILE.into(), pack::text(update_workflow(model)));
     Some(Artifact {
-        target: "github",
+        target: crate::targets::Target::Github,
         path: "ci".into(),
         layout: Layout::Files,
         tree,
@@ -176,7 +176,7 @@ fn workflow(model: &Model, artifacts: &[Artifact], file: &str) -> String {
         );
     }
     for a in artifacts {
-        match (&a.layout, a.target) {
+        match (&a.layout, a.target.as_str()) {
             (Layout::TarGz { top, .. }, "compose") => step(
                 &mut out,
                 "Docker Compose accepts the Compose bundle",

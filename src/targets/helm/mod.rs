@@ -210,7 +210,7 @@ fn build(model: &Model, diags: &mut Vec<Diag>) -> Option<HelmOutput> {
     );
     Some(HelmOutput {
         chart: Artifact {
-            target: "helm",
+            target: crate::targets::Target::Helm,
             path: format!("{name}-{}.tgz", model.app.version),
             layout: Layout::TarGz {
                 top: name.clone(),
@@ -219,7 +219,7 @@ fn build(model: &Model, diags: &mut Vec<Diag>) -> Option<HelmOutput> {
             tree: chart,
         },
         files: Artifact {
-            target: "helm",
+            target: crate::targets::Target::Helm,
             path: String::new(),
             layout: Layout::Files,
             tree: files,

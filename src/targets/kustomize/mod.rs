@@ -64,7 +64,7 @@ pub fn lower_with_base(base: &Model, profile: &Model, diags: &mut Vec<Diag>) -> 
         return Vec::new();
     }
     vec![Artifact {
-        target: "kustomize",
+        target: crate::targets::Target::Kustomize,
         path: DIR.into(),
         layout: Layout::Files,
         tree: tree(base, profile),

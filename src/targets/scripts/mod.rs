@@ -42,7 +42,7 @@ pub fn lower(model: &Model) -> Artifact {
         pack::script(VALIDATE_DEPLOYMENT),
     );
     Artifact {
-        target: "scripts",
+        target: crate::targets::Target::Scripts,
         path: "scripts".into(),
         layout: Layout::Files,
         tree,

@@ -94,7 +94,7 @@ pub fn lower(model: &Model, diags: &mut Vec<Diag>) -> Vec<Artifact> {
     tree.insert("README.md".into(), pack::text(plan.readme(&stem)));
     crate::targets::scripts::add_host_scripts(&mut tree, model);
     vec![Artifact {
-        target: "systemd",
+        target: crate::targets::Target::Systemd,
         path: format!("{stem}.tar.gz"),
         layout: Layout::TarGz {
             top: stem,
