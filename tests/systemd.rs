@@ -1783,12 +1783,18 @@ service "llm" {
         "{llm}"
     );
     assert!(!llm.contains("User="), "{llm}");
-    assert!(llm.contains("PrivateDevices=yes\n"), "{llm}");
+    // The GPU's driver nodes by device class, nothing else.
+    assert!(
+        llm.contains(
+            "PrivateDevices=no\nDevicePolicy=closed\nDeviceAllow=char-nvidia-frontend rw\nDeviceAllow=char-nvidia-uvm rw\n"
+        ),
+        "{llm}"
+    );
     let readme = text(&a, "README.md");
     for needle in [
         "## Host access and privileges",
         "`CAP_NET_BIND_SERVICE` (and `PrivateUsers=no`): listens on port 80",
-        "asks for 1 nvidia GPU(s): the unit gets no GPU by itself",
+        "1 nvidia GPU(s): the unit may open the driver's device nodes",
         "`/etc/lab/bridge/bridge.yaml` | config file of `bridge`",
     ] {
         assert!(readme.contains(needle), "{needle:?} not in README");

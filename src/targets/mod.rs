@@ -145,6 +145,9 @@ pub fn lower(models: Models<'_>, diags: &mut Vec<Diag>) -> Vec<Artifact> {
         (job(&mut d), d)
     }) {
         out.extend(artifacts);
+        // Helm and Kustomize share the Kubernetes checks (`k8s::check_host_access`); a
+        // problem they both found is reported once.
+        reported.retain(|d| !diags.contains(d));
         diags.append(&mut reported);
     }
     if !out.is_empty() {

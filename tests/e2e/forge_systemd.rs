@@ -322,7 +322,7 @@ fn assert_keys_and_user(host: &Host, port: &str) {
     assert_eq!(report["root_writable"], false);
     // Its first-start file is in the state directory (backed up, kept by uninstall.sh).
     let work = report["work_path"].as_str().unwrap_or_default();
-    assert!(work.starts_with("/var/lib/forge"), "work path {work}");
+    assert_eq!(work, "/var/lib/forge/data", "work path (--work-path)");
     assert!(report["first_start"].is_string(), "no first-start file");
 
     // The unit's main process (forgejo itself: forge-start execs it) runs as forge, every id.
@@ -437,7 +437,7 @@ fn operator_scripts(host: &Host, dir: &str, port: &str) -> Vec<String> {
                 "backup-config.sh: {archive} lacks the credential as a 0600 root file:\n{listing}"
             ));
         }
-        if !listing.contains("forge-backup/files/var/lib/forge/luciac-first-start") {
+        if !listing.contains("forge-backup/files/var/lib/forge/data/luciac-first-start") {
             defects.push(format!(
                 "backup-config.sh: {archive} lacks forgejo's state:\n{listing}"
             ));
@@ -631,7 +631,8 @@ fn forge_systemd_package_runs_under_systemd() {
     }
     for kept in [
         "/etc/forge/credentials/db-password 600 root:root f",
-        "/var/lib/forge/luciac-first-start",
+        // The work path the unit passes (`--work-path`, the image's /var/lib/gitea).
+        "/var/lib/forge/data/luciac-first-start",
     ] {
         assert!(left.contains(kept), "uninstall removed {kept}:\n{left}");
     }

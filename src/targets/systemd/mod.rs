@@ -969,12 +969,23 @@ fn hardening(svc: &ServiceInfo) -> String {
             "# A private user namespace would confine the capabilities to itself.\nPrivateUsers=no\n",
         );
     }
-    if !svc.devices.is_empty() {
-        let allow: String = svc
+    if !svc.devices.is_empty() || svc.gpu.is_some() {
+        let mut allow: String = svc
             .devices
             .iter()
             .map(|d| format!("DeviceAllow={} rw\n", d.host))
             .collect();
+        // GPUs by their drivers' device classes (/proc/devices), so every card the driver
+        // created is allowed whatever its minor number: NVIDIA's /dev/nvidia* and
+        // /dev/nvidia-uvm, AMD's /dev/kfd and /dev/dri/*.
+        match svc.gpu.as_ref().map(|g| g.vendor) {
+            Some(GpuVendor::Nvidia) => allow
+                .push_str("DeviceAllow=char-nvidia-frontend rw\nDeviceAllow=char-nvidia-uvm rw\n"),
+            Some(GpuVendor::Amd) => {
+                allow.push_str("DeviceAllow=/dev/kfd rw\nDeviceAllow=char-drm rw\n")
+            }
+            None => {}
+        }
         h = h.replace(
             "PrivateDevices=yes\nDevicePolicy=closed\n",
             &format!("# The declared devices and the basic nodes (/dev/null…), nothing else.\nPrivateDevices=no\nDevicePolicy=closed\n{allow}"),

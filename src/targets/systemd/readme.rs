@@ -32,7 +32,7 @@ impl<'a> Plan<'a> {
             }
             if let Some(g) = &s.gpu {
                 items.push(format!(
-                    "asks for {} {} GPU(s): the unit gets no GPU by itself (`PrivateDevices=yes`); install the driver and add a drop-in with `PrivateDevices=no` and `DeviceAllow=` for its device nodes",
+                    "{} {} GPU(s): the unit may open the driver's device nodes (`DeviceAllow=` by device class, `PrivateDevices=no`); install the driver on the host, and give the unit's user the nodes' group (`video`/`render`) with `SupplementaryGroups=` in `systemctl edit`",
                     g.count,
                     g.vendor.name()
                 ));
