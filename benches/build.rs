@@ -26,6 +26,11 @@ fn generated(n: usize) -> String {
                 i - 1
             ));
         }
+        // The same declarations as scripts/bench.sh: every tenth service also depends on the
+        // one ten before it.
+        if i >= 10 && i % 10 == 0 {
+            s.push_str(&format!("    depends-on \"svc-{}\"\n", i - 10));
+        }
         s.push_str("    health liveness=\"/alive\" readiness=\"/health\" start-period=\"60s\"\n");
         s.push_str("    volume \"data\" \"/data\" size=\"1Gi\"\n    resources cpu=\"100m\" memory=\"128Mi\" memory-limit=\"256Mi\"\n}\n");
     }

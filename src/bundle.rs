@@ -187,55 +187,93 @@ fn deflate(tar: &[u8]) -> Result<Packed, String> {
         .map_err(|e| e.to_string())
 }
 
+/// An archive artifact made ready for its bundle by [`Packer::prepare`]: its tar, hashed,
+/// and its place among the run's archives.
+pub struct Prepared {
+    tar_sha256: String,
+    tar: Arc<Vec<u8>>,
+    slot: Slot,
+}
+
 impl Packer {
     /// Pack the artifacts of one bundle and produce every file of `bundles/<profile>/`.
     pub fn assemble(&self, job: Job<'_>) -> std::io::Result<Bundle> {
-        let mtime = pack::source_date_epoch();
-        let mut tars = Vec::new();
-        for a in &job.artifacts {
-            if let Layout::TarGz { top, order } = &a.layout {
-                let tar = pack::tar(&a.tree, top, *order, mtime)?;
-                tars.push((pack::sha256_hex(&tar), Arc::new(tar)));
-            }
+        let prepared = job.artifacts.iter().map(|a| self.queue(a)).collect();
+        self.assemble_prepared(job, prepared)
+    }
+
+    /// Make an archive artifact ready as soon as its target has made it (`None` for plain
+    /// files): its tar, hashed and queued to be deflated once for the run; then deflate the
+    /// largest archive waiting (usually this one) here, while other targets may still be
+    /// lowering.
+    pub fn prepare(&self, a: &Artifact) -> Option<Result<Prepared, String>> {
+        let prepared = self.queue(a)?;
+        self.pack_one();
+        Some(prepared)
+    }
+
+    /// [`Packer::assemble`] with what [`Packer::prepare`] returned for each artifact.
+    pub fn assemble_prepared(
+        &self,
+        job: Job<'_>,
+        prepared: Vec<Option<Result<Prepared, String>>>,
+    ) -> std::io::Result<Bundle> {
+        let mut mine = Vec::new();
+        for p in prepared.into_iter().flatten() {
+            mine.push(p.map_err(std::io::Error::other)?);
         }
-        let mut added = 0;
-        let slots: Vec<Slot> = tars
-            .iter()
-            .map(|(sha, tar)| {
-                let (slot, new) = self.slot(sha, tar);
-                added += usize::from(new);
-                slot
-            })
-            .collect();
-        // As many hands as archives this bundle added (on idle cores, else this thread),
-        // then whatever still waits.
-        crate::par::map((0..added).collect(), |_| self.pack_one());
+        // A hand per archive still waiting (on idle cores, else this thread), then whatever
+        // still waits, this bundle's or another's.
+        let waiting = self.queue.lock().map_or(0, |q| q.waiting.len());
+        crate::par::map((0..waiting.min(mine.len())).collect(), |_| self.pack_one());
         while self.pack_one() {}
         let mut archives = Vec::new();
-        for ((tar_sha256, tar), slot) in tars.iter().zip(&slots) {
+        for p in &mine {
             // Packed by now, or being packed by another thread: this waits for it (and packs
             // it here should that thread have failed).
-            match slot.get_or_init(|| deflate(tar)) {
-                Ok(p) => archives.push((tar_sha256.as_str(), p)),
+            match p.slot.get_or_init(|| deflate(&p.tar)) {
+                Ok(packed) => archives.push((p.tar_sha256.as_str(), packed)),
                 Err(e) => return Err(std::io::Error::other(e.clone())),
             }
         }
         bundle(job, &archives)
     }
 
-    /// The archive's slot, and whether it is new (then it waits in the queue).
-    fn slot(&self, tar_sha256: &str, tar: &Arc<Vec<u8>>) -> (Slot, bool) {
+    /// An archive artifact's tar, hashed, with its slot (queued when new); `None` for plain
+    /// files.
+    fn queue(&self, a: &Artifact) -> Option<Result<Prepared, String>> {
+        let Layout::TarGz { top, order } = &a.layout else {
+            return None;
+        };
+        Some(
+            pack::tar(&a.tree, top, *order, pack::source_date_epoch())
+                .map(|tar| {
+                    let tar_sha256 = pack::sha256_hex(&tar);
+                    let tar = Arc::new(tar);
+                    let slot = self.slot(&tar_sha256, &tar);
+                    Prepared {
+                        tar_sha256,
+                        tar,
+                        slot,
+                    }
+                })
+                .map_err(|e| e.to_string()),
+        )
+    }
+
+    /// The archive's slot; a new one waits in the queue.
+    fn slot(&self, tar_sha256: &str, tar: &Arc<Vec<u8>>) -> Slot {
         let Ok(mut q) = self.queue.lock() else {
             // Poisoned by a panic elsewhere (a bug): this bundle packs its own.
-            return (Slot::default(), false);
+            return Slot::default();
         };
         if let Some(slot) = q.slots.get(tar_sha256) {
-            return (slot.clone(), false);
+            return slot.clone();
         }
         let slot = Slot::default();
         q.slots.insert(tar_sha256.to_string(), slot.clone());
         q.waiting.push((tar.clone(), slot.clone()));
-        (slot, true)
+        slot
     }
 
     /// Pack the largest archive that waits; `false` when none does.

@@ -566,28 +566,31 @@ fn compile_one(
     };
     let model = project.compile(&input, strict, &mut diags);
     let base = project.compile_base(&input, &mut diags);
-    let artifacts = match (&model, &input.profile, base) {
-        (Some(m), None, _) => Some(targets::lower(Models::alone(m), &mut diags)),
-        (Some(m), Some(_), Some(b)) => Some(targets::lower(
-            Models {
-                base: b,
-                profile: m,
-            },
-            &mut diags,
-        )),
+    let models = match (&model, &input.profile, base) {
+        (Some(m), None, _) => Some(Models::alone(m)),
+        (Some(m), Some(_), Some(b)) => Some(Models {
+            base: b,
+            profile: m,
+        }),
         _ => None,
     };
+    // For build, each archive starts being packed as soon as its target has made it.
+    let lowered = models.map(|models| match deliver {
+        Some((packer, _)) => targets::lower_each(models, &mut diags, |a| packer.prepare(a)),
+        None => (targets::lower(models, &mut diags), Vec::new()),
+    });
     let ok = !diags.iter().any(Diag::is_error);
     let sources = input.sources.clone();
-    let built = match (ok, model, artifacts) {
-        (true, Some(model), Some(artifacts)) => {
+    let built = match (ok, model, lowered) {
+        (true, Some(model), Some((artifacts, prepared))) => {
             let delivered = deliver.map(|(packer, deliver)| {
+                let job = bundle::Job {
+                    model: &model,
+                    sources: &input.sources,
+                    artifacts,
+                };
                 let bundle = packer
-                    .assemble(bundle::Job {
-                        model: &model,
-                        sources: &input.sources,
-                        artifacts,
-                    })
+                    .assemble_prepared(job, prepared)
                     .map_err(|e| e.to_string());
                 let (Deliver::Write(out) | Deliver::Check(out)) = deliver;
                 let dir = out.join(model.profile_or_base());

@@ -129,8 +129,12 @@ fn on_disk(path: &Path, file: &pack::File) -> bool {
     if meta.len() != file.bytes.len() as u64 || !mode_ok(&meta, file.executable) {
         return false;
     }
-    let mut existing = Vec::with_capacity(file.bytes.len());
-    std::io::Read::read_to_end(&mut f, &mut existing).is_ok() && existing == file.bytes
+    // Exactly that many bytes, then the end of the file (read_to_end would ask for the size
+    // and position again).
+    let mut existing = vec![0; file.bytes.len()];
+    std::io::Read::read_exact(&mut f, &mut existing).is_ok()
+        && std::io::Read::read(&mut f, &mut [0]).is_ok_and(|n| n == 0)
+        && existing == file.bytes
 }
 
 #[cfg(unix)]

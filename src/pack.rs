@@ -76,7 +76,14 @@ pub fn tar(tree: &FileTree, top: &str, order: Order, mtime: u64) -> std::io::Res
         Order::Sorted => paths.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes())),
         Order::Helm => paths.sort_by(|a, b| helm_rank(a).cmp(&helm_rank(b))),
     }
-    let mut builder = tar::Builder::new(Vec::new());
+    // The exact size (a header and the padded data per entry, long names' extra headers
+    // aside, and the two zero blocks at the end), so that the buffer is allocated once.
+    let size = tree
+        .values()
+        .map(|f| 512 + f.bytes.len().div_ceil(512) * 512)
+        .sum::<usize>()
+        + 1024;
+    let mut builder = tar::Builder::new(Vec::with_capacity(size));
     builder.mode(tar::HeaderMode::Deterministic);
     for path in paths {
         let Some(file) = tree.get(path) else { continue };
@@ -99,7 +106,11 @@ pub fn gzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
     let mut enc = flate2::GzBuilder::new()
         .mtime(0)
         .operating_system(255)
-        .write(Vec::new(), flate2::Compression::best());
+        // Room for a third of the input (the archives compress to less) so it grows rarely.
+        .write(
+            Vec::with_capacity(bytes.len() / 3),
+            flate2::Compression::best(),
+        );
     enc.write_all(bytes)?;
     enc.finish()
 }

@@ -116,48 +116,72 @@ pub fn lower_all(model: &Model, diags: &mut Vec<Diag>) -> Vec<Artifact> {
 type Lowering<'a> = Box<dyn FnOnce(&mut Vec<Diag>) -> Vec<Artifact> + Send + 'a>;
 
 /// Lower a profile's model to every enabled target.
-///
-/// The targets are independent pure functions of the models, so they run side by side; their
-/// artifacts and diagnostics are joined in one fixed order (Compose, Helm, Kustomize, systemd),
-/// the same whichever finishes first.
 pub fn lower(models: Models<'_>, diags: &mut Vec<Diag>) -> Vec<Artifact> {
+    lower_each(models, diags, |_| ()).0
+}
+
+/// [`lower`], calling `then` on each artifact as soon as its target has made it, in the
+/// thread that made it (the bundle stage starts packing an archive there while other
+/// targets are still lowering); its results come back beside the artifacts, in their order.
+///
+/// The targets are independent pure functions of the models, so they run side by side, the
+/// costliest first; their artifacts and diagnostics are joined in one fixed order (Compose,
+/// Helm, Kustomize, systemd), the same whichever finishes first.
+pub fn lower_each<P: Send>(
+    models: Models<'_>,
+    diags: &mut Vec<Diag>,
+    then: impl Fn(&Artifact) -> P + Sync,
+) -> (Vec<Artifact>, Vec<P>) {
     let Models {
         base,
         profile: model,
     } = models;
     let enabled = &model.targets;
-    let mut jobs: Vec<Lowering<'_>> = Vec::new();
-    if enabled.compose.enabled {
-        jobs.push(Box::new(|d| compose::lower(model, d).into_iter().collect()));
+    // (output position, job), costliest first: Kustomize, Helm, systemd, Compose.
+    let mut jobs: Vec<(usize, Lowering<'_>)> = Vec::new();
+    if enabled.kustomize.enabled {
+        jobs.push((2, Box::new(|d| kustomize::lower_with_base(base, model, d))));
     }
     if enabled.helm.enabled {
-        jobs.push(Box::new(|d| helm::lower_with_base(base, model, d)));
-    }
-    if enabled.kustomize.enabled {
-        jobs.push(Box::new(|d| kustomize::lower_with_base(base, model, d)));
+        jobs.push((1, Box::new(|d| helm::lower_with_base(base, model, d))));
     }
     if enabled.systemd.enabled {
-        jobs.push(Box::new(|d| systemd::lower(model, d)));
+        jobs.push((3, Box::new(|d| systemd::lower(model, d))));
     }
-    let mut out = Vec::new();
-    for (artifacts, mut reported) in crate::par::map(jobs, |job| {
+    if enabled.compose.enabled {
+        jobs.push((
+            0,
+            Box::new(|d| compose::lower(model, d).into_iter().collect()),
+        ));
+    }
+    let mut lowered = crate::par::map(jobs, |(at, job)| {
         let mut d = Vec::new();
-        (job(&mut d), d)
-    }) {
+        let artifacts = job(&mut d);
+        let after: Vec<P> = artifacts.iter().map(&then).collect();
+        (at, artifacts, after, d)
+    });
+    lowered.sort_by_key(|(at, ..)| *at);
+    let mut out = Vec::new();
+    let mut after = Vec::new();
+    for (_, artifacts, done, mut reported) in lowered {
         out.extend(artifacts);
+        after.extend(done);
         // Helm and Kustomize share the Kubernetes checks (`k8s::check_host_access`); a
         // problem they both found is reported once.
         reported.retain(|d| !diags.contains(d));
         diags.append(&mut reported);
     }
     if !out.is_empty() {
-        out.push(scripts::lower(model));
+        let scripts = scripts::lower(model);
+        after.push(then(&scripts));
+        out.push(scripts);
     }
     // Last: the GitOps workflow checks whatever the other targets produced.
     if let Some(w) = workflow::lower(model, &out) {
+        after.push(then(&w));
         out.push(w);
     }
-    out
+    (out, after)
 }
 
 /// Shell-quote for POSIX sh: single quotes, with `'` written as `'\''`.
