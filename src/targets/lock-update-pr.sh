@@ -8,7 +8,7 @@ body="$RUNNER_TEMP/body.md"
   echo
   echo "| Image | Tag | Old digest | New digest |"
   echo "|---|---|---|---|"
-  jq -r '.changes[] | "| \(.images | join(", ")) | `\(.reference)` | `\(.old // "none")` | `\(.new)` |"' "$RUNNER_TEMP/changes.json"
+  jq -r 'select(.reason == "lock-report") | .changes[] | "| \(.images | join(", ")) | `\(.reference)` | `\(.old // "none")` | `\(.new)` |"' "$RUNNER_TEMP/changes.json"
   echo
   echo "The bundles were rebuilt with luciac build --all --locked."
 } > "$body"
