@@ -95,13 +95,7 @@ fn params_section(
         let keys = param_keys(base, &p.name);
         let ports = published_ports(base, &p.name);
         if !keys.is_empty() {
-            out.push_str(&format!(
-                "- Sets: {}\n",
-                keys.iter()
-                    .map(|k| format!("`{k}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
+            out.push_str(&format!("- Sets: {}\n", markdown::code_list(&keys)));
         }
         if !ports.is_empty() {
             out.push_str(&format!("- Publishes: {}\n", ports.join(", ")));

@@ -10,7 +10,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{assert_clean, luciac, repo, run, tool};
+use common::{assert_clean, checkov, kube_validate, luciac, repo, run, tool};
 
 /// Every example directory (`examples/<name>/stack.kdl`), sorted.
 fn examples() -> Vec<PathBuf> {
@@ -91,36 +91,6 @@ fn unpacked_dir(dir: &Path, suffix: &str) -> Option<PathBuf> {
         .ok()?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .find(|p| p.is_dir() && p.to_string_lossy().contains(suffix))
-}
-
-fn pipe(bin: &str, args: &[&str], input: &str) -> std::process::Output {
-    use std::io::Write;
-    let mut child = Command::new(tool(bin))
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{bin}: {e}"));
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin
-            .write_all(input.as_bytes())
-            .unwrap_or_else(|e| panic!("{e}"));
-    }
-    child.wait_with_output().unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn kube_validate(rendered: &str, what: &str) {
-    for version in ["1.25", "1.30"] {
-        let out = pipe(
-            "kubernetes-validate",
-            &["--strict", "-k", version, "-"],
-            rendered,
-        );
-        assert_clean(&format!("kubernetes-validate -k {version} ({what})"), &out);
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(!stdout.contains("WARN"), "{what}:\n{stdout}");
-    }
 }
 
 #[test]
@@ -372,48 +342,6 @@ fn checkov_finds_only_what_the_declarations_grant() {
             .arg("-C")
             .arg(tmp.path()));
         assert_clean("tar", &out);
-        let out = run(Command::new(tool("checkov"))
-            .arg("-d")
-            .arg(tmp.path())
-            .args([
-                "--framework",
-                "helm",
-                "--skip-download",
-                "-o",
-                "json",
-                "--skip-check",
-            ])
-            .arg(skips.join(",")));
-        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!(
-                "checkov output is not JSON ({e}):\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            )
-        });
-        let reports = match report {
-            serde_json::Value::Array(v) => v,
-            v => vec![v],
-        };
-        let mut resources = 0;
-        let mut failed = Vec::new();
-        for r in &reports {
-            resources += r["summary"]["resource_count"].as_u64().unwrap_or(0);
-            for f in r["results"]["failed_checks"]
-                .as_array()
-                .into_iter()
-                .flatten()
-            {
-                failed.push(format!(
-                    "{} {} {}",
-                    f["check_id"], f["resource"], f["check_name"]
-                ));
-            }
-        }
-        assert!(resources > 0, "checkov scanned nothing ({stack})");
-        assert!(
-            failed.is_empty(),
-            "checkov ({stack}):\n{}",
-            failed.join("\n")
-        );
+        checkov("helm", tmp.path(), &skips, &stack);
     }
 }

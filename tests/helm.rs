@@ -10,7 +10,7 @@ use common::kdl_literal;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use common::{assert_clean, model_from, repo_model, run, tool, write_tree};
+use common::{assert_clean, checkov, kube_validate, model_from, repo_model, run, tool, write_tree};
 use luciac::model::{EnvSource, Model, ParamKind, Part, Publish};
 use luciac::pack::{self, Order};
 use luciac::targets::{Artifact, Layout, helm};
@@ -136,45 +136,6 @@ fn env_value(deploy: &serde_json::Value, key: &str) -> Option<String> {
         .into_iter()
         .find(|(k, _)| k == key)
         .and_then(|(_, e)| e["value"].as_str().map(str::to_string))
-}
-
-fn pipe(bin: &str, args: &[&str], input: &str) -> std::process::Output {
-    let mut child = Command::new(tool(bin))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {bin}: {e}"));
-    if let Some(mut stdin) = child.stdin.take() {
-        std::io::Write::write_all(&mut stdin, input.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
-    }
-    child.wait_with_output().unwrap_or_else(|e| panic!("{e}"))
-}
-
-/// kubernetes-validate --strict against the chart's minimum (`kubeVersion >=1.25`) and a
-/// current Kubernetes: no error, nothing on stderr, no `WARN` (unknown kinds, removed APIs).
-fn kube_validate(rendered: &str, what: &str) {
-    for version in ["1.25", "1.30"] {
-        let out = pipe(
-            "kubernetes-validate",
-            &["--strict", "-k", version, "-"],
-            rendered,
-        );
-        assert_clean(
-            &format!("kubernetes-validate --strict -k {version} ({what})"),
-            &out,
-        );
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            !stdout.contains("WARN"),
-            "kubernetes-validate -k {version} ({what}):\n{stdout}"
-        );
-        assert!(
-            stdout.matches("passed for resource").count() >= 3,
-            "{stdout}"
-        );
-    }
 }
 
 #[test]
@@ -372,54 +333,7 @@ fn checkov_finds_nothing_beyond_the_documented_exceptions() {
             // The profile turns NetworkPolicy off by declaration (dev).
             skips.push("CKV2_K8S_6");
         }
-        let out = run(Command::new(tool("checkov"))
-            .arg("-d")
-            .arg(&c.extracted)
-            .args([
-                "--framework",
-                "helm",
-                "--skip-download",
-                "-o",
-                "json",
-                "--skip-check",
-                &skips.join(","),
-            ]));
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let report: serde_json::Value = serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("checkov output is not JSON ({e}):\n{stderr}"));
-        let reports = match report {
-            serde_json::Value::Array(v) => v,
-            v => vec![v],
-        };
-        let mut resources = 0;
-        let mut failed = Vec::new();
-        for r in &reports {
-            resources += r["summary"]["resource_count"].as_u64().unwrap_or(0);
-            for f in r["results"]["failed_checks"]
-                .as_array()
-                .into_iter()
-                .flatten()
-            {
-                failed.push(format!(
-                    "{} {} {}",
-                    f["check_id"], f["resource"], f["check_name"]
-                ));
-            }
-        }
-        assert!(
-            resources > 0,
-            "checkov scanned nothing ({profile}); is helm on PATH?\n{stderr}"
-        );
-        assert!(
-            failed.is_empty(),
-            "checkov failures ({profile}):\n{}",
-            failed.join("\n")
-        );
-        assert!(
-            out.status.success(),
-            "checkov rc {} ({profile})",
-            out.status
-        );
+        checkov("helm", &c.extracted, &skips, profile);
     }
 }
 

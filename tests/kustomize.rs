@@ -8,9 +8,11 @@ mod common;
 use common::{kdl_literal, kdl_plain};
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use common::{assert_clean, model_from, repo_model, run, tool, write_tree};
+use common::{assert_clean, checkov, model_from, pipe, repo_model, run, tool, write_tree};
+
+const KUSTOMIZE: &str = "kustomize";
 use luciac::model::Model;
 use luciac::pack::FileTree;
 use luciac::targets::{Layout, kustomize};
@@ -45,20 +47,6 @@ fn write(tree: &FileTree) -> tempfile::TempDir {
         .unwrap_or_else(|e| panic!("{e}"));
     write_tree(dir.path(), tree);
     dir
-}
-
-fn pipe(bin: &str, args: &[&str], input: &str) -> std::process::Output {
-    let mut child = Command::new(tool(bin))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {bin}: {e}"));
-    if let Some(mut stdin) = child.stdin.take() {
-        std::io::Write::write_all(&mut stdin, input.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
-    }
-    child.wait_with_output().unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// `kubectl kustomize DIR`: must succeed with nothing on stderr (no deprecation warnings).
@@ -401,58 +389,6 @@ const CHECKOV_EXCEPTIONS: &[(&str, &str)] = &[
     ),
 ];
 
-/// checkov --framework kustomize over `dir`: (resources, passed), asserting no failure.
-fn checkov(dir: &Path, skips: &[&str], what: &str) -> (u64, u64) {
-    let out = run(Command::new(tool("checkov")).arg("-d").arg(dir).args([
-        "--framework",
-        "kustomize",
-        "--skip-download",
-        "-o",
-        "json",
-        "--skip-check",
-        &skips.join(","),
-    ]));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let report: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("checkov output is not JSON ({e}):\n{stderr}"));
-    let reports = match report {
-        Value::Array(v) => v,
-        v => vec![v],
-    };
-    let mut resources = 0;
-    let mut passed = 0;
-    let mut failed = Vec::new();
-    for r in &reports {
-        resources += r["summary"]["resource_count"].as_u64().unwrap_or(0);
-        passed += r["summary"]["passed"].as_u64().unwrap_or(0);
-        for f in r["results"]["failed_checks"]
-            .as_array()
-            .into_iter()
-            .flatten()
-        {
-            failed.push(format!(
-                "{} {} {} {}",
-                f["check_id"], f["resource"], f["file_path"], f["check_name"]
-            ));
-        }
-    }
-    eprintln!(
-        "checkov ({what}): {resources} resources, {passed} passed, {} failed",
-        failed.len()
-    );
-    assert!(
-        resources > 0,
-        "checkov scanned nothing ({what}); is kubectl on PATH?\n{stderr}"
-    );
-    assert!(
-        failed.is_empty(),
-        "checkov failures ({what}):\n{}",
-        failed.join("\n")
-    );
-    assert!(out.status.success(), "checkov rc {} ({what})", out.status);
-    (resources, passed)
-}
-
 #[test]
 fn checkov_finds_nothing_beyond_the_documented_exceptions() {
     for profile in PROFILES {
@@ -478,6 +414,7 @@ fn checkov_finds_nothing_beyond_the_documented_exceptions() {
             overlay_skips.push("CKV2_K8S_6");
         }
         checkov(
+            KUSTOMIZE,
             &dir.path().join("overlays").join(profile),
             &overlay_skips,
             &format!("overlay {profile}"),
@@ -485,7 +422,7 @@ fn checkov_finds_nothing_beyond_the_documented_exceptions() {
         // The whole tree (base, overlay, GitOps): lucia.kdl alone leaves NetworkPolicy off, so
         // the base is scanned with CKV2_K8S_6 skipped.
         skips.push("CKV2_K8S_6");
-        checkov(dir.path(), &skips, &format!("tree {profile}"));
+        checkov(KUSTOMIZE, dir.path(), &skips, &format!("tree {profile}"));
     }
 }
 

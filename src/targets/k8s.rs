@@ -166,7 +166,8 @@ pub fn host_network(s: &ServiceInfo) -> Vec<(&'static str, Yaml)> {
 pub fn check_host_access(model: &Model, diags: &mut Vec<crate::diag::Diag>) -> bool {
     use crate::diag::{self, Diag};
     let mut ok = true;
-    // Helm and Kustomize both ask; report each problem once.
+    // Kustomize asks for the base and the profile, which share services: report each once
+    // (`targets::lower` joins what Helm and Kustomize both found).
     let mut push = |d: Diag| {
         if !diags.contains(&d) {
             diags.push(d);

@@ -226,3 +226,96 @@ pub fn corpus_parts(text: &str) -> (String, Option<(String, Option<String>)>) {
     let body = (!header.contains("(does not exist)")).then(|| body.to_string());
     (base.to_string(), Some((name, body)))
 }
+
+/// Run a validator with `input` on its stdin.
+pub fn pipe(bin: &str, args: &[&str], input: &str) -> std::process::Output {
+    let mut child = Command::new(tool(bin))
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {bin}: {e}"));
+    if let Some(mut stdin) = child.stdin.take() {
+        std::io::Write::write_all(&mut stdin, input.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+    }
+    child.wait_with_output().unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// kubernetes-validate --strict against the chart's minimum (`kubeVersion >=1.25`) and a
+/// current Kubernetes: no error, nothing on stderr, no `WARN` (unknown kinds, removed APIs).
+pub fn kube_validate(rendered: &str, what: &str) {
+    for version in ["1.25", "1.30"] {
+        let out = pipe(
+            "kubernetes-validate",
+            &["--strict", "-k", version, "-"],
+            rendered,
+        );
+        assert_clean(
+            &format!("kubernetes-validate --strict -k {version} ({what})"),
+            &out,
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            !stdout.contains("WARN"),
+            "kubernetes-validate -k {version} ({what}):\n{stdout}"
+        );
+        assert!(
+            stdout.matches("passed for resource").count() >= 3,
+            "{stdout}"
+        );
+    }
+}
+
+/// checkov --framework FRAMEWORK over `dir` with `skips` skipped: (resources, passed),
+/// asserting it scanned something, found nothing and exited 0.
+pub fn checkov(framework: &str, dir: &Path, skips: &[&str], what: &str) -> (u64, u64) {
+    let out = run(Command::new(tool("checkov")).arg("-d").arg(dir).args([
+        "--framework",
+        framework,
+        "--skip-download",
+        "-o",
+        "json",
+        "--skip-check",
+        &skips.join(","),
+    ]));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("checkov output is not JSON ({e}):\n{stderr}"));
+    let reports = match report {
+        serde_json::Value::Array(v) => v,
+        v => vec![v],
+    };
+    let mut resources = 0;
+    let mut passed = 0;
+    let mut failed = Vec::new();
+    for r in &reports {
+        resources += r["summary"]["resource_count"].as_u64().unwrap_or(0);
+        passed += r["summary"]["passed"].as_u64().unwrap_or(0);
+        for f in r["results"]["failed_checks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            failed.push(format!(
+                "{} {} {} {}",
+                f["check_id"], f["resource"], f["file_path"], f["check_name"]
+            ));
+        }
+    }
+    eprintln!(
+        "checkov ({what}): {resources} resources, {passed} passed, {} failed",
+        failed.len()
+    );
+    assert!(
+        resources > 0,
+        "checkov scanned nothing ({what}); is helm or kubectl on PATH?\n{stderr}"
+    );
+    assert!(
+        failed.is_empty(),
+        "checkov failures ({what}):\n{}",
+        failed.join("\n")
+    );
+    assert!(out.status.success(), "checkov rc {} ({what})", out.status);
+    (resources, passed)
+}
