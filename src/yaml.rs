@@ -14,6 +14,13 @@ pub enum Yaml {
     Bool(bool),
     Seq(Vec<Yaml>),
     Map(Vec<(String, Yaml)>),
+    /// A Helm template expression (`{{ … }}`) written as the whole scalar. Only the Helm
+    /// target builds these, and only its renderer (`targets::helm::render`) writes them.
+    Expr(String),
+    /// Helm template lines placed where this node is, at the indentation the emitter chose
+    /// (`@INDENT@` in them becomes that column): as a map value (the lines go under the key),
+    /// as a sequence item, or as a map entry of its own ([`Yaml::splice_entry`]).
+    Splice(String),
 }
 
 impl Yaml {
@@ -45,6 +52,24 @@ impl Yaml {
                 None => m.push((key.to_string(), value)),
             }
         }
+    }
+
+    /// Builder: append template lines as an entry of their own (an `{{- if }}`, a comment, a
+    /// `toYaml` of user values), never merged with another entry.
+    pub fn splice_entry(mut self, lines: impl Into<String>) -> Yaml {
+        if let Yaml::Map(m) = &mut self {
+            m.push((String::new(), Yaml::Splice(lines.into())));
+        }
+        self
+    }
+
+    /// Builder: append `key` even when the map has it already. Only for entries a template
+    /// condition keeps apart (`{{- if }} key: a {{- else }} key: b {{- end }}`).
+    pub fn with_alternative(mut self, key: &str, value: impl Into<Yaml>) -> Yaml {
+        if let Yaml::Map(m) = &mut self {
+            m.push((key.to_string(), value.into()));
+        }
+        self
     }
 
     pub fn is_empty(&self) -> bool {
@@ -100,7 +125,7 @@ impl<T: Into<Yaml>> From<Vec<T>> for Yaml {
 impl Serialize for Yaml {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
-            Yaml::Str(v) => s.serialize_str(v),
+            Yaml::Str(v) | Yaml::Expr(v) | Yaml::Splice(v) => s.serialize_str(v),
             Yaml::Int(i) => s.serialize_i64(*i),
             Yaml::Bool(b) => s.serialize_bool(*b),
             Yaml::Seq(items) => {
@@ -124,9 +149,20 @@ impl Serialize for Yaml {
 /// Emit one document. Long strings stay on one line (no folding), multi-line strings become
 /// literal blocks, and the text ends with exactly one newline.
 pub fn to_string(doc: &Yaml) -> String {
+    emit(doc, true)
+}
+
+/// [`to_string`] with sequences indented under their key (`ports:\n  - name: …`), the style
+/// of Helm's own chart templates.
+pub fn to_string_indented_lists(doc: &Yaml) -> String {
+    emit(doc, false)
+}
+
+fn emit(doc: &Yaml, compact_lists: bool) -> String {
     let opts = serde_saphyr::ser_options! {
         folded_wrap_chars: usize::MAX,
         min_fold_chars: usize::MAX,
+        compact_list_indent: compact_lists,
     };
     let mut out = serde_saphyr::to_string_with_options(doc, opts)
         .unwrap_or_else(|e| format!("# luciac: YAML emit failed: {e}\n"));

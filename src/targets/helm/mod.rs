@@ -34,6 +34,7 @@ use crate::yaml::{self, Yaml};
 use values::{Entry, leaf, node};
 
 mod gitops;
+mod render;
 mod templates;
 
 use crate::targets::markdown::{self, Table};

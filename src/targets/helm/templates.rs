@@ -1,7 +1,9 @@
 //! The chart's templates: one resource per file, Go templates written as text. Declared
 //! text never becomes template text (see [`super::go_str`] and [`super::yq`]).
 
+use super::render::render;
 use super::*;
+use crate::targets::k8s::objects::{self, Source};
 
 /// Template text builder.
 pub(super) struct Tpl<'a> {
@@ -44,6 +46,35 @@ impl<'a> Tpl<'a> {
             "metadata:\n  name: @NAME@\n  labels:\n    {{- include \"@N@.labels\" @CTX@ | nindent 4 }}\n",
             &[("NAME", name), ("CTX", &self.ctx(component))],
         )
+    }
+
+    /// Template lines that include a named template of the component's labels.
+    fn include_lines(&self, what: &str, component: &str) -> Yaml {
+        Yaml::Splice(format!(
+            "{{{{- include \"{}.{what}\" {} | nindent @INDENT@ }}}}",
+            self.n,
+            self.ctx(component)
+        ))
+    }
+
+    /// `.Values` of one volume of a service.
+    fn persistence(&self, s: &ServiceInfo, v: &VolumeInfo) -> String {
+        format!("{}.persistence.{}", values_of(&s.name), camel(&v.name))
+    }
+
+    /// The claim the chart creates for a volume (an expression, without its braces).
+    fn default_claim(&self, s: &ServiceInfo, v: &VolumeInfo) -> String {
+        format!(
+            "printf \"%s-{}\" (include \"{}.componentName\" {}) | trunc 63 | trimSuffix \"-\"",
+            v.name,
+            self.n,
+            self.ctx(&s.name)
+        )
+    }
+
+    /// A template file: the object's YAML between a condition's opening and closing lines.
+    fn file(&self, open: &str, doc: &Yaml, close: &str) -> String {
+        format!("{open}{}{close}", render(doc))
     }
 
     pub(super) fn helpers(&self) -> String {
@@ -105,12 +136,25 @@ impl<'a> Tpl<'a> {
     /// through `quote`. `own`'s own ports are its container ports (where it listens); other
     /// services' ports are their Service ports.
     fn value(&self, own: &str, parts: &[Part]) -> String {
+        match self.value_of(own, parts) {
+            Yaml::Str(s) => yq(&s),
+            other => match other {
+                Yaml::Expr(e) => e,
+                _ => String::new(),
+            },
+        }
+    }
+
+    /// An env value of service `own`: the text itself, or `print` of its parts piped through
+    /// `quote`. `own`'s own ports are its container ports (where it listens); other services'
+    /// ports are their Service ports.
+    fn value_of(&self, own: &str, parts: &[Part]) -> Yaml {
         if parts.iter().all(|p| matches!(p, Part::Lit(_))) {
             let s: String = parts
                 .iter()
                 .map(|p| if let Part::Lit(s) = p { s.as_str() } else { "" })
                 .collect();
-            return yq(&s);
+            return Yaml::Str(s);
         }
         let mut items: Vec<String> = Vec::new();
         let mut lit = String::new();
@@ -150,7 +194,7 @@ impl<'a> Tpl<'a> {
         if !lit.is_empty() {
             items.push(go_str(&lit));
         }
-        format!("{{{{ print {} | quote }}}}", items.join(" "))
+        Yaml::Expr(format!("{{{{ print {} | quote }}}}", items.join(" ")))
     }
 
     pub(super) fn notes(&self) -> String {
@@ -367,7 +411,7 @@ impl<'a> Tpl<'a> {
         }
         let (extra_mounts, extra_volumes) =
             k8s::host_and_config_mounts(s, Yaml::from(CONFIG_MAP_PLACEHOLDER));
-        let config_map = self.config_map_name(c);
+        let config_map = self.config_map_expr(c);
         mounts.push_str(&block(
             &extra_mounts,
             12,
@@ -394,7 +438,7 @@ impl<'a> Tpl<'a> {
     }
 
     /// The quoted template expression of a service's ConfigMap name.
-    fn config_map_name(&self, c: &str) -> String {
+    fn config_map_expr(&self, c: &str) -> String {
         format!(
             "{{{{ printf \"%s-config\" (include \"{}.componentName\" {}) | trunc 63 | trimSuffix \"-\" | quote }}}}",
             self.n,
@@ -406,7 +450,7 @@ impl<'a> Tpl<'a> {
     pub(super) fn config_map(&self, s: &ServiceInfo) -> String {
         let c = &s.name;
         let mut out = String::from("apiVersion: v1\nkind: ConfigMap\n");
-        out.push_str(&self.meta(&self.config_map_name(c), c));
+        out.push_str(&self.meta(&self.config_map_expr(c), c));
         out.push_str(&crate::yaml::to_string(
             &Yaml::map().with("data", k8s::config_data(s)),
         ));
@@ -467,48 +511,11 @@ impl<'a> Tpl<'a> {
     }
 
     pub(super) fn network_policy(&self, s: &ServiceInfo) -> String {
-        let c = &s.name;
-        let mut out = String::from(
-            "{{- if .Values.networkPolicy.enabled }}\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n",
-        );
-        out.push_str(&self.meta(&self.name_of(c), c));
-        out.push_str(&self.t(
-            "spec:\n  podSelector:\n    matchLabels:\n      {{- include \"@N@.selectorLabels\" @CTX@ | nindent 6 }}\n  policyTypes:\n    - Ingress\n",
-            &[("CTX", &self.ctx(c))],
-        ));
-        let mut rules = String::new();
-        let net = k8s::network_rules(self.model, s);
-        if !net.published.is_empty() {
-            rules.push_str("    # Published ports: reachable from anywhere (Ingress controller, LoadBalancer, helm test).\n    - ports:\n");
-            for (p, proto) in &net.published {
-                rules.push_str(&format!(
-                    "        - port: {p}\n          protocol: {proto}\n"
-                ));
-            }
-        }
-        if !net.from.is_empty() {
-            rules.push_str("    # Only the services that depend on this one.\n    - from:\n");
-            for d in &net.from {
-                rules.push_str(&self.t(
-                    "        - podSelector:\n            matchLabels:\n              {{- include \"@N@.selectorLabels\" @CTX@ | nindent 14 }}\n",
-                    &[("CTX", &self.ctx(d))],
-                ));
-            }
-            rules.push_str("      ports:\n");
-            for (p, proto) in &net.ports {
-                rules.push_str(&format!(
-                    "        - port: {p}\n          protocol: {proto}\n"
-                ));
-            }
-        }
-        if rules.is_empty() {
-            out.push_str("  ingress: []\n");
-        } else {
-            out.push_str("  ingress:\n");
-            out.push_str(&rules);
-        }
-        out.push_str("{{- end }}\n");
-        out
+        self.file(
+            NETWORK_POLICY_ON,
+            &objects::network_policy(self, self.model, s),
+            END,
+        )
     }
 
     pub(super) fn ingress(&self) -> String {
@@ -527,15 +534,11 @@ impl<'a> Tpl<'a> {
 
     /// The `helm test` pod accepts no traffic; it only calls out.
     pub(super) fn test_network_policy(&self) -> String {
-        let mut out = String::from(
-            "{{- if .Values.networkPolicy.enabled }}\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n",
-        );
-        out.push_str(&self.meta(&self.name_of("test"), "test"));
-        out.push_str(&self.t(
-            "spec:\n  podSelector:\n    matchLabels:\n      {{- include \"@N@.selectorLabels\" @CTX@ | nindent 6 }}\n  policyTypes:\n    - Ingress\n  ingress: []\n{{- end }}\n",
-            &[("CTX", &self.ctx("test"))],
-        ));
-        out
+        self.file(
+            NETWORK_POLICY_ON,
+            &objects::closed_network_policy(self, "test", Vec::new()),
+            END,
+        )
     }
 
     /// `helm test`: the web image itself (already on the node) asks the readiness path through
@@ -581,6 +584,182 @@ impl<'a> Tpl<'a> {
         ))
     }
 }
+
+/// The chart's values: template expressions over `.Values`, and template lines where a
+/// values map (labels, resources, security contexts) is written whole.
+impl Source for Tpl<'_> {
+    fn name(&self, component: &str) -> Yaml {
+        Yaml::Expr(self.name_of(component))
+    }
+    fn labels(&self, component: &str) -> Yaml {
+        self.include_lines("labels", component)
+    }
+    fn selector(&self, component: &str) -> Yaml {
+        self.include_lines("selectorLabels", component)
+    }
+    fn comment(&self, text: &str) -> Option<Yaml> {
+        Some(Yaml::Splice(format!("# {text}")))
+    }
+    fn value(&self, own: &str, parts: &[Part]) -> Yaml {
+        self.value_of(own, parts)
+    }
+    fn service_type(&self, published: bool) -> Yaml {
+        if published {
+            Yaml::Expr("{{ .Values.service.type }}".into())
+        } else {
+            "ClusterIP".into()
+        }
+    }
+    fn service_port(&self, p: &PortInfo) -> Yaml {
+        match &p.publish {
+            Some(Publish::Param { name, .. }) => {
+                Yaml::Expr(format!("{{{{ int64 $.Values.params.{} }}}}", camel(name)))
+            }
+            Some(Publish::Fixed(n)) => Yaml::from(*n),
+            None => Yaml::from(p.number),
+        }
+    }
+    fn claim_name(&self, s: &ServiceInfo, v: &VolumeInfo) -> Yaml {
+        Yaml::Expr(format!("{{{{ {} }}}}", self.default_claim(s, v)))
+    }
+    fn claim_ref(&self, s: &ServiceInfo, v: &VolumeInfo) -> Yaml {
+        Yaml::Expr(format!(
+            "{{{{ {}.existingClaim | default ({}) | quote }}}}",
+            self.persistence(s, v),
+            self.default_claim(s, v)
+        ))
+    }
+    fn claim_annotations(&self) -> Yaml {
+        Yaml::map()
+            .splice_entry("# Keep the data when the release is uninstalled; a reinstall adopts the claim again.")
+            .with("helm.sh/resource-policy", "keep")
+    }
+    fn claim_storage_class(&self, spec: Yaml) -> Yaml {
+        spec.splice_entry("{{- with .Values.persistence.storageClass }}\n{{- if eq . \"-\" }}")
+            .with_alternative("storageClassName", "")
+            .splice_entry("{{- else }}")
+            .with_alternative("storageClassName", Yaml::Expr("{{ . | quote }}".into()))
+            .splice_entry("{{- end }}\n{{- end }}")
+    }
+    fn claim_size(&self, s: &ServiceInfo, v: &VolumeInfo) -> Yaml {
+        Yaml::Expr(format!("{{{{ {}.size | quote }}}}", self.persistence(s, v)))
+    }
+    fn ingress_name(&self) -> Yaml {
+        Yaml::Expr(self.t("{{ include \"@N@.fullname\" . }}", &[]))
+    }
+    /// Bound by the template's first lines (`required`: an enabled Ingress needs a host).
+    fn ingress_host(&self) -> Option<Yaml> {
+        Some(Yaml::Expr("{{ $host | quote }}".into()))
+    }
+    fn ingress_metadata(&self, metadata: Yaml) -> Yaml {
+        with_values(metadata, ".Values.ingress.annotations", "annotations")
+    }
+    fn ingress_spec(&self, host: &Yaml) -> Yaml {
+        let secret = self.t(
+            "{{ .Values.ingress.tls.secretName | default (printf \"%s-tls\" (include \"@N@.fullname\" .)) | quote }}",
+            &[],
+        );
+        Yaml::map()
+            .splice_entry("{{- with .Values.ingress.className }}")
+            .with("ingressClassName", Yaml::Expr("{{ . | quote }}".into()))
+            .splice_entry("{{- end }}\n{{- if .Values.ingress.tls.enabled }}")
+            .with("tls", k8s::objects::ingress_tls(host, Yaml::Expr(secret)))
+            .splice_entry("{{- end }}")
+    }
+    fn config_map_name(&self, component: &str) -> Yaml {
+        Yaml::Expr(self.config_map_expr(component))
+    }
+    /// Roll the pods when their environment or a chart-managed Secret or ConfigMap changes.
+    fn pod_annotations(&self, s: &ServiceInfo) -> Option<Yaml> {
+        let c = &s.name;
+        let mut hashed = Vec::new();
+        if !s.env.is_empty() {
+            hashed.push(format!("(include \"{}.{c}.env\" $)", self.n));
+        }
+        if !self.model.secrets.is_empty() {
+            hashed.push("(include (print $.Template.BasePath \"/secret.yaml\") $)".to_string());
+        }
+        if !s.configs.is_empty() {
+            hashed.push(format!(
+                "(include (print $.Template.BasePath \"/{c}-configmap.yaml\") $)"
+            ));
+        }
+        let checksum = if hashed.is_empty() {
+            "{{ \"\" | sha256sum }}".to_string()
+        } else {
+            format!("{{{{ print {} | sha256sum }}}}", hashed.join(" "))
+        };
+        Some(
+            Yaml::map()
+                .with("checksum/config", Yaml::Expr(checksum))
+                .splice_entry(format!(
+                    "{{{{- with {}.podAnnotations }}}}\n{{{{- toYaml . | nindent @INDENT@ }}}}\n{{{{- end }}}}",
+                    values_of(c)
+                )),
+        )
+    }
+    fn service_account(&self) -> Yaml {
+        Yaml::Expr(self.t("{{ include \"@N@.serviceAccountName\" $ }}", &[]))
+    }
+    fn pod_security(&self, s: &ServiceInfo) -> Yaml {
+        to_yaml_lines(&format!("{}.podSecurityContext", values_of(&s.name)))
+    }
+    fn image(&self, s: &ServiceInfo) -> Yaml {
+        Yaml::Expr(format!(
+            "{{{{ include \"{}.image\" {}.image | quote }}}}",
+            self.n,
+            values_of(&s.name)
+        ))
+    }
+    fn pull_policy(&self, s: &ServiceInfo) -> Yaml {
+        Yaml::Expr(format!("{{{{ {}.image.pullPolicy }}}}", values_of(&s.name)))
+    }
+    /// The list `_helpers.tpl` defines, so the checksum annotation hashes the same text.
+    fn env(&self, s: &ServiceInfo) -> Yaml {
+        Yaml::Splice(format!(
+            "{{{{- include \"{}.{}.env\" $ | nindent @INDENT@ }}}}",
+            self.n, s.name
+        ))
+    }
+    fn resources(&self, s: &ServiceInfo) -> Yaml {
+        to_yaml_lines(&format!("{}.resources", values_of(&s.name)))
+    }
+    fn container_security(&self, s: &ServiceInfo) -> Yaml {
+        to_yaml_lines(&format!("{}.containerSecurityContext", values_of(&s.name)))
+    }
+    fn empty_dir_limit(&self, s: &ServiceInfo) -> Yaml {
+        Yaml::Expr(format!(
+            "{{{{ {}.emptyDirSizeLimit | quote }}}}",
+            values_of(&s.name)
+        ))
+    }
+    fn scheduling(&self, s: &ServiceInfo, pod: Yaml) -> Yaml {
+        let v = values_of(&s.name);
+        ["nodeSelector", "tolerations", "affinity"]
+            .into_iter()
+            .fold(pod, |pod, key| with_values(pod, &format!("{v}.{key}"), key))
+    }
+}
+
+/// `$.Values.<service>`: the values of one service.
+fn values_of(service: &str) -> String {
+    format!("$.Values.{}", camel(service))
+}
+
+/// A values map written whole, under the key this is the value of.
+fn to_yaml_lines(values: &str) -> Yaml {
+    Yaml::Splice(format!("{{{{- toYaml {values} | nindent @INDENT@ }}}}"))
+}
+
+/// `map` with `key` holding the values at `values`, present only when they are set.
+fn with_values(map: Yaml, values: &str, key: &str) -> Yaml {
+    map.splice_entry(format!("{{{{- with {values} }}}}"))
+        .with(key, to_yaml_lines("."))
+        .splice_entry("{{- end }}")
+}
+
+const NETWORK_POLICY_ON: &str = "{{- if .Values.networkPolicy.enabled }}\n";
+const END: &str = "{{- end }}\n";
 
 const HELPERS: &str = r#"{{/* Chart name, overridable with nameOverride. */}}
 {{- define "@N@.name" -}}

@@ -118,7 +118,7 @@ pub fn emit(entries: &[Entry], indent: usize, out: &mut String) {
 
 fn infer(v: &Yaml) -> Value {
     match v {
-        Yaml::Str(_) => json!({ "type": "string" }),
+        Yaml::Str(_) | Yaml::Expr(_) | Yaml::Splice(_) => json!({ "type": "string" }),
         Yaml::Int(_) => json!({ "type": "integer" }),
         Yaml::Bool(_) => json!({ "type": "boolean" }),
         Yaml::Seq(_) => json!({ "type": "array" }),

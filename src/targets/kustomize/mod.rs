@@ -92,7 +92,12 @@ fn carries(m: &Model, diags: &mut Vec<Diag>) -> bool {
         ok = false;
     }
     for s in &m.services {
-        if has_del(&deployment(m, s, "").doc) || config_map(m, s).is_some_and(|c| has_del(&c.doc)) {
+        let src = Literal {
+            m,
+            image: &|_| String::new(),
+        };
+        if has_del(&deployment(&src, s).doc) || config_map(&src, s).is_some_and(|c| has_del(&c.doc))
+        {
             diags.push(del_diag(s.span, &format!("service `{}`", s.name)));
             ok = false;
         }

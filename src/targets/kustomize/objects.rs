@@ -1,6 +1,7 @@
 //! The Kubernetes objects of a model, as the Helm chart renders them for the same values.
 
 use super::*;
+use crate::targets::k8s::objects::Source;
 
 pub(super) fn labels(m: &Model, component: &str) -> Yaml {
     k8s::selector_labels(&m.app.name, &m.app.name, component)
@@ -109,321 +110,203 @@ pub(super) fn env(m: &Model, s: &ServiceInfo) -> Yaml {
     Yaml::Seq(items)
 }
 
-pub(super) fn deployment(m: &Model, s: &ServiceInfo, image: &str) -> Obj {
-    let name = k8s::component_name(&m.app.name, &s.name);
-    let mut c = Yaml::map()
-        .with("name", s.name.as_str())
-        .with("image", image)
-        .with("imagePullPolicy", k8s::PULL_POLICY);
-    // `entrypoint` replaces the image's ENTRYPOINT (`command` here), `command` its CMD (`args`).
-    for (key, words) in [("command", &s.entrypoint), ("args", &s.command)] {
-        if !words.is_empty() {
-            let words: Vec<String> = words.iter().map(|a| resolve(m, &s.name, a)).collect();
-            c.insert(key, words);
+/// The values of the Kustomize objects: literals from the model. `image` is the reference
+/// written into each container.
+pub(super) struct Literal<'a> {
+    pub m: &'a Model,
+    pub image: &'a dyn Fn(&ImageRef) -> String,
+}
+
+impl Source for Literal<'_> {
+    fn name(&self, component: &str) -> Yaml {
+        k8s::component_name(&self.m.app.name, component).into()
+    }
+    fn labels(&self, component: &str) -> Yaml {
+        labels(self.m, component)
+    }
+    fn selector(&self, component: &str) -> Yaml {
+        labels(self.m, component)
+    }
+    fn comment(&self, _: &str) -> Option<Yaml> {
+        None
+    }
+    fn value(&self, own: &str, parts: &[Part]) -> Yaml {
+        resolve(self.m, own, parts).into()
+    }
+    fn service_type(&self, _: bool) -> Yaml {
+        "ClusterIP".into()
+    }
+    fn service_port(&self, p: &PortInfo) -> Yaml {
+        k8s::service_port(p).into()
+    }
+    fn claim_name(&self, s: &ServiceInfo, v: &VolumeInfo) -> Yaml {
+        k8s::claim_name(&self.m.app.name, &s.name, &v.name).into()
+    }
+    fn claim_ref(&self, s: &ServiceInfo, v: &VolumeInfo) -> Yaml {
+        self.claim_name(s, v)
+    }
+    /// GitOps controllers must never prune a claim: the data outlives the deployment.
+    fn claim_annotations(&self) -> Yaml {
+        Yaml::map()
+            .with("argocd.argoproj.io/sync-options", "Prune=false")
+            .with("kustomize.toolkit.fluxcd.io/prune", "disabled")
+    }
+    fn claim_storage_class(&self, spec: Yaml) -> Yaml {
+        match self.m.targets.kubernetes.storage_class.as_deref() {
+            Some("-") => spec.with("storageClassName", ""),
+            Some(c) if !c.is_empty() => spec.with("storageClassName", c),
+            _ => spec,
         }
     }
-    if !s.ports.is_empty() {
-        let ports: Vec<Yaml> = s
-            .ports
-            .iter()
-            .map(|p| {
-                Yaml::map()
-                    .with("name", p.name.as_str())
-                    .with("containerPort", p.number)
-                    .with("protocol", p.protocol.upper())
-            })
-            .collect();
-        c.insert("ports", Yaml::Seq(ports));
+    fn claim_size(&self, _: &ServiceInfo, v: &VolumeInfo) -> Yaml {
+        v.size_text.clone().unwrap_or_else(|| "1Gi".into()).into()
     }
-    if !s.env.is_empty() {
-        c.insert("env", env(m, s));
+    fn ingress_name(&self) -> Yaml {
+        self.m.app.name.as_str().into()
     }
-    if let Some(h) = &s.health {
-        for (key, check, timing) in k8s::probes(h) {
-            c.insert(key, k8s::probe(check, timing, &|a| resolve(m, &s.name, a)));
+    fn ingress_host(&self) -> Option<Yaml> {
+        self.m
+            .targets
+            .kubernetes
+            .ingress_host
+            .as_deref()
+            .map(Yaml::from)
+    }
+    fn ingress_metadata(&self, metadata: Yaml) -> Yaml {
+        metadata
+    }
+    fn ingress_spec(&self, host: &Yaml) -> Yaml {
+        let h = &self.m.targets.kubernetes;
+        let mut spec = Yaml::map();
+        if let Some(class) = h.ingress_class.as_deref().filter(|c| !c.is_empty()) {
+            spec.insert("ingressClassName", class);
         }
+        if h.ingress_tls {
+            let secret = h
+                .ingress_tls_secret
+                .clone()
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| format!("{}-tls", self.m.app.name));
+            spec.insert("tls", k8s::objects::ingress_tls(host, secret));
+        }
+        spec
     }
-    c.insert("resources", k8s::resources(s));
-    c.insert("securityContext", k8s::container_security(s));
-    let mut mounts = Vec::new();
-    let mut volumes = Vec::new();
-    for (i, w) in s.writable.iter().enumerate() {
-        let vname = format!("writable-{i}");
-        mounts.push(
-            Yaml::map()
-                .with("name", vname.as_str())
-                .with("mountPath", w.as_str()),
-        );
-        volumes.push(Yaml::map().with("name", vname).with(
-            "emptyDir",
-            Yaml::map().with("sizeLimit", k8s::EMPTY_DIR_SIZE_LIMIT),
-        ));
+    fn config_map_name(&self, component: &str) -> Yaml {
+        k8s::config_map_name(&self.m.app.name, component).into()
     }
-    for v in &s.volumes {
-        let vname = format!("data-{}", v.name);
-        mounts.push(
-            Yaml::map()
-                .with("name", vname.as_str())
-                .with("mountPath", v.path.as_str()),
-        );
-        volumes.push(Yaml::map().with("name", vname).with(
-            "persistentVolumeClaim",
-            Yaml::map().with("claimName", k8s::claim_name(&m.app.name, &s.name, &v.name)),
-        ));
+    fn pod_annotations(&self, _: &ServiceInfo) -> Option<Yaml> {
+        None
     }
-    let config_map = k8s::config_map_name(&m.app.name, &s.name);
-    let (extra_mounts, extra_volumes) = k8s::host_and_config_mounts(s, Yaml::from(config_map));
-    mounts.extend(extra_mounts);
-    volumes.extend(extra_volumes);
-    if !mounts.is_empty() {
-        c.insert("volumeMounts", Yaml::Seq(mounts));
+    fn service_account(&self) -> Yaml {
+        self.m.app.name.as_str().into()
     }
-    let mut pod = Yaml::map()
-        .with("serviceAccountName", m.app.name.as_str())
-        .with("automountServiceAccountToken", false)
-        .with("enableServiceLinks", false)
-        .with(
-            "terminationGracePeriodSeconds",
-            k8s::TERMINATION_GRACE_SECONDS,
-        )
-        .with("securityContext", k8s::pod_security(s))
-        .with("containers", Yaml::Seq(vec![c]));
-    for (key, value) in k8s::host_network(s) {
-        pod.insert(key, value);
+    fn pod_security(&self, s: &ServiceInfo) -> Yaml {
+        k8s::pod_security(s)
     }
-    if !volumes.is_empty() {
-        pod.insert("volumes", Yaml::Seq(volumes));
+    fn image(&self, s: &ServiceInfo) -> Yaml {
+        (self.image)(&s.image).into()
     }
-    let replicas = if s.singleton { 1 } else { s.replicas.max(1) };
-    let spec = Yaml::map()
-        .with("replicas", replicas)
-        .with("revisionHistoryLimit", k8s::REVISION_HISTORY_LIMIT)
-        .with("strategy", Yaml::map().with("type", "Recreate"))
-        .with(
-            "selector",
-            Yaml::map().with("matchLabels", labels(m, &s.name)),
-        )
-        .with(
-            "template",
-            Yaml::map()
-                .with("metadata", Yaml::map().with("labels", labels(m, &s.name)))
-                .with("spec", pod),
-        );
+    fn pull_policy(&self, _: &ServiceInfo) -> Yaml {
+        k8s::PULL_POLICY.into()
+    }
+    fn env(&self, s: &ServiceInfo) -> Yaml {
+        env(self.m, s)
+    }
+    fn resources(&self, s: &ServiceInfo) -> Yaml {
+        k8s::resources(s)
+    }
+    fn container_security(&self, s: &ServiceInfo) -> Yaml {
+        k8s::container_security(s)
+    }
+    fn empty_dir_limit(&self, _: &ServiceInfo) -> Yaml {
+        k8s::EMPTY_DIR_SIZE_LIMIT.into()
+    }
+    fn scheduling(&self, _: &ServiceInfo, pod: Yaml) -> Yaml {
+        pod
+    }
+}
+
+pub(super) fn deployment(src: &Literal, s: &ServiceInfo) -> Obj {
+    let name = k8s::component_name(&src.m.app.name, &s.name);
     Obj::new(
         "apps/v1",
         "Deployment",
-        name.clone(),
+        name,
         format!("{}-deployment.yaml", s.name),
-        Yaml::map()
-            .with("metadata", meta(m, &name, &s.name))
-            .with("spec", spec),
+        k8s::objects::deployment(src, s),
     )
 }
 
-pub(super) fn service(m: &Model, s: &ServiceInfo) -> Obj {
-    let name = k8s::component_name(&m.app.name, &s.name);
-    let ports: Vec<Yaml> = s
-        .ports
-        .iter()
-        .map(|p| {
-            Yaml::map()
-                .with("name", p.name.as_str())
-                .with("port", k8s::service_port(p))
-                .with("targetPort", p.name.as_str())
-                .with("protocol", p.protocol.upper())
-        })
-        .collect();
-    Obj::new(
-        "v1",
-        "Service",
-        name.clone(),
-        format!("{}-service.yaml", s.name),
-        Yaml::map().with("metadata", meta(m, &name, &s.name)).with(
-            "spec",
-            Yaml::map()
-                .with("type", "ClusterIP")
-                .with("selector", labels(m, &s.name))
-                .with("ports", Yaml::Seq(ports)),
-        ),
-    )
-}
-
-pub(super) fn config_map(m: &Model, s: &ServiceInfo) -> Option<Obj> {
+pub(super) fn config_map(src: &Literal, s: &ServiceInfo) -> Option<Obj> {
     if s.configs.is_empty() {
         return None;
     }
-    let name = k8s::config_map_name(&m.app.name, &s.name);
     Some(Obj::new(
         "v1",
         "ConfigMap",
-        name.clone(),
+        k8s::config_map_name(&src.m.app.name, &s.name),
         format!("{}-configmap.yaml", s.name),
-        Yaml::map()
-            .with("metadata", meta(m, &name, &s.name))
-            .with("data", k8s::config_data(s)),
-    ))
-}
-
-pub(super) fn pvc(m: &Model, s: &ServiceInfo, v: &VolumeInfo) -> Obj {
-    let name = k8s::claim_name(&m.app.name, &s.name, &v.name);
-    let mut spec = Yaml::map().with("accessModes", vec!["ReadWriteOnce"]);
-    match m.targets.kubernetes.storage_class.as_deref() {
-        Some("-") => spec.insert("storageClassName", ""),
-        Some(c) if !c.is_empty() => spec.insert("storageClassName", c),
-        _ => {}
-    }
-    spec.insert(
-        "resources",
-        Yaml::map().with(
-            "requests",
-            Yaml::map().with(
-                "storage",
-                v.size_text.clone().unwrap_or_else(|| "1Gi".into()),
-            ),
-        ),
-    );
-    // GitOps controllers must never prune a claim: the data outlives the deployment.
-    let metadata = meta(m, &name, &s.name).with(
-        "annotations",
-        Yaml::map()
-            .with("argocd.argoproj.io/sync-options", "Prune=false")
-            .with("kustomize.toolkit.fluxcd.io/prune", "disabled"),
-    );
-    Obj::new(
-        "v1",
-        "PersistentVolumeClaim",
-        name,
-        format!("{}-{}-pvc.yaml", s.name, v.name),
-        Yaml::map().with("metadata", metadata).with("spec", spec),
-    )
-}
-
-pub(super) fn network_policy(m: &Model, s: &ServiceInfo) -> Obj {
-    let name = k8s::component_name(&m.app.name, &s.name);
-    let net = k8s::network_rules(m, s);
-    let port_list = |names: &[(&str, &str)]| {
-        Yaml::Seq(
-            names
-                .iter()
-                .map(|(p, proto)| Yaml::map().with("port", *p).with("protocol", *proto))
-                .collect(),
-        )
-    };
-    let mut rules = Vec::new();
-    if !net.published.is_empty() {
-        rules.push(Yaml::map().with("ports", port_list(&net.published)));
-    }
-    if !net.from.is_empty() {
-        let from = net
-            .from
-            .iter()
-            .map(|d| Yaml::map().with("podSelector", Yaml::map().with("matchLabels", labels(m, d))))
-            .collect();
-        rules.push(
-            Yaml::map()
-                .with("from", Yaml::Seq(from))
-                .with("ports", port_list(&net.ports)),
-        );
-    }
-    Obj::new(
-        "networking.k8s.io/v1",
-        "NetworkPolicy",
-        name.clone(),
-        format!("{}-networkpolicy.yaml", s.name),
-        Yaml::map().with("metadata", meta(m, &name, &s.name)).with(
-            "spec",
-            Yaml::map()
-                .with(
-                    "podSelector",
-                    Yaml::map().with("matchLabels", labels(m, &s.name)),
-                )
-                .with("policyTypes", vec!["Ingress"])
-                .with("ingress", Yaml::Seq(rules)),
-        ),
-    )
-}
-
-pub(super) fn ingress(m: &Model) -> Option<Obj> {
-    let h = &m.targets.kubernetes;
-    let host = h.ingress_host.as_deref()?;
-    let (s, p) = k8s::web(m)?;
-    let mut spec = Yaml::map();
-    if let Some(class) = h.ingress_class.as_deref().filter(|c| !c.is_empty()) {
-        spec.insert("ingressClassName", class);
-    }
-    if h.ingress_tls {
-        let secret = h
-            .ingress_tls_secret
-            .clone()
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| format!("{}-tls", m.app.name));
-        spec.insert(
-            "tls",
-            Yaml::Seq(vec![
-                Yaml::map()
-                    .with("hosts", vec![host])
-                    .with("secretName", secret),
-            ]),
-        );
-    }
-    let backend = Yaml::map().with(
-        "service",
-        Yaml::map()
-            .with("name", k8s::component_name(&m.app.name, &s.name))
-            .with("port", Yaml::map().with("name", p.name.as_str())),
-    );
-    spec.insert(
-        "rules",
-        Yaml::Seq(vec![Yaml::map().with("host", host).with(
-            "http",
-            Yaml::map().with(
-                "paths",
-                Yaml::Seq(vec![
-                    Yaml::map()
-                        .with("path", "/")
-                        .with("pathType", "Prefix")
-                        .with("backend", backend),
-                ]),
-            ),
-        )]),
-    );
-    Some(Obj::new(
-        "networking.k8s.io/v1",
-        "Ingress",
-        m.app.name.clone(),
-        "ingress.yaml".into(),
-        Yaml::map()
-            .with("metadata", meta(m, &m.app.name, &s.name))
-            .with("spec", spec),
+        k8s::objects::config_map(src, s),
     ))
 }
 
 /// Every object of a model. `image` names the reference written into each container (the
 /// base declaration's, so the overlay changes images only through the `images:` transformer).
 pub(super) fn objects(m: &Model, image: &dyn Fn(&ImageRef) -> String) -> Vec<Obj> {
+    use k8s::objects as o;
+    let src = &Literal { m, image };
+    let app = &m.app.name;
     let mut out = vec![Obj::new(
         "v1",
         "ServiceAccount",
-        m.app.name.clone(),
+        app.clone(),
         "serviceaccount.yaml".into(),
         Yaml::map()
-            .with("metadata", meta(m, &m.app.name, &m.app.name))
+            .with("metadata", meta(m, app, app))
             .with("automountServiceAccountToken", false),
     )];
     for s in &m.services {
-        out.push(deployment(m, s, &image(&s.image)));
-        out.extend(config_map(m, s));
+        let component = k8s::component_name(app, &s.name);
+        out.push(deployment(src, s));
+        out.extend(config_map(src, s));
         if !s.ports.is_empty() {
-            out.push(service(m, s));
+            let file = format!("{}-service.yaml", s.name);
+            out.push(Obj::new(
+                "v1",
+                "Service",
+                component.clone(),
+                file,
+                o::service(src, s),
+            ));
         }
         for v in &s.volumes {
-            out.push(pvc(m, s, v));
+            out.push(Obj::new(
+                "v1",
+                "PersistentVolumeClaim",
+                k8s::claim_name(app, &s.name, &v.name),
+                format!("{}-{}-pvc.yaml", s.name, v.name),
+                o::pvc(src, s, v),
+            ));
         }
         if m.targets.kubernetes.network_policy {
-            out.push(network_policy(m, s));
+            out.push(Obj::new(
+                "networking.k8s.io/v1",
+                "NetworkPolicy",
+                component,
+                format!("{}-networkpolicy.yaml", s.name),
+                o::network_policy(src, m, s),
+            ));
         }
     }
-    out.extend(ingress(m));
+    out.extend(o::ingress(src, m).map(|doc| {
+        Obj::new(
+            "networking.k8s.io/v1",
+            "Ingress",
+            app.clone(),
+            "ingress.yaml".into(),
+            doc,
+        )
+    }));
     out
 }
 

@@ -4,7 +4,8 @@ use super::*;
 
 pub(super) fn to_json(y: &Yaml) -> serde_json::Value {
     match y {
-        Yaml::Str(s) => serde_json::Value::String(s.clone()),
+        // Template parts are Helm's; a Kustomize object never holds one.
+        Yaml::Str(s) | Yaml::Expr(s) | Yaml::Splice(s) => serde_json::Value::String(s.clone()),
         Yaml::Int(i) => serde_json::Value::from(*i),
         Yaml::Bool(b) => serde_json::Value::Bool(*b),
         Yaml::Seq(v) => serde_json::Value::Array(v.iter().map(to_json).collect()),

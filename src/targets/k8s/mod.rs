@@ -9,6 +9,8 @@
 use crate::model::*;
 use crate::yaml::Yaml;
 
+pub mod objects;
+
 /// `sizeLimit` of the emptyDir behind each writable path.
 pub const EMPTY_DIR_SIZE_LIMIT: &str = "256Mi";
 pub const REVISION_HISTORY_LIMIT: u32 = 3;
@@ -321,7 +323,7 @@ pub fn probes(h: &HealthInfo) -> [(&'static str, &Check, ProbeTiming); 3] {
 
 /// One probe as a YAML map (`httpGet` or `tcpSocket` on a named port, or `exec` with its
 /// arguments rendered by the target).
-pub fn probe(check: &Check, t: ProbeTiming, render: &dyn Fn(&[Part]) -> String) -> Yaml {
+pub fn probe(check: &Check, t: ProbeTiming, render: &dyn Fn(&[Part]) -> Yaml) -> Yaml {
     let mut m = match check {
         Check::Http { path, port, .. } => Yaml::map().with(
             "httpGet",
@@ -336,7 +338,7 @@ pub fn probe(check: &Check, t: ProbeTiming, render: &dyn Fn(&[Part]) -> String) 
             "exec",
             Yaml::map().with(
                 "command",
-                args.iter().map(|a| render(a)).collect::<Vec<String>>(),
+                Yaml::Seq(args.iter().map(|a| render(a)).collect()),
             ),
         ),
     };
