@@ -57,9 +57,14 @@ impl<'a> Tpl<'a> {
         ))
     }
 
-    /// `.Values` of one volume of a service.
-    fn persistence(&self, s: &ServiceInfo, v: &VolumeInfo) -> String {
-        format!("{}.persistence.{}", values_of(&s.name), camel(&v.name))
+    /// `.Values` of one volume of a service, from the template's top (`.`) or from anywhere
+    /// (`$.`).
+    fn persistence(&self, root: &str, s: &ServiceInfo, v: &VolumeInfo) -> String {
+        format!(
+            "{root}Values.{}.persistence.{}",
+            camel(&s.name),
+            camel(&v.name)
+        )
     }
 
     /// The claim the chart creates for a volume (an expression, without its braces).
@@ -458,56 +463,19 @@ impl<'a> Tpl<'a> {
     }
 
     pub(super) fn service(&self, s: &ServiceInfo) -> String {
-        let c = &s.name;
-        let mut out = String::from("apiVersion: v1\nkind: Service\n");
-        out.push_str(&self.meta(&self.name_of(c), c));
-        let published = s.ports.iter().any(|p| p.publish.is_some());
-        let ty = if published {
-            "{{ .Values.service.type }}"
-        } else {
-            "ClusterIP"
-        };
-        out.push_str(&self.t(
-            "spec:\n  type: @TYPE@\n  selector:\n    {{- include \"@N@.selectorLabels\" @CTX@ | nindent 4 }}\n  ports:\n",
-            &[("TYPE", ty), ("CTX", &self.ctx(c))],
-        ));
-        for p in &s.ports {
-            let port = match &p.publish {
-                Some(Publish::Param { name, .. }) => {
-                    format!("{{{{ int64 $.Values.params.{} }}}}", camel(name))
-                }
-                Some(Publish::Fixed(n)) => n.to_string(),
-                None => p.number.to_string(),
-            };
-            out.push_str(&format!(
-                "    - name: {}\n      port: {port}\n      targetPort: {}\n      protocol: {}\n",
-                p.name,
-                p.name,
-                p.protocol.upper()
-            ));
-        }
-        out
+        render(&objects::service(self, s))
     }
 
-    pub(super) fn pvc(&self, s: &ServiceInfo, vol: &VolumeInfo) -> String {
-        let c = &s.name;
-        let v = format!(".Values.{}.persistence.{}", camel(c), camel(&vol.name));
-        let name = format!(
-            "{{{{ printf \"%s-{}\" (include \"{}.componentName\" {}) | trunc 63 | trimSuffix \"-\" }}}}",
-            vol.name,
-            self.n,
-            self.ctx(c)
-        );
-        let mut out = self.t(
-            "{{- if not @V@.existingClaim }}\napiVersion: v1\nkind: PersistentVolumeClaim\n",
-            &[("V", &v)],
-        );
-        out.push_str(&self.meta(&name, c));
-        out.push_str(&self.t(
-            "  annotations:\n    # Keep the data when the release is uninstalled; a reinstall adopts the claim again.\n    helm.sh/resource-policy: keep\nspec:\n  accessModes:\n    - ReadWriteOnce\n  {{- with .Values.persistence.storageClass }}\n  {{- if eq . \"-\" }}\n  storageClassName: \"\"\n  {{- else }}\n  storageClassName: {{ . | quote }}\n  {{- end }}\n  {{- end }}\n  resources:\n    requests:\n      storage: {{ @V@.size | quote }}\n{{- end }}\n",
-            &[("V", &v)],
-        ));
-        out
+    /// A volume's claim, unless the values name an existing one.
+    pub(super) fn pvc(&self, s: &ServiceInfo, v: &VolumeInfo) -> String {
+        self.file(
+            &format!(
+                "{{{{- if not {}.existingClaim }}}}\n",
+                self.persistence(".", s, v)
+            ),
+            &objects::pvc(self, s, v),
+            END,
+        )
     }
 
     pub(super) fn network_policy(&self, s: &ServiceInfo) -> String {
@@ -625,7 +593,7 @@ impl Source for Tpl<'_> {
     fn claim_ref(&self, s: &ServiceInfo, v: &VolumeInfo) -> Yaml {
         Yaml::Expr(format!(
             "{{{{ {}.existingClaim | default ({}) | quote }}}}",
-            self.persistence(s, v),
+            self.persistence("$.", s, v),
             self.default_claim(s, v)
         ))
     }
@@ -642,7 +610,10 @@ impl Source for Tpl<'_> {
             .splice_entry("{{- end }}\n{{- end }}")
     }
     fn claim_size(&self, s: &ServiceInfo, v: &VolumeInfo) -> Yaml {
-        Yaml::Expr(format!("{{{{ {}.size | quote }}}}", self.persistence(s, v)))
+        Yaml::Expr(format!(
+            "{{{{ {}.size | quote }}}}",
+            self.persistence(".", s, v)
+        ))
     }
     fn ingress_name(&self) -> Yaml {
         Yaml::Expr(self.t("{{ include \"@N@.fullname\" . }}", &[]))
