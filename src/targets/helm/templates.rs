@@ -486,18 +486,17 @@ impl<'a> Tpl<'a> {
         )
     }
 
+    /// The Ingress to the web service, when the values enable it (and then they must name
+    /// its host).
     pub(super) fn ingress(&self) -> String {
-        let Some((s, p)) = web(self.model) else {
+        let Some(doc) = objects::ingress(self, self.model) else {
             return String::new();
         };
-        let mut out = String::from(
-            "{{- if .Values.ingress.enabled }}\n{{- $host := required \"ingress.host is required when ingress.enabled is true\" .Values.ingress.host }}\napiVersion: networking.k8s.io/v1\nkind: Ingress\n",
-        );
-        out.push_str(&self.t(
-            "metadata:\n  name: {{ include \"@N@.fullname\" . }}\n  labels:\n    {{- include \"@N@.labels\" @CTX@ | nindent 4 }}\n  {{- with .Values.ingress.annotations }}\n  annotations:\n    {{- toYaml . | nindent 4 }}\n  {{- end }}\nspec:\n  {{- with .Values.ingress.className }}\n  ingressClassName: {{ . | quote }}\n  {{- end }}\n  {{- if .Values.ingress.tls.enabled }}\n  tls:\n    - hosts:\n        - {{ $host | quote }}\n      secretName: {{ .Values.ingress.tls.secretName | default (printf \"%s-tls\" (include \"@N@.fullname\" .)) | quote }}\n  {{- end }}\n  rules:\n    - host: {{ $host | quote }}\n      http:\n        paths:\n          - path: /\n            pathType: Prefix\n            backend:\n              service:\n                name: @SVC@\n                port:\n                  name: @PORT@\n{{- end }}\n",
-            &[("CTX", &self.ctx(&s.name)), ("SVC", &self.name_of(&s.name)), ("PORT", &p.name)],
-        ));
-        out
+        self.file(
+            "{{- if .Values.ingress.enabled }}\n{{- $host := required \"ingress.host is required when ingress.enabled is true\" .Values.ingress.host }}\n",
+            &doc,
+            END,
+        )
     }
 
     /// The `helm test` pod accepts no traffic; it only calls out.
