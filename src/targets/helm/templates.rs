@@ -1,11 +1,14 @@
-//! The chart's templates: one resource per file, Go templates written as text. Declared
-//! text never becomes template text (see [`super::go_str`] and [`super::yq`]).
+//! The chart's templates, one resource per file. The Kubernetes objects come from the builder
+//! both targets share ([`crate::targets::k8s::objects`]), with this module as their
+//! [`Source`] of `.Values` expressions, and are written by [`super::render`]. The rest (named
+//! templates, NOTES.txt, the Secret, the `helm test` pod) is template text. Declared text never
+//! becomes template text (see [`super::go_str`] and [`super::yq`]).
 
 use super::render::render;
 use super::*;
 use crate::targets::k8s::objects::{self, Source};
 
-/// Template text builder.
+/// The chart's templates and the values its objects read.
 pub(super) struct Tpl<'a> {
     model: &'a Model,
     /// Chart name: the prefix of every named template.
@@ -38,13 +41,6 @@ impl<'a> Tpl<'a> {
             "{{{{ include \"{}.componentName\" {} }}}}",
             self.n,
             self.ctx(component)
-        )
-    }
-
-    fn meta(&self, name: &str, component: &str) -> String {
-        self.t(
-            "metadata:\n  name: @NAME@\n  labels:\n    {{- include \"@N@.labels\" @CTX@ | nindent 4 }}\n",
-            &[("NAME", name), ("CTX", &self.ctx(component))],
         )
     }
 
@@ -96,27 +92,40 @@ impl<'a> Tpl<'a> {
                 "{{{{- define \"{}.{}.env\" -}}}}\n",
                 self.n, s.name
             ));
-            for e in &s.env {
-                out.push_str(&format!("- name: {}\n", yq(&e.key)));
-                match &e.source {
-                    EnvSource::Template(parts) => {
-                        out.push_str(&format!("  value: {}\n", self.value(&s.name, parts)))
-                    }
-                    EnvSource::Secret(name) => {
-                        let optional = self.model.secret(name).map(|x| x.optional).unwrap_or(false);
-                        out.push_str(&self.t(
-                            "  valueFrom:\n    secretKeyRef:\n      name: {{ include \"@N@.secretName\" $ | quote }}\n      key: {{ $.Values.secrets.keys.@KEY@ | quote }}\n",
-                            &[("KEY", &camel(name))],
-                        ));
-                        if optional {
-                            out.push_str("      optional: true\n");
-                        }
-                    }
-                }
-            }
+            out.push_str(&render(&self.env_list(s)));
             out.push_str("{{- end }}\n");
         }
         out
+    }
+
+    /// A service's environment: its values, and its secrets from the chart's Secret.
+    fn env_list(&self, s: &ServiceInfo) -> Yaml {
+        let items = s.env.iter().map(|e| {
+            let item = Yaml::map().with("name", e.key.as_str());
+            match &e.source {
+                EnvSource::Template(parts) => item.with("value", self.value_of(&s.name, parts)),
+                EnvSource::Secret(name) => {
+                    let optional = self.model.secret(name).is_some_and(|x| x.optional);
+                    let key = self.t(
+                        "{{ $.Values.secrets.keys.@KEY@ | quote }}",
+                        &[("KEY", &camel(name))],
+                    );
+                    let secret = Yaml::map()
+                        .with(
+                            "name",
+                            Yaml::Expr(self.t("{{ include \"@N@.secretName\" $ | quote }}", &[])),
+                        )
+                        .with("key", Yaml::Expr(key));
+                    let secret = if optional {
+                        secret.with("optional", true)
+                    } else {
+                        secret
+                    };
+                    item.with("valueFrom", Yaml::map().with("secretKeyRef", secret))
+                }
+            }
+        });
+        Yaml::Seq(items.collect())
     }
 
     /// The template expression of a port number others use to reach `svc`'s `port`.
@@ -134,19 +143,6 @@ impl<'a> Tpl<'a> {
             )),
             Some(Publish::Fixed(n)) => Some(go_str(&n.to_string())),
             None => Some(go_str(&number.to_string())),
-        }
-    }
-
-    /// An env value of service `own`: a plain quoted string, or `print` of its parts piped
-    /// through `quote`. `own`'s own ports are its container ports (where it listens); other
-    /// services' ports are their Service ports.
-    fn value(&self, own: &str, parts: &[Part]) -> String {
-        match self.value_of(own, parts) {
-            Yaml::Str(s) => yq(&s),
-            other => match other {
-                Yaml::Expr(e) => e,
-                _ => String::new(),
-            },
         }
     }
 
@@ -298,148 +294,8 @@ impl<'a> Tpl<'a> {
         out
     }
 
-    fn probe(&self, own: &str, check: &Check, t: k8s::ProbeTiming) -> String {
-        let mut out = match check {
-            Check::Http { path, port, .. } => {
-                format!("  httpGet:\n    path: {}\n    port: {port}\n", yq(path))
-            }
-            Check::Tcp { port, .. } => format!("  tcpSocket:\n    port: {port}\n"),
-            Check::Exec(args) => {
-                let mut s = String::from("  exec:\n    command:\n");
-                for a in args {
-                    s.push_str(&format!("      - {}\n", self.value(own, a)));
-                }
-                s
-            }
-        };
-        out.push_str(&format!(
-            "  periodSeconds: {}\n  timeoutSeconds: {}\n  failureThreshold: {}\n",
-            t.period, t.timeout, t.failures
-        ));
-        out
-    }
-
     pub(super) fn deployment(&self, s: &ServiceInfo) -> String {
-        let c = &s.name;
-        let v = format!("$.Values.{}", camel(c));
-        let ctx = self.ctx(c);
-        let mut out = String::from("apiVersion: apps/v1\nkind: Deployment\n");
-        out.push_str(&self.meta(&self.name_of(c), c));
-        let replicas = if s.singleton { 1 } else { s.replicas.max(1) };
-        // Roll the pods when their environment or a chart-managed Secret changes.
-        let mut hashed = Vec::new();
-        if !s.env.is_empty() {
-            hashed.push(format!("(include \"{}.{c}.env\" $)", self.n));
-        }
-        if !self.model.secrets.is_empty() {
-            hashed.push("(include (print $.Template.BasePath \"/secret.yaml\") $)".to_string());
-        }
-        if !s.configs.is_empty() {
-            hashed.push(format!(
-                "(include (print $.Template.BasePath \"/{c}-configmap.yaml\") $)"
-            ));
-        }
-        let checksum = if hashed.is_empty() {
-            "{{ \"\" | sha256sum }}".to_string()
-        } else {
-            format!("{{{{ print {} | sha256sum }}}}", hashed.join(" "))
-        };
-        out.push_str(&self.t(
-            "spec:\n  replicas: @REPLICAS@\n  revisionHistoryLimit: 3\n  strategy:\n    type: Recreate\n  selector:\n    matchLabels:\n      {{- include \"@N@.selectorLabels\" @CTX@ | nindent 6 }}\n  template:\n    metadata:\n      labels:\n        {{- include \"@N@.labels\" @CTX@ | nindent 8 }}\n      annotations:\n        checksum/config: @CHECKSUM@\n        {{- with @V@.podAnnotations }}\n        {{- toYaml . | nindent 8 }}\n        {{- end }}\n    spec:\n      serviceAccountName: {{ include \"@N@.serviceAccountName\" $ }}\n      automountServiceAccountToken: false\n      enableServiceLinks: false\n      terminationGracePeriodSeconds: 30\n      securityContext:\n        {{- toYaml @V@.podSecurityContext | nindent 8 }}\n      containers:\n        - name: @C@\n          image: {{ include \"@N@.image\" @V@.image | quote }}\n          imagePullPolicy: {{ @V@.image.pullPolicy }}\n",
-            &[("REPLICAS", &replicas.to_string()), ("CTX", &ctx), ("CHECKSUM", &checksum), ("V", &v), ("C", c)],
-        ));
-        if s.host_network.is_some() {
-            // Pod-level keys, placed with the others of the pod spec.
-            out = out.replacen(
-                "      terminationGracePeriodSeconds: 30\n",
-                "      terminationGracePeriodSeconds: 30\n      hostNetwork: true\n      dnsPolicy: ClusterFirstWithHostNet\n",
-                1,
-            );
-        }
-        // `entrypoint` replaces the image's ENTRYPOINT (`command` here), `command` its CMD
-        // (`args`): one meaning in every target.
-        for (key, words) in [("command", &s.entrypoint), ("args", &s.command)] {
-            if !words.is_empty() {
-                out.push_str(&format!("          {key}:\n"));
-                for a in words {
-                    out.push_str(&format!("            - {}\n", self.value(c, a)));
-                }
-            }
-        }
-        if !s.ports.is_empty() {
-            out.push_str("          ports:\n");
-            for p in &s.ports {
-                out.push_str(&format!("            - name: {}\n              containerPort: {}\n              protocol: {}\n", p.name, p.number, p.protocol.upper()));
-            }
-        }
-        if !s.env.is_empty() {
-            out.push_str(&format!(
-                "          env:\n            {{{{- include \"{}.{c}.env\" $ | nindent 12 }}}}\n",
-                self.n
-            ));
-        }
-        if let Some(h) = &s.health {
-            let indent = |text: String| {
-                text.lines()
-                    .map(|l| format!("          {l}\n"))
-                    .collect::<String>()
-            };
-            for (key, check, timing) in k8s::probes(h) {
-                out.push_str(&format!("          {key}:\n"));
-                out.push_str(&indent(self.probe(c, check, timing)));
-            }
-        }
-        out.push_str(&self.t(
-            "          resources:\n            {{- toYaml @V@.resources | nindent 12 }}\n          securityContext:\n            {{- toYaml @V@.containerSecurityContext | nindent 12 }}\n",
-            &[("V", &v)],
-        ));
-        let mut mounts = String::new();
-        let mut volumes = String::new();
-        for (i, w) in s.writable.iter().enumerate() {
-            mounts.push_str(&format!(
-                "            - name: writable-{i}\n              mountPath: {}\n",
-                yq(w)
-            ));
-            volumes.push_str(&format!("        - name: writable-{i}\n          emptyDir:\n            sizeLimit: {{{{ {v}.emptyDirSizeLimit | quote }}}}\n"));
-        }
-        for vol in &s.volumes {
-            let key = camel(&vol.name);
-            mounts.push_str(&format!(
-                "            - name: data-{}\n              mountPath: {}\n",
-                vol.name,
-                yq(&vol.path)
-            ));
-            volumes.push_str(&format!(
-                "        - name: data-{}\n          persistentVolumeClaim:\n            claimName: {{{{ {v}.persistence.{key}.existingClaim | default (printf \"%s-{}\" (include \"{}.componentName\" {ctx}) | trunc 63 | trimSuffix \"-\") | quote }}}}\n",
-                vol.name, vol.name, self.n
-            ));
-        }
-        let (extra_mounts, extra_volumes) =
-            k8s::host_and_config_mounts(s, Yaml::from(CONFIG_MAP_PLACEHOLDER));
-        let config_map = self.config_map_expr(c);
-        mounts.push_str(&block(
-            &extra_mounts,
-            12,
-            CONFIG_MAP_PLACEHOLDER,
-            &config_map,
-        ));
-        volumes.push_str(&block(
-            &extra_volumes,
-            8,
-            CONFIG_MAP_PLACEHOLDER,
-            &config_map,
-        ));
-        if !mounts.is_empty() {
-            out.push_str("          volumeMounts:\n");
-            out.push_str(&mounts);
-            out.push_str("      volumes:\n");
-            out.push_str(&volumes);
-        }
-        out.push_str(&self.t(
-            "      {{- with @V@.nodeSelector }}\n      nodeSelector:\n        {{- toYaml . | nindent 8 }}\n      {{- end }}\n      {{- with @V@.tolerations }}\n      tolerations:\n        {{- toYaml . | nindent 8 }}\n      {{- end }}\n      {{- with @V@.affinity }}\n      affinity:\n        {{- toYaml . | nindent 8 }}\n      {{- end }}\n",
-            &[("V", &v)],
-        ));
-        out
+        render(&objects::deployment(self, s))
     }
 
     /// The quoted template expression of a service's ConfigMap name.
@@ -453,13 +309,7 @@ impl<'a> Tpl<'a> {
 
     /// The ConfigMap that carries a service's config files.
     pub(super) fn config_map(&self, s: &ServiceInfo) -> String {
-        let c = &s.name;
-        let mut out = String::from("apiVersion: v1\nkind: ConfigMap\n");
-        out.push_str(&self.meta(&self.config_map_expr(c), c));
-        out.push_str(&crate::yaml::to_string(
-            &Yaml::map().with("data", k8s::config_data(s)),
-        ));
-        out
+        render(&objects::config_map(self, s))
     }
 
     pub(super) fn service(&self, s: &ServiceInfo) -> String {
@@ -802,18 +652,3 @@ app.kubernetes.io/managed-by: {{ .ctx.Release.Service | quote }}
 {{- $ref }}
 {{- end }}
 "#;
-
-/// Stands for the ConfigMap's name (a template expression) while the mounts are built as data.
-const CONFIG_MAP_PLACEHOLDER: &str = "luciac-config-map-name";
-
-/// YAML list items as template text at `indent`, with the ConfigMap placeholder replaced.
-fn block(items: &[Yaml], indent: usize, placeholder: &str, name: &str) -> String {
-    if items.is_empty() {
-        return String::new();
-    }
-    let text = crate::yaml::to_string(&Yaml::Seq(items.to_vec()));
-    let pad = " ".repeat(indent);
-    text.lines()
-        .map(|l| format!("{pad}{}\n", l.replace(placeholder, name)))
-        .collect()
-}

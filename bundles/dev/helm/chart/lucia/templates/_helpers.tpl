@@ -71,59 +71,59 @@ app.kubernetes.io/managed-by: {{ .ctx.Release.Service | quote }}
 
 {{/* Environment of mongo: the keys the program reads. */}}
 {{- define "lucia.mongo.env" -}}
-- name: "HOME"
-  value: "/tmp"
+- name: HOME
+  value: /tmp
 {{- end }}
 
 {{/* Environment of agenthost: the keys the program reads. */}}
 {{- define "lucia.agenthost.env" -}}
-- name: "ASPNETCORE_URLS"
+- name: ASPNETCORE_URLS
   value: {{ print "http://+:" "8080" | quote }}
-- name: "ASPNETCORE_ENVIRONMENT"
+- name: ASPNETCORE_ENVIRONMENT
   value: {{ print (toString $.Values.params.environment) | quote }}
-- name: "Deployment__Mode"
-  value: "standalone"
-- name: "DataProvider__Cache"
-  value: "Redis"
-- name: "DataProvider__Store"
-  value: "MongoDB"
-- name: "ConnectionStrings__redis"
+- name: Deployment__Mode
+  value: standalone
+- name: DataProvider__Cache
+  value: Redis
+- name: DataProvider__Store
+  value: MongoDB
+- name: ConnectionStrings__redis
   value: {{ print (include "lucia.componentName" (dict "ctx" $ "component" "redis")) ":" "6379" | quote }}
-- name: "ConnectionStrings__luciatraces"
+- name: ConnectionStrings__luciatraces
   value: {{ print "mongodb://" (include "lucia.componentName" (dict "ctx" $ "component" "mongo")) ":" "27017" "/luciatraces" | quote }}
-- name: "ConnectionStrings__luciaconfig"
+- name: ConnectionStrings__luciaconfig
   value: {{ print "mongodb://" (include "lucia.componentName" (dict "ctx" $ "component" "mongo")) ":" "27017" "/luciaconfig" | quote }}
-- name: "ConnectionStrings__luciatasks"
+- name: ConnectionStrings__luciatasks
   value: {{ print "mongodb://" (include "lucia.componentName" (dict "ctx" $ "component" "mongo")) ":" "27017" "/luciatasks" | quote }}
-- name: "HomeAssistant__BaseUrl"
+- name: HomeAssistant__BaseUrl
   value: {{ print (toString $.Values.params.haUrl) | quote }}
-- name: "Logging__LogLevel__Default"
+- name: Logging__LogLevel__Default
   value: {{ print (toString $.Values.params.logLevel) | quote }}
-- name: "OTEL_EXPORTER_OTLP_ENDPOINT"
+- name: OTEL_EXPORTER_OTLP_ENDPOINT
   value: {{ print (toString $.Values.params.otelEndpoint) | quote }}
-- name: "HomeAssistant__AccessToken"
+- name: HomeAssistant__AccessToken
   valueFrom:
     secretKeyRef:
       name: {{ include "lucia.secretName" $ | quote }}
       key: {{ $.Values.secrets.keys.haToken | quote }}
-- name: "ConnectionStrings__chat-model"
+- name: ConnectionStrings__chat-model
   valueFrom:
     secretKeyRef:
       name: {{ include "lucia.secretName" $ | quote }}
       key: {{ $.Values.secrets.keys.chatModel | quote }}
-- name: "ConnectionStrings__embeddings"
+- name: ConnectionStrings__embeddings
   valueFrom:
     secretKeyRef:
       name: {{ include "lucia.secretName" $ | quote }}
       key: {{ $.Values.secrets.keys.embeddingsModel | quote }}
       optional: true
-- name: "DASHBOARD_API_KEY"
+- name: DASHBOARD_API_KEY
   valueFrom:
     secretKeyRef:
       name: {{ include "lucia.secretName" $ | quote }}
       key: {{ $.Values.secrets.keys.dashboardKey | quote }}
       optional: true
-- name: "LUCIA_HA_API_KEY"
+- name: LUCIA_HA_API_KEY
   valueFrom:
     secretKeyRef:
       name: {{ include "lucia.secretName" $ | quote }}

@@ -71,40 +71,40 @@ app.kubernetes.io/managed-by: {{ .ctx.Release.Service | quote }}
 
 {{/* Environment of postgres: the keys the program reads. */}}
 {{- define "forge.postgres.env" -}}
-- name: "POSTGRES_USER"
-  value: "forgejo"
-- name: "POSTGRES_DB"
-  value: "forgejo"
-- name: "POSTGRES_PASSWORD"
+- name: POSTGRES_USER
+  value: forgejo
+- name: POSTGRES_DB
+  value: forgejo
+- name: POSTGRES_PASSWORD
   valueFrom:
     secretKeyRef:
       name: {{ include "forge.secretName" $ | quote }}
       key: {{ $.Values.secrets.keys.dbPassword | quote }}
-- name: "PGDATA"
-  value: "/var/lib/postgresql/data/pgdata"
+- name: PGDATA
+  value: /var/lib/postgresql/data/pgdata
 {{- end }}
 
 {{/* Environment of forgejo: the keys the program reads. */}}
 {{- define "forge.forgejo.env" -}}
-- name: "FORGEJO__database__DB_TYPE"
-  value: "postgres"
-- name: "FORGEJO__database__HOST"
+- name: FORGEJO__database__DB_TYPE
+  value: postgres
+- name: FORGEJO__database__HOST
   value: {{ print (include "forge.componentName" (dict "ctx" $ "component" "postgres")) ":" "5432" | quote }}
-- name: "FORGEJO__database__NAME"
-  value: "forgejo"
-- name: "FORGEJO__database__USER"
-  value: "forgejo"
-- name: "FORGEJO__database__PASSWD"
+- name: FORGEJO__database__NAME
+  value: forgejo
+- name: FORGEJO__database__USER
+  value: forgejo
+- name: FORGEJO__database__PASSWD
   valueFrom:
     secretKeyRef:
       name: {{ include "forge.secretName" $ | quote }}
       key: {{ $.Values.secrets.keys.dbPassword | quote }}
-- name: "FORGEJO__server__DOMAIN"
+- name: FORGEJO__server__DOMAIN
   value: {{ print (toString $.Values.params.domain) | quote }}
-- name: "FORGEJO__server__HTTP_PORT"
+- name: FORGEJO__server__HTTP_PORT
   value: {{ print "3000" | quote }}
-- name: "FORGEJO__server__SSH_LISTEN_PORT"
+- name: FORGEJO__server__SSH_LISTEN_PORT
   value: {{ print "2222" | quote }}
-- name: "FORGEJO__server__SSH_PORT"
+- name: FORGEJO__server__SSH_PORT
   value: {{ print (int64 $.Values.params.sshPort | toString) | quote }}
 {{- end }}

@@ -71,25 +71,25 @@ app.kubernetes.io/managed-by: {{ .ctx.Release.Service | quote }}
 
 {{/* Environment of homeassistant: the keys the program reads. */}}
 {{- define "home.homeassistant.env" -}}
-- name: "TZ"
+- name: TZ
   value: {{ print (toString $.Values.params.timeZone) | quote }}
 {{- end }}
 
 {{/* Environment of zigbee2mqtt: the keys the program reads. */}}
 {{- define "home.zigbee2mqtt.env" -}}
-- name: "TZ"
+- name: TZ
   value: {{ print (toString $.Values.params.timeZone) | quote }}
-- name: "ZIGBEE2MQTT_CONFIG_MQTT_SERVER"
+- name: ZIGBEE2MQTT_CONFIG_MQTT_SERVER
   value: {{ print "mqtt://" (include "home.componentName" (dict "ctx" $ "component" "mosquitto")) ":" "1883" | quote }}
-- name: "ZIGBEE2MQTT_CONFIG_MQTT_USER"
-  value: "bridge"
-- name: "ZIGBEE2MQTT_CONFIG_MQTT_PASSWORD"
+- name: ZIGBEE2MQTT_CONFIG_MQTT_USER
+  value: bridge
+- name: ZIGBEE2MQTT_CONFIG_MQTT_PASSWORD
   valueFrom:
     secretKeyRef:
       name: {{ include "home.secretName" $ | quote }}
       key: {{ $.Values.secrets.keys.mqttPassword | quote }}
-- name: "ZIGBEE2MQTT_CONFIG_SERIAL_PORT"
+- name: ZIGBEE2MQTT_CONFIG_SERIAL_PORT
   value: {{ print (toString $.Values.params.zigbeeAdapter) | quote }}
-- name: "ZIGBEE2MQTT_CONFIG_FRONTEND_PORT"
+- name: ZIGBEE2MQTT_CONFIG_FRONTEND_PORT
   value: {{ print "8080" | quote }}
 {{- end }}
