@@ -389,9 +389,25 @@ fn hostile_values_arrive_unchanged() {
     for (i, v) in HOSTILE.iter().enumerate() {
         kdl.push_str(&format!("    env \"V{i}\" \"{}\"\n", kdl_literal(v)));
     }
+    // Config files are shipped byte for byte: no references, only KDL escaping.
+    let config = HOSTILE.join("\n");
+    kdl.push_str(&format!(
+        "    config \"hostile.conf\" \"/etc/hostile.conf\" content=\"{}\"\n    config \"one-line.conf\" \"/etc/one-line.conf\" content=\"{}\"\n",
+        common::kdl_plain(&config),
+        common::kdl_plain(HOSTILE[1])
+    ));
     kdl.push_str("}\n");
     let (model, _) = model_from(&kdl, None);
     let c = chart(&model);
+    let config_map = object(&c, "templates/s-configmap.yaml", &[]);
+    assert_eq!(
+        config_map["data"]["hostile.conf"].as_str(),
+        Some(config.as_str())
+    );
+    assert_eq!(
+        config_map["data"]["one-line.conf"].as_str(),
+        Some(HOSTILE[1])
+    );
     let lint = helm_cmd(
         "helm",
         &["lint", "--strict", c.tgz.to_str().unwrap_or_default()],
