@@ -534,6 +534,53 @@ fn every_param_set_at_install_time_lands_in_its_key() {
     }
 }
 
+/// A release named other than the chart prefixes every object and its references with the
+/// release, and labels them with it (installed as `lucia`, the names are the Kustomize base's).
+#[test]
+fn a_release_named_otherwise_prefixes_every_name() {
+    let c = chart(&repo_model(Some("prod")));
+    let out = helm_cmd(
+        "helm",
+        &[
+            "template",
+            "demo",
+            c.tgz.to_str().unwrap_or_default(),
+            "-f",
+            c.values.to_str().unwrap_or_default(),
+            "--set",
+            "networkPolicy.enabled=true",
+        ],
+    );
+    assert_clean("helm template demo", &out);
+    let json = common::pipe(
+        "kubectl",
+        &["label", "--local", "-f", "-", "-o", "json", "luciac-test=1"],
+        &String::from_utf8_lossy(&out.stdout),
+    );
+    assert_clean("kubectl label --local", &json);
+    let docs: Vec<serde_json::Value> = serde_json::Deserializer::from_slice(&json.stdout)
+        .into_iter::<serde_json::Value>()
+        .map(|v| v.unwrap_or_else(|e| panic!("{e}")))
+        .collect();
+    assert!(docs.len() >= 10, "{} objects", docs.len());
+    for d in &docs {
+        let name = d["metadata"]["name"].as_str().unwrap_or_default();
+        assert!(name.starts_with("demo-lucia"), "{name}");
+        assert_eq!(
+            d["metadata"]["labels"]["app.kubernetes.io/instance"], "demo",
+            "{name}"
+        );
+    }
+    let redis = docs
+        .iter()
+        .find(|d| d["kind"] == "Deployment" && d["metadata"]["name"] == "demo-lucia-agenthost")
+        .unwrap_or_else(|| panic!("no agenthost Deployment"));
+    assert_eq!(
+        env_value(redis, "ConnectionStrings__redis").as_deref(),
+        Some("demo-lucia-redis:6379")
+    );
+}
+
 #[test]
 fn wiring_matches_what_lucia_reads() {
     let c = chart(&repo_model(Some("prod")));

@@ -426,10 +426,6 @@ fn checkov_finds_nothing_beyond_the_documented_exceptions() {
     }
 }
 
-/// The release the equivalence test installs: not the app's name, so the normalisation of
-/// release-name prefixes is exercised (`demo-lucia-redis` → `lucia-redis`).
-const RELEASE: &str = "demo";
-
 /// `helm template` of the profile's chart with its values file, as JSON objects.
 fn helm_objects(model: &Model) -> Vec<Value> {
     let mut diags = Vec::new();
@@ -453,9 +449,11 @@ fn helm_objects(model: &Model) -> Vec<Value> {
     let values_file = dir
         .path()
         .join(format!("values-{}.yaml", model.profile_or_base()));
+    // Released under the app's name, the chart names its objects as the base does (a release
+    // named otherwise prefixes them: `tests/helm.rs` checks that).
     let out = run(Command::new(tool("helm")).args([
         "template",
-        RELEASE,
+        &model.app.name,
         tgz.to_str().unwrap_or_default(),
         "--namespace",
         "lucia",
@@ -464,15 +462,6 @@ fn helm_objects(model: &Model) -> Vec<Value> {
     ]));
     assert_clean("helm template", &out);
     objects(&String::from_utf8_lossy(&out.stdout))
-}
-
-fn map_strings(v: &mut Value, f: &dyn Fn(&str) -> String) {
-    match v {
-        Value::String(s) => *s = f(s),
-        Value::Array(a) => a.iter_mut().for_each(|x| map_strings(x, f)),
-        Value::Object(m) => m.values_mut().for_each(|x| map_strings(x, f)),
-        _ => {}
-    }
 }
 
 /// Remove the keys `drop` selects from a label or annotation map; drop the map when empty.
@@ -518,45 +507,12 @@ fn normalise_metadata(o: &mut Value) {
     }
 }
 
-/// Helm side: drop the `helm test` pod and its NetworkPolicy, strip `<release>-` prefixes
-/// (`demo-lucia` → `lucia`) and the release as instance label, then the shared metadata rules.
-fn normalise_helm(objs: Vec<Value>, app: &str) -> Vec<Value> {
-    let prefix = format!("{RELEASE}-{app}");
+/// Helm side: drop the `helm test` pod and its NetworkPolicy, then the shared metadata rules.
+fn normalise_helm(objs: Vec<Value>) -> Vec<Value> {
     objs.into_iter()
         .filter(|o| o["metadata"]["annotations"]["helm.sh/hook"].is_null())
         .filter(|o| o["metadata"]["labels"]["app.kubernetes.io/component"] != "test")
         .map(|mut o| {
-            map_strings(&mut o, &|s| s.replace(&prefix, app));
-            for labels in [
-                "/metadata/labels",
-                "/spec/template/metadata/labels",
-                "/spec/selector/matchLabels",
-                "/spec/selector",
-                "/spec/podSelector/matchLabels",
-            ] {
-                if let Some(l) = o.pointer_mut(labels).and_then(Value::as_object_mut)
-                    && l.get("app.kubernetes.io/instance") == Some(&Value::from(RELEASE))
-                {
-                    l.insert("app.kubernetes.io/instance".into(), Value::from(app));
-                }
-            }
-            for rule in o
-                .pointer_mut("/spec/ingress")
-                .and_then(Value::as_array_mut)
-                .into_iter()
-                .flatten()
-            {
-                for from in rule
-                    .get_mut("from")
-                    .and_then(Value::as_array_mut)
-                    .into_iter()
-                    .flatten()
-                {
-                    if let Some(l) = from["podSelector"]["matchLabels"].as_object_mut() {
-                        l.insert("app.kubernetes.io/instance".into(), Value::from(app));
-                    }
-                }
-            }
             normalise_metadata(&mut o);
             o
         })
@@ -635,7 +591,7 @@ fn overlays_match_the_helm_chart_object_by_object() {
             "{profile}: params read through the generator: {resolved}"
         );
         let kz = keyed(kz);
-        let helm = keyed(normalise_helm(helm_objects(&prof), &prof.app.name));
+        let helm = keyed(normalise_helm(helm_objects(&prof)));
         assert_eq!(
             kz.keys().collect::<Vec<_>>(),
             helm.keys().collect::<Vec<_>>(),

@@ -60,6 +60,47 @@ fn targets_see_only_the_model() {
     );
 }
 
+/// The Kubernetes objects both targets deploy are built once, in `k8s/objects.rs`: no other
+/// source names their kinds, as data or as template text.
+#[test]
+fn kubernetes_objects_are_built_in_one_place() {
+    let mut rs = Vec::new();
+    files(&repo().join("src"), "rs", &mut rs);
+    files(&repo().join("src"), "yaml", &mut rs);
+    let builder = repo().join("src/targets/k8s/objects.rs");
+    let kinds = [
+        "Deployment",
+        "Service",
+        "ConfigMap",
+        "PersistentVolumeClaim",
+        "NetworkPolicy",
+        "Ingress",
+    ];
+    let mut found = Vec::new();
+    for p in rs.iter().filter(|p| **p != builder) {
+        let text = read(p);
+        for k in kinds {
+            for pattern in [
+                format!("kind: {k}\\n"),
+                format!(", \"{k}\","),
+                format!("\"{k}\")"),
+            ] {
+                if text.contains(&pattern)
+                    && !(k == "ConfigMap" && p.ends_with("kustomize/docs.rs"))
+                {
+                    found.push(format!("{}: {pattern}", p.display()));
+                }
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "objects built outside k8s/objects.rs:\n{}",
+        found.join("\n")
+    );
+    assert!(read(&builder).contains("\"Deployment\""));
+}
+
 /// Every test file and test directory is named in ARCHITECTURE.md, so a newcomer finds it.
 #[test]
 fn every_test_file_is_in_the_architecture() {

@@ -117,24 +117,30 @@ fn del_diag(span: crate::source::Span, what: &str) -> Diag {
 /// One Kubernetes object and the file it is written to.
 #[derive(Debug, Clone, PartialEq)]
 struct Obj {
-    api: &'static str,
-    kind: &'static str,
+    api: String,
+    kind: String,
     name: String,
     file: String,
     doc: Yaml,
 }
 
 impl Obj {
-    fn new(api: &'static str, kind: &'static str, name: String, file: String, rest: Yaml) -> Obj {
-        let mut doc = Yaml::map().with("apiVersion", api).with("kind", kind);
-        if let Yaml::Map(entries) = rest {
-            for (k, v) in entries {
-                doc.insert(&k, v);
-            }
-        }
+    /// The object `doc` (its `apiVersion` and `kind` read from it), named `name` and written
+    /// to `file`.
+    fn new(name: String, file: String, doc: Yaml) -> Obj {
+        let field = |key: &str| match &doc {
+            Yaml::Map(entries) => entries
+                .iter()
+                .find_map(|(k, v)| match v {
+                    Yaml::Str(s) if k == key => Some(s.clone()),
+                    _ => None,
+                })
+                .unwrap_or_default(),
+            _ => String::new(),
+        };
         Obj {
-            api,
-            kind,
+            api: field("apiVersion"),
+            kind: field("kind"),
             name,
             file,
             doc,
@@ -148,14 +154,14 @@ impl Obj {
     fn target(&self) -> Yaml {
         let (group, version) = match self.api.split_once('/') {
             Some((g, v)) => (g, v),
-            None => ("", self.api),
+            None => ("", self.api.as_str()),
         };
         let mut t = Yaml::map();
         if !group.is_empty() {
             t.insert("group", group);
         }
         t.with("version", version)
-            .with("kind", self.kind)
+            .with("kind", self.kind.as_str())
             .with("name", self.name.as_str())
     }
 }

@@ -229,8 +229,6 @@ impl Source for Literal<'_> {
 pub(super) fn deployment(src: &Literal, s: &ServiceInfo) -> Obj {
     let name = k8s::component_name(&src.m.app.name, &s.name);
     Obj::new(
-        "apps/v1",
-        "Deployment",
         name,
         format!("{}-deployment.yaml", s.name),
         k8s::objects::deployment(src, s),
@@ -242,8 +240,6 @@ pub(super) fn config_map(src: &Literal, s: &ServiceInfo) -> Option<Obj> {
         return None;
     }
     Some(Obj::new(
-        "v1",
-        "ConfigMap",
         k8s::config_map_name(&src.m.app.name, &s.name),
         format!("{}-configmap.yaml", s.name),
         k8s::objects::config_map(src, s),
@@ -257,11 +253,11 @@ pub(super) fn objects(m: &Model, image: &dyn Fn(&ImageRef) -> String) -> Vec<Obj
     let src = &Literal { m, image };
     let app = &m.app.name;
     let mut out = vec![Obj::new(
-        "v1",
-        "ServiceAccount",
         app.clone(),
         "serviceaccount.yaml".into(),
         Yaml::map()
+            .with("apiVersion", "v1")
+            .with("kind", "ServiceAccount")
             .with("metadata", meta(m, app, app))
             .with("automountServiceAccountToken", false),
     )];
@@ -271,18 +267,10 @@ pub(super) fn objects(m: &Model, image: &dyn Fn(&ImageRef) -> String) -> Vec<Obj
         out.extend(config_map(src, s));
         if !s.ports.is_empty() {
             let file = format!("{}-service.yaml", s.name);
-            out.push(Obj::new(
-                "v1",
-                "Service",
-                component.clone(),
-                file,
-                o::service(src, s),
-            ));
+            out.push(Obj::new(component.clone(), file, o::service(src, s)));
         }
         for v in &s.volumes {
             out.push(Obj::new(
-                "v1",
-                "PersistentVolumeClaim",
                 k8s::claim_name(app, &s.name, &v.name),
                 format!("{}-{}-pvc.yaml", s.name, v.name),
                 o::pvc(src, s, v),
@@ -290,23 +278,13 @@ pub(super) fn objects(m: &Model, image: &dyn Fn(&ImageRef) -> String) -> Vec<Obj
         }
         if m.targets.kubernetes.network_policy {
             out.push(Obj::new(
-                "networking.k8s.io/v1",
-                "NetworkPolicy",
                 component,
                 format!("{}-networkpolicy.yaml", s.name),
                 o::network_policy(src, m, s),
             ));
         }
     }
-    out.extend(o::ingress(src, m).map(|doc| {
-        Obj::new(
-            "networking.k8s.io/v1",
-            "Ingress",
-            app.clone(),
-            "ingress.yaml".into(),
-            doc,
-        )
-    }));
+    out.extend(o::ingress(src, m).map(|doc| Obj::new(app.clone(), "ingress.yaml".into(), doc)));
     out
 }
 

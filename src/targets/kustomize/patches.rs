@@ -122,8 +122,8 @@ pub(super) fn overlay_parts(base: &Model, profile: &Model) -> (Vec<Obj>, Vec<Pat
         if !p.iter().any(|x| x.same(o)) {
             let doc = Yaml::map()
                 .with("$patch", "delete")
-                .with("apiVersion", o.api)
-                .with("kind", o.kind)
+                .with("apiVersion", o.api.as_str())
+                .with("kind", o.kind.as_str())
                 .with("metadata", Yaml::map().with("name", o.name.as_str()));
             texts.push(format!(
                 "# Profile `{}` drops {} `{}` from the base.\n{}",
