@@ -57,6 +57,8 @@ pub struct AppInfo {
     pub description: String,
     /// Where the description is written, for a target that cannot carry it.
     pub description_span: Option<crate::source::Span>,
+    /// Where the name is written: defaults derived from it point here.
+    pub name_span: Option<crate::source::Span>,
     pub home: Option<String>,
     pub sources: Vec<String>,
     pub keywords: Vec<String>,
@@ -419,6 +421,8 @@ pub struct ServiceInfo {
     pub depends_on: Vec<String>,
     /// systemd: the host provides this service through one of these units.
     pub host_unit: Vec<String>,
+    /// Where `host-unit` is written.
+    pub host_unit_span: Option<Span>,
     /// systemd: the files the image holds at a path, supplied on a host by the operator.
     pub host_files: Option<HostFiles>,
     /// The service's own dump for the operator scripts (`backup`).
@@ -531,6 +535,10 @@ pub struct SystemdSettings {
     pub enabled: bool,
     pub prefix: String,
     pub user: String,
+    /// Where `prefix` and `user` are written; `None` for the defaults, derived from the app's
+    /// name.
+    pub prefix_span: Option<Span>,
+    pub user_span: Option<Span>,
 }
 
 /// The pull-request workflow luciac emits for a GitOps repository.

@@ -80,6 +80,7 @@ impl Resolver<'_> {
                 .map(|d| d.v.clone())
                 .unwrap_or_default(),
             description_span: app.description.as_ref().map(|d| d.span),
+            name_span: Some(app.name.span),
             home: app.home.as_ref().map(|h| h.v.clone()),
             sources: app.sources.iter().map(|s| s.v.clone()).collect(),
             keywords: app.keywords.iter().map(|s| s.v.clone()).collect(),

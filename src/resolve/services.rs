@@ -212,6 +212,7 @@ impl Resolver<'_> {
                         .as_ref()
                         .map(|h| h.v.clone())
                         .unwrap_or_default(),
+                    host_unit_span: s.host_unit.as_ref().map(|h| h.span),
                     host_files,
                     backup,
                     notes,

@@ -25,6 +25,8 @@ impl Resolver<'_> {
                 enabled: true,
                 prefix: format!("/opt/{app}"),
                 user: user.trim_end_matches('-').to_string(),
+                prefix_span: None,
+                user_span: None,
             },
             github: GithubSettings {
                 enabled: true,
@@ -164,8 +166,12 @@ impl Resolver<'_> {
                             );
                         }
                         t.systemd.prefix = text;
+                        t.systemd.prefix_span = Some(v.span);
                     }
-                    ("systemd", "user") => t.systemd.user = text,
+                    ("systemd", "user") => {
+                        t.systemd.user = text;
+                        t.systemd.user_span = Some(v.span);
+                    }
                     ("github", "luciac-repository") => {
                         let ok = text.split('/').count() == 2
                             && text.split('/').all(|p| {

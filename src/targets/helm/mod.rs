@@ -822,6 +822,7 @@ mod tests {
                 version: "1.0.0".into(),
                 description: String::new(),
                 description_span: None,
+                name_span: None,
                 home: None,
                 sources: vec![],
                 keywords: vec![],

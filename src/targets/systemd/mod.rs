@@ -253,6 +253,37 @@ fn is_unit_name(u: &str) -> bool {
 }
 
 /// Paths written into units and scripts: absolute, no whitespace, no characters that need quoting.
+/// A label on a systemd setting where it is written, else on the app's name its default comes
+/// from.
+trait LabelSetting {
+    fn label_setting(
+        self,
+        written: Option<crate::source::Span>,
+        key: &str,
+        model: &Model,
+        anchor: crate::source::Span,
+    ) -> Self;
+}
+
+impl LabelSetting for Diag {
+    fn label_setting(
+        self,
+        written: Option<crate::source::Span>,
+        key: &str,
+        model: &Model,
+        anchor: crate::source::Span,
+    ) -> Diag {
+        match (written, model.app.name_span) {
+            (Some(span), _) => self.label(span, format!("the `{key}` setting")),
+            (None, Some(span)) => self.label(
+                span,
+                format!("the default `{key}` comes from the app's name"),
+            ),
+            (None, None) => self.label(anchor, format!("the default `{key}`")),
+        }
+    }
+}
+
 fn is_plain_path(p: &str) -> bool {
     p.starts_with('/')
         && p.len() > 1
@@ -585,7 +616,7 @@ impl<'a> Plan<'a> {
         if !is_plain_path(&settings.prefix) {
             diags.push(
                 Diag::error(diag::BAD_PATH, format!("systemd prefix `{}` must be an absolute path of letters, digits and `/._-+`", settings.prefix))
-                    .label(anchor, "installed under this prefix")
+                    .label_setting(settings.prefix_span, "prefix", model, anchor)
                     .help(format!("use a path such as `/opt/{}`", model.app.name)),
             );
             ok = false;
@@ -603,7 +634,7 @@ impl<'a> Plan<'a> {
         if !user_ok {
             diags.push(
                 Diag::error(diag::BAD_NAME, format!("systemd user `{}` is not a valid system user name", settings.user))
-                    .label(anchor, "runs as this user")
+                    .label_setting(settings.user_span, "user", model, anchor)
                     .help("lowercase letters, digits, `_` and `-`, starting with a letter or `_`, at most 31 characters"),
             );
             ok = false;
@@ -635,7 +666,7 @@ impl<'a> Plan<'a> {
             for u in dep.host_unit.iter().filter(|u| !is_unit_name(u)) {
                 diags.push(
                     Diag::error(diag::BAD_NAME, format!("`{u}` is not a systemd unit name"))
-                        .label(dep.span, "in this service's `host-unit`")
+                        .label(dep.host_unit_span.unwrap_or(dep.span), "not a unit name")
                         .help("write the full unit name, such as `redis-server.service`"),
                 );
                 ok = false;
