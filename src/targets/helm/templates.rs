@@ -198,41 +198,39 @@ impl<'a> Tpl<'a> {
         Yaml::Expr(format!("{{{{ print {} | quote }}}}", items.join(" ")))
     }
 
+    /// NOTES.txt: how to reach the web service, the Secret the pods wait for, what is off.
     pub(super) fn notes(&self) -> String {
-        let mut out = self.t(
-            "{{ .Chart.Name }} {{ .Chart.AppVersion }} is installed as release {{ .Release.Name | quote }} in namespace {{ .Release.Namespace | quote }}.\n",
-            &[],
-        );
-        if let Some((s, p)) = web(self.model) {
+        let reach = web(self.model).map(|(s, p)| {
             let port = match &p.publish {
                 Some(Publish::Param { name, .. }) => {
                     format!("{{{{ $.Values.params.{} }}}}", camel(name))
                 }
                 _ => p.number.to_string(),
             };
-            out.push_str(&self.t(
-                "\nReach it:\n{{- if .Values.ingress.enabled }}\n  http{{ if .Values.ingress.tls.enabled }}s{{ end }}://{{ .Values.ingress.host }}/\n{{- else }}\n  kubectl --namespace {{ .Release.Namespace }} port-forward svc/@SVC@ @PORT@:@PORT@\n  then open http://127.0.0.1:@PORT@/\n{{- end }}\n",
+            self.t(
+                include_str!("notes-reach.txt"),
                 &[("SVC", &self.name_of(&s.name)), ("PORT", &port)],
-            ));
-        }
-        out.push_str("\nThe first start can take about two minutes (cold start); `kubectl get pods -w` shows progress.\n");
-        if !self.model.secrets.is_empty() {
+            )
+        });
+        let secrets = (!self.model.secrets.is_empty()).then(|| {
             let cond: Vec<String> = self
                 .model
                 .secrets
                 .iter()
                 .map(|s| format!("$v.{}", camel(&s.name)))
                 .collect();
-            out.push_str(&self.t(
-                "\nSecrets: the pods read Secret {{ include \"@N@.secretName\" . | quote }}.\n{{- $v := .Values.secrets.values }}\n{{- if and (not .Values.secrets.existingSecret) (not (or @COND@)) }}\n\nWARNING: neither secrets.existingSecret nor secrets.values is set. The pods wait until you\ncreate the Secret, for example:\n\n  kubectl --namespace {{ .Release.Namespace }} create secret generic {{ include \"@N@.secretName\" . }}@LINES@\n{{- end }}\n",
-                &[
-                    ("COND", &cond.join(" ")),
-                    ("LINES", &self.secret_lines()),
-                ],
-            ));
-        }
-        out.push_str("{{- if not .Values.networkPolicy.enabled }}\n\nNetworkPolicies are off (networkPolicy.enabled=false).\n{{- end }}\n\nCheck the wiring with: helm test {{ .Release.Name }}\n");
-        out
+            self.t(
+                include_str!("notes-secrets.txt"),
+                &[("COND", &cond.join(" ")), ("LINES", &self.secret_lines())],
+            )
+        });
+        self.t(
+            include_str!("notes.txt"),
+            &[
+                ("REACH", reach.as_deref().unwrap_or_default()),
+                ("SECRETS", secrets.as_deref().unwrap_or_default()),
+            ],
+        )
     }
 
     /// `--from-literal` lines for NOTES.txt: required keys in the command, optional ones listed.
