@@ -147,10 +147,6 @@ impl Obj {
         }
     }
 
-    fn same(&self, other: &Obj) -> bool {
-        self.kind == other.kind && self.name == other.name
-    }
-
     fn target(&self) -> Yaml {
         let (group, version) = match self.api.split_once('/') {
             Some((g, v)) => (g, v),
@@ -177,6 +173,9 @@ pub struct Patch {
     pub ops: Vec<serde_json::Value>,
     /// `$patch: delete` of an object the profile drops.
     pub delete: bool,
+    /// The `target` selector of a JSON 6902 patch (`None` for a delete patch, which names its
+    /// object itself).
+    pub target: Option<Yaml>,
 }
 
 /// A generator literal `key=value` that kustomize reads back as exactly `value` (it strips one
@@ -220,16 +219,16 @@ fn generated(m: &Model) -> String {
 
 fn tree(base: &Model, profile: &Model) -> FileTree {
     let mut t = FileTree::new();
-    base_files(base, &mut t);
-    overlay_files(base, profile, &mut t);
+    let objs = base_objects(base);
+    base_files(base, &objs, &mut t);
+    overlay_files(base, profile, &objs, &mut t);
     gitops(profile, &mut t);
     t.insert("README.md".into(), pack::text(readme(profile)));
     t
 }
 
 /// `base/`: the objects of the base declaration alone and their kustomization.
-fn base_files(base: &Model, t: &mut FileTree) {
-    let objs = base_objects(base);
+fn base_files(base: &Model, objs: &[Obj], t: &mut FileTree) {
     let mut kz = Yaml::map()
         .with("apiVersion", KUSTOMIZE_API)
         .with("kind", "Kustomization")
@@ -266,7 +265,7 @@ fn base_files(base: &Model, t: &mut FileTree) {
             &kz,
         ),
     );
-    for o in &objs {
+    for o in objs {
         t.insert(
             format!("base/{}", o.file),
             doc_file(&generated(base), &o.doc),
@@ -276,10 +275,10 @@ fn base_files(base: &Model, t: &mut FileTree) {
 
 /// `overlays/<profile>/`: objects the profile adds, patches for what it changes, the images
 /// transformer, the params generator and the overlay's README.
-fn overlay_files(base: &Model, profile: &Model, t: &mut FileTree) {
+fn overlay_files(base: &Model, profile: &Model, base_objs: &[Obj], t: &mut FileTree) {
     let p = profile.profile_or_base();
     let dir = format!("overlays/{p}");
-    let (added, patches, texts) = overlay_parts(base, profile);
+    let (added, patches, texts) = overlay_parts(base, profile, base_objs);
     let mut resources = vec!["../../base".to_string()];
     for o in &added {
         resources.push(o.file.clone());
@@ -317,7 +316,7 @@ fn overlay_files(base: &Model, profile: &Model, t: &mut FileTree) {
         kz.insert("configMapGenerator", Yaml::Seq(vec![g]));
     }
     if !patches.is_empty() {
-        kz.insert("patches", patch_entries(base, profile, &patches));
+        kz.insert("patches", patch_entries(&patches));
     }
     for (x, text) in patches.iter().zip(&texts) {
         t.insert(format!("{dir}/{}", x.file), pack::text(text.clone()));
@@ -362,22 +361,13 @@ fn image_transforms(base: &Model, profile: &Model) -> Vec<Yaml> {
 }
 
 /// The `patches:` entries: a deleting patch by file, others with the target they apply to.
-fn patch_entries(base: &Model, profile: &Model, patches: &[Patch]) -> Yaml {
+fn patch_entries(patches: &[Patch]) -> Yaml {
     let items = patches
         .iter()
         .map(|x| {
-            let e = Yaml::map().with("path", x.file.as_str());
-            if x.delete {
-                e
-            } else {
-                let obj = profile_objects(base, profile)
-                    .into_iter()
-                    .find(|o| o.kind == x.kind && o.name == x.name);
-                match obj {
-                    Some(o) => e.with("target", o.target()),
-                    None => e,
-                }
-            }
+            Yaml::map()
+                .with("path", x.file.as_str())
+                .with_opt("target", x.target.clone())
         })
         .collect();
     Yaml::Seq(items)

@@ -81,18 +81,29 @@ pub(super) fn slug(o: &Obj) -> String {
 
 /// The overlay's patches: the difference between the base's and the profile's objects.
 pub fn patches(base: &Model, profile: &Model) -> Vec<Patch> {
-    overlay_parts(base, profile).1
+    overlay_parts(base, profile, &base_objects(base)).1
 }
 
-/// (objects the profile adds, patches with their YAML text).
-pub(super) fn overlay_parts(base: &Model, profile: &Model) -> (Vec<Obj>, Vec<Patch>, Vec<String>) {
-    let b = base_objects(base);
+/// Objects by kind and name, so the overlay pairs base and profile objects in linear time.
+fn index(objs: &[Obj]) -> std::collections::HashMap<(&str, &str), &Obj> {
+    objs.iter()
+        .map(|o| ((o.kind.as_str(), o.name.as_str()), o))
+        .collect()
+}
+
+/// (objects the profile adds, patches with their YAML text), given the base's objects `b`.
+pub(super) fn overlay_parts(
+    base: &Model,
+    profile: &Model,
+    b: &[Obj],
+) -> (Vec<Obj>, Vec<Patch>, Vec<String>) {
     let p = profile_objects(base, profile);
+    let (in_base, in_profile) = (index(b), index(&p));
     let mut added = Vec::new();
     let mut patches = Vec::new();
     let mut texts = Vec::new();
     for o in &p {
-        match b.iter().find(|x| x.same(o)) {
+        match in_base.get(&(o.kind.as_str(), o.name.as_str())) {
             None => added.push(o.clone()),
             Some(old) => {
                 let mut ops = Vec::new();
@@ -114,12 +125,13 @@ pub(super) fn overlay_parts(base: &Model, profile: &Model) -> (Vec<Obj>, Vec<Pat
                     name: o.name.clone(),
                     ops: ops.iter().map(to_json).collect(),
                     delete: false,
+                    target: Some(o.target()),
                 });
             }
         }
     }
-    for o in &b {
-        if !p.iter().any(|x| x.same(o)) {
+    for o in b {
+        if !in_profile.contains_key(&(o.kind.as_str(), o.name.as_str())) {
             let doc = Yaml::map()
                 .with("$patch", "delete")
                 .with("apiVersion", o.api.as_str())
@@ -138,6 +150,7 @@ pub(super) fn overlay_parts(base: &Model, profile: &Model) -> (Vec<Obj>, Vec<Pat
                 name: o.name.clone(),
                 ops: Vec::new(),
                 delete: true,
+                target: None,
             });
         }
     }
