@@ -5,7 +5,7 @@
 //! Single-valued fields in the profile replace the base's; `health` and `resources` merge
 //! property by property so a profile can change one limit. `remove KIND NAME` deletes.
 
-use crate::decl::*;
+use crate::decl::{Decl, EnvValue, Health, Removal, Resources, Service};
 use crate::diag::{self, Diag};
 use crate::source::S;
 

@@ -257,3 +257,69 @@ fn the_length_rule_measures_what_it_says() {
         vec![("a".to_string(), 1, 3), ("b".to_string(), 4, 4)]
     );
 }
+
+/// Lines (1-based) of a source file that import with a glob, up to its `#[cfg(test)]` line:
+/// a test module sits at the end of each file and may `use super::*`, as Rust's convention has
+/// it; everything before it names what it imports. Also the `#[cfg(test)]` lines that do not
+/// open `mod tests`, where stopping the scan would skip code.
+fn glob_imports(text: &str) -> (Vec<usize>, Vec<usize>) {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut globs = Vec::new();
+    let mut not_tests = Vec::new();
+    for (n, line) in lines.iter().enumerate() {
+        if line.trim() == "#[cfg(test)]" {
+            if lines.get(n + 1).map(|l| l.trim()) != Some("mod tests {") {
+                not_tests.push(n + 1);
+            }
+            break;
+        }
+        let code = line.split("//").next().unwrap_or_default();
+        let is_use = code.split_whitespace().any(|w| w == "use");
+        if code.contains("use super::*") || (is_use && code.contains("::*")) {
+            globs.push(n + 1);
+        }
+    }
+    (globs, not_tests)
+}
+
+/// Outside tests, a module names each item it imports (`use crate::model::{Model, Part}`), from
+/// its real home rather than through a parent's imports, so a reader sees where a name comes
+/// from and an unused import is reported.
+#[test]
+fn no_glob_imports_outside_tests() {
+    let mut rs = Vec::new();
+    files(&repo().join("src"), "rs", &mut rs);
+    assert!(!rs.is_empty());
+    let mut found = Vec::new();
+    for p in &rs {
+        let text = read(p);
+        let rel = p.strip_prefix(repo()).unwrap_or(p).display().to_string();
+        let (globs, not_tests) = glob_imports(&text);
+        for n in globs {
+            let line = text.lines().nth(n - 1).unwrap_or_default().trim();
+            found.push(format!("{rel}:{n}: {line}"));
+        }
+        for n in not_tests {
+            found.push(format!(
+                "{rel}:{n}: #[cfg(test)] that does not open `mod tests` (the scan stops there)"
+            ));
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "glob imports outside tests (name the items):\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn the_glob_rule_sees_what_it_says() {
+    let text = "use super::*;\nuse crate::model::{Model, Part};\npub use a::b::*;\n\
+                // use x::*;\nlet y = 2 * 3; // a::*;\n#[cfg(test)]\nmod tests {\n    \
+                use super::*;\n}\n";
+    assert_eq!(glob_imports(text), (vec![1, 3], vec![]));
+    assert_eq!(
+        glob_imports("fn a() {}\n#[cfg(test)]\nfn helper() {}\nuse b::*;\n"),
+        (vec![], vec![2])
+    );
+}

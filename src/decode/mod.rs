@@ -7,7 +7,9 @@
 
 use kdl::{KdlDocument, KdlEntry, KdlNode, KdlValue};
 
-use crate::decl::*;
+use crate::decl::{
+    App, Decl, Image, Maintainer, Param, ParamType, Removal, Scalar, Secret, Setting, Target,
+};
 use crate::diag::{self, Diag};
 use crate::source::{FileId, S, Span};
 

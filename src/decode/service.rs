@@ -2,7 +2,13 @@
 
 use kdl::{KdlNode, KdlValue};
 
-use super::*;
+use super::{Decoder, SERVICE_NODES, SERVICE_REMOVABLE};
+use crate::decl::{
+    Backup, Bind, Capability, ConfigFile, Device, Env, EnvValue, Gpu, Health, HostFiles, Note,
+    Port, Resources, Service, User, Volume,
+};
+use crate::diag::{self, Diag};
+use crate::source::S;
 
 /// The children of `backup`; the language server completes from the same list.
 pub const BACKUP_NODES: &[&str] = &["dump", "restore", "host-dump", "host-restore"];

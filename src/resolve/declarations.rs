@@ -2,7 +2,12 @@
 
 use std::collections::BTreeMap;
 
-use super::*;
+use super::{Resolver, Strictness, port_range};
+use crate::decl::{Decl, ParamType, Scalar};
+use crate::diag::{self, Diag};
+use crate::model::{AppInfo, ImageRef, ParamInfo, ParamKind, SecretInfo, ServiceInfo};
+use crate::source::Span;
+use crate::values;
 
 impl Resolver<'_> {
     pub(super) fn app(&mut self, decl: &Decl) -> Option<AppInfo> {

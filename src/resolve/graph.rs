@@ -7,7 +7,11 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use petgraph::algo::kosaraju_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 
-use super::*;
+use super::Resolver;
+use crate::decl::Decl;
+use crate::diag::{self, Diag};
+use crate::model::ServiceInfo;
+use crate::source::Span;
 
 impl Resolver<'_> {
     /// Cycles in the service graph, each reported once with a label per edge.

@@ -6,9 +6,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::decl::{self, Decl, EnvValue, ParamType, Scalar};
+use crate::decl::Decl;
 use crate::diag::{self, Diag};
-use crate::model::*;
+use crate::model::{Model, ParamKind};
 use crate::source::{S, Sources, Span};
 use crate::values;
 

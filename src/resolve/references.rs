@@ -2,7 +2,11 @@
 
 use std::collections::BTreeMap;
 
-use super::*;
+use super::{Resolver, port_range};
+use crate::decl;
+use crate::diag::{self, Diag};
+use crate::model::{ParamInfo, Part};
+use crate::source::{S, Span};
 
 impl Resolver<'_> {
     /// Sub-span of the `i`-th byte of a string value, when the source spells the string

@@ -5,8 +5,14 @@
 //! dropped, a private network, nothing from the host) needs a written reason or an explicit
 //! node, so a reviewer of the declaration sees it and every target can say what it grants.
 
+use std::collections::BTreeMap;
+
+use super::Resolver;
 use super::services::Ctx;
-use super::*;
+use crate::decl;
+use crate::diag::{self, Diag};
+use crate::model::{BindInfo, ConfigInfo, DeviceInfo, GpuInfo, GpuVendor, Template};
+use crate::source::{S, Span};
 
 /// Linux capabilities by name, without `CAP_` (capabilities(7)).
 const CAPABILITIES: &[&str] = &[

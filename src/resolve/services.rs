@@ -2,7 +2,16 @@
 
 use std::collections::BTreeMap;
 
-use super::*;
+use super::{Resolver, kind_name, port_range};
+use crate::decl::{self, Decl, EnvValue, Scalar};
+use crate::diag::{self, Diag};
+use crate::model::{
+    BackupInfo, Check, EnvSource, EnvVar, HealthInfo, HostFiles, ImageRef, Note, ParamInfo,
+    ParamKind, Part, PortInfo, ProbeTool, Protocol, Publish, Quantity, ResourceInfo, ServiceInfo,
+    Template, VolumeInfo,
+};
+use crate::source::{S, Span};
+use crate::values;
 
 /// What every per-service check needs to see of the whole declaration.
 pub(super) struct Ctx<'a> {

@@ -1,6 +1,12 @@
 //! Typed `target` settings with their defaults.
 
-use super::*;
+use super::Resolver;
+use crate::decl::{self, Decl, Scalar};
+use crate::diag::{self, Diag};
+use crate::model::{
+    ComposeSettings, GithubSettings, HelmSettings, KubernetesSettings, KustomizeSettings,
+    SystemdSettings, TargetSettings,
+};
 
 impl Resolver<'_> {
     pub(super) fn targets(&mut self, decl: &Decl) -> TargetSettings {

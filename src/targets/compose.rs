@@ -14,7 +14,10 @@
 //!   several profiles can run side by side.
 
 use crate::diag::{self, Diag};
-use crate::model::*;
+use crate::model::{
+    Check, ComposeSettings, ConfigInfo, EnvSource, GpuInfo, GpuVendor, Model, ParamInfo, Part,
+    ProbeTool, Publish, ServiceInfo, Template,
+};
 use crate::pack::{self, FileTree, Order};
 use crate::targets::markdown::{self, Table};
 use crate::targets::{Artifact, Layout, bytes_text, cores_text, kind_text};

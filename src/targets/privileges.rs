@@ -2,7 +2,7 @@
 //! applies (non-root, all capabilities dropped, a private network, nothing from the host),
 //! with the reasons the declaration gives. Compose, Helm and Kustomize READMEs share it.
 
-use crate::model::*;
+use crate::model::{GpuVendor, Model};
 use crate::targets::k8s;
 use crate::targets::markdown::{self, Table};
 

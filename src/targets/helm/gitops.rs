@@ -1,6 +1,10 @@
 //! The chart unpacked for GitOps controllers, with Argo CD and Flux manifests.
 
-use super::*;
+use super::HelmOutput;
+use crate::model::Model;
+use crate::pack;
+use crate::targets::{Layout, k8s};
+use crate::yaml::{self, Yaml};
 
 /// GitOps controllers read charts from directories, not `.tgz` files in git: add the chart
 /// unpacked under `helm/chart/<name>/` (the same files as the archive) and an Argo CD

@@ -26,7 +26,7 @@ mod values;
 use serde_json::json;
 
 use crate::diag::{self, Diag};
-use crate::model::*;
+use crate::model::{Model, ParamInfo, ParamKind, SecretInfo, ServiceInfo};
 use crate::pack::{self, FileTree, Order};
 use crate::targets::k8s::{self, container_security, pod_security, resources, web};
 use crate::targets::{Artifact, Layout};
@@ -783,6 +783,7 @@ fn readme(model: &Model) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{AppInfo, TargetSettings};
 
     #[test]
     fn go_literals_never_hold_a_delimiter_or_a_raw_line_break() {

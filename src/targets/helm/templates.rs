@@ -5,8 +5,14 @@
 //! becomes template text (see [`super::go_str`] and [`super::yq`]).
 
 use super::render::render;
-use super::*;
+use super::{camel, go_str, yq};
+use crate::model::{
+    Check, EnvSource, HealthInfo, Model, ParamKind, Part, PortInfo, ProbeTool, Publish,
+    ServiceInfo, VolumeInfo,
+};
 use crate::targets::k8s::objects::{self, Source};
+use crate::targets::k8s::{self, web};
+use crate::yaml::Yaml;
 
 /// The chart's templates and the values its objects read.
 pub(super) struct Tpl<'a> {

@@ -6,7 +6,7 @@
 //! contexts, resources, probe timings, labels, names, ports, NetworkPolicy rules. The Helm
 //! target turns them into template text and values; the Kustomize target into plain YAML.
 
-use crate::model::*;
+use crate::model::{Check, HealthInfo, Model, Part, PortInfo, Publish, ServiceInfo};
 use crate::yaml::Yaml;
 
 pub mod objects;

@@ -1,7 +1,12 @@
 //! The GitOps manifests and the READMEs of the base and the overlay.
 
-use super::*;
+use super::objects::{generated_params, namespace, params_name, secret_name};
+use super::{DIR, KUSTOMIZE_API, Obj, Patch, doc_file, generated};
+use crate::model::Model;
+use crate::pack::FileTree;
+use crate::targets::k8s::REPO_PLACEHOLDER;
 use crate::targets::markdown::{self, Table};
+use crate::yaml::Yaml;
 
 pub(super) fn gitops(m: &Model, t: &mut FileTree) {
     let p = m.profile_or_base();

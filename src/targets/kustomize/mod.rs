@@ -28,9 +28,8 @@
 //!   a Secret the user creates (the README gives the command).
 
 use crate::diag::{self, Diag};
-use crate::model::*;
+use crate::model::Model;
 use crate::pack::{self, FileTree};
-use crate::targets::k8s;
 use crate::targets::{Artifact, Layout};
 use crate::yaml::{self, Yaml};
 
@@ -38,11 +37,11 @@ mod docs;
 mod objects;
 mod patches;
 
-use docs::*;
-use objects::*;
+use docs::{gitops, overlay_readme, readme};
+use objects::{Literal, base_objects, config_map, deployment, profile_objects};
 pub use objects::{generated_params, namespace, params_name, secret_name};
+use patches::overlay_parts;
 pub use patches::patches;
-use patches::*;
 
 /// Directory of the artifact inside the bundle.
 pub const DIR: &str = "kustomize";
@@ -375,6 +374,7 @@ fn patch_entries(patches: &[Patch]) -> Yaml {
 
 #[cfg(test)]
 mod tests {
+    use super::patches::{diff, to_json};
     use super::*;
 
     #[test]

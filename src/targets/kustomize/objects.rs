@@ -1,7 +1,12 @@
 //! The Kubernetes objects of a model, as the Helm chart renders them for the same values.
 
-use super::*;
+use super::Obj;
+use crate::model::{
+    EnvSource, ImageRef, Model, ParamInfo, Part, PortInfo, ServiceInfo, VolumeInfo,
+};
+use crate::targets::k8s;
 use crate::targets::k8s::objects::Source;
+use crate::yaml::Yaml;
 
 pub(super) fn labels(m: &Model, component: &str) -> Yaml {
     k8s::selector_labels(&m.app.name, &m.app.name, component)

@@ -1,6 +1,9 @@
 //! The overlay as a difference: objects added, removed, and JSON 6902 patches for the rest.
 
-use super::*;
+use super::objects::{base_objects, profile_objects};
+use super::{Obj, Patch};
+use crate::model::Model;
+use crate::yaml::{self, Yaml};
 
 pub(super) fn to_json(y: &Yaml) -> serde_json::Value {
     match y {

@@ -11,7 +11,9 @@
 //! are templates here (`health-check.sh`, `backup-config.sh`); the sections that name services,
 //! ports, paths, units and commands are generated below.
 
-use crate::model::*;
+use crate::model::{
+    Check, Model, Part, PortInfo, Protocol, Publish, ServiceInfo, Template, VolumeInfo,
+};
 use crate::pack::{self, FileTree};
 use crate::targets::systemd::HostLayout;
 use crate::targets::{Artifact, Layout, k8s, sh_quote};

@@ -47,10 +47,12 @@
 //!   file shows them commented out, so upgrades bring new defaults and never touch user edits.
 
 use crate::diag::{self, Diag};
-use crate::model::*;
+use crate::model::{
+    EnvSource, GpuVendor, HostFiles, Model, ParamInfo, Part, PortInfo, Publish, SecretInfo,
+    ServiceInfo,
+};
 use crate::pack::{self, FileTree, Order};
-use crate::targets::{Artifact, Layout, bytes_text, cores_text, sh_quote};
-use crate::targets::{kind_text, md_cell};
+use crate::targets::{Artifact, Layout};
 
 mod files;
 mod readme;

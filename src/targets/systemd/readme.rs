@@ -1,7 +1,12 @@
 //! The package README, with the measured exposure score.
 
-use super::*;
+use super::{
+    EXPOSURE, Plan, Program, SYSUSERS_DIR, TMPFILES_DIR, UNIT_DIR, Word, cap_name, host_hint,
+    is_env_name, listens_on_published, publish_value,
+};
+use crate::model::Check;
 use crate::targets::markdown::{self, Table, code_list};
+use crate::targets::md_cell;
 
 impl<'a> Plan<'a> {
     /// What a unit gets beyond the common hardening, from the declaration, with its reasons.
