@@ -38,7 +38,7 @@ mod objects;
 mod patches;
 
 use docs::{gitops, overlay_readme, readme};
-use objects::{Literal, base_objects, config_map, deployment, profile_objects};
+use objects::{Literal, base_objects, config_map, deployment};
 pub use objects::{generated_params, namespace, params_name, secret_name};
 use patches::overlay_parts;
 pub use patches::patches;
