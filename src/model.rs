@@ -232,6 +232,8 @@ pub struct PortInfo {
     pub number: u16,
     pub publish: Option<Publish>,
     pub protocol: Protocol,
+    /// Where the number is written.
+    pub span: Span,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -402,6 +404,8 @@ pub struct ServiceInfo {
     pub capabilities: Vec<(String, String)>,
     /// Why the service shares the host's network (`host-network reason="…"`).
     pub host_network: Option<String>,
+    /// Where `host-network` is written.
+    pub host_network_span: Option<Span>,
     pub configs: Vec<ConfigInfo>,
     pub binds: Vec<BindInfo>,
     pub devices: Vec<DeviceInfo>,

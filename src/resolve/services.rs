@@ -200,6 +200,7 @@ impl Resolver<'_> {
                     root: runtime.root,
                     capabilities: runtime.capabilities,
                     host_network: runtime.host_network,
+                    host_network_span: runtime.host_network_span,
                     configs: runtime.configs,
                     binds: runtime.binds,
                     devices: runtime.devices,
@@ -328,6 +329,7 @@ impl Resolver<'_> {
                 number,
                 publish,
                 protocol,
+                span: p.number.span,
             });
         }
         ports

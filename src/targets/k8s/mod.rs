@@ -184,6 +184,13 @@ pub fn check_host_access(model: &Model, diags: &mut Vec<crate::diag::Diag>) -> b
             );
             ok = false;
         }
+        if let Some(span) = s.host_network_span {
+            push(
+                Diag::warning(diag::HOST_BOUND, format!("`{}` uses the host's network: on Kubernetes its ports are those of whichever node runs it", s.name))
+                    .label(span, "`hostNetwork` on Kubernetes")
+                    .help("two pods of it cannot share a node, and its ports must be free there; the pod needs the `privileged` Pod Security level"),
+            );
+        }
         for b in &s.binds {
             push(
                 Diag::warning(diag::HOST_BOUND, format!("`{}` mounts the host path `{}`: on Kubernetes it needs that path on whichever node runs it", s.name, b.host))

@@ -255,6 +255,48 @@ fn is_unit_name(u: &str) -> bool {
 }
 
 /// Paths written into units and scripts: absolute, no whitespace, no characters that need quoting.
+/// On a host, every unit (and every service a host unit provides) listens in one network
+/// namespace: two services on one port and protocol cannot both start. Compose and Kubernetes
+/// give each service its own address, so only this target reports it.
+fn no_shared_ports(model: &Model, diags: &mut Vec<Diag>) -> bool {
+    let mut first: std::collections::BTreeMap<(u16, &str), (&str, crate::source::Span)> =
+        std::collections::BTreeMap::new();
+    let mut ok = true;
+    for s in &model.services {
+        for p in &s.ports {
+            let key = (p.number, p.protocol.upper());
+            match first.get(&key) {
+                Some((other, span)) if *other != s.name => {
+                    // Named and labelled in the order they are written.
+                    let (a, b) = if (span.file, span.offset) <= (p.span.file, p.span.offset) {
+                        ((*other, *span), (s.name.as_str(), p.span))
+                    } else {
+                        ((s.name.as_str(), p.span), (*other, *span))
+                    };
+                    diags.push(
+                        Diag::error(
+                            diag::TARGET_CANNOT_EXPRESS,
+                            format!(
+                                "the systemd target cannot run `{}` and `{}` on one host: both listen on {} port {}",
+                                a.0, b.0, key.1, p.number
+                            ),
+                        )
+                        .label(a.1, "taken here")
+                        .label(b.1, "the same port on the same host")
+                        .help("a host has one network: give one of them another port (and the program the matching setting), or disable the target with `target \"systemd\" { enabled #false }`"),
+                    );
+                    ok = false;
+                }
+                Some(_) => {}
+                None => {
+                    first.insert(key, (&s.name, p.span));
+                }
+            }
+        }
+    }
+    ok
+}
+
 /// A label on a systemd setting where it is written, else on the app's name its default comes
 /// from.
 trait LabelSetting {
@@ -615,6 +657,7 @@ impl<'a> Plan<'a> {
             return None;
         }
         let anchor = run.first().map_or(first_span, |s| s.span);
+        ok &= no_shared_ports(model, diags);
         if !is_plain_path(&settings.prefix) {
             diags.push(
                 Diag::error(diag::BAD_PATH, format!("systemd prefix `{}` must be an absolute path of letters, digits and `/._-+`", settings.prefix))
