@@ -9,9 +9,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use serde::Serialize;
-use serde_json::{Map, Value};
-
+use crate::manifest::{self, FileEntry};
 use crate::model::Model;
 use crate::pack::{self, FileTree};
 use crate::source::Sources;
@@ -19,7 +17,6 @@ use crate::targets::{Artifact, Layout, Target};
 
 pub const MANIFEST_FILE: &str = "bundle-manifest.json";
 pub const SUMS_FILE: &str = "SHA256SUMS";
-pub const MANIFEST_VERSION: u64 = 1;
 
 /// One bundle to assemble: the model and inputs it was built from, and its artifacts
 /// (whose files move into the bundle).
@@ -47,7 +44,7 @@ pub struct FileInfo {
 
 /// SHA-256 over the input files (name, length, bytes; in name order). Names are relative to
 /// the declaration's directory, so the hash does not depend on where the checkout lives.
-pub fn input_hash(sources: &Sources) -> (String, Map<String, Value>) {
+pub fn input_hash(sources: &Sources) -> (String, BTreeMap<String, String>) {
     let mut files: Vec<(&str, &str)> = sources
         .files
         .iter()
@@ -55,84 +52,16 @@ pub fn input_hash(sources: &Sources) -> (String, Map<String, Value>) {
         .collect();
     files.sort();
     let mut all = Vec::new();
-    let mut per = Map::new();
+    let mut per = BTreeMap::new();
     for (name, text) in files {
         all.extend_from_slice(name.as_bytes());
         all.push(0);
         all.extend_from_slice(text.len().to_string().as_bytes());
         all.push(0);
         all.extend_from_slice(text.as_bytes());
-        per.insert(
-            name.to_string(),
-            Value::String(pack::sha256_hex(text.as_bytes())),
-        );
+        per.insert(name.to_string(), pack::sha256_hex(text.as_bytes()));
     }
     (pack::sha256_hex(&all), per)
-}
-
-/// The manifest, written straight from these types (no `serde_json::Value` tree: a
-/// 1,000-service bundle has 7,000 file entries). Fields are declared in the sorted order
-/// `serde_json` writes a map in, so the bytes are those a sorted map gives.
-#[derive(Serialize)]
-struct Manifest<'a> {
-    artifacts: BTreeMap<String, ManifestArtifact<'a>>,
-    compiler: Compiler,
-    images: BTreeMap<&'a str, ManifestImage<'a>>,
-    inputs: Inputs,
-    manifest_version: u64,
-    profile: &'a str,
-}
-
-#[derive(Serialize)]
-struct Compiler {
-    name: &'static str,
-    version: &'static str,
-}
-
-#[derive(Serialize)]
-#[serde(untagged)]
-enum ManifestArtifact<'a> {
-    Archive {
-        files: BTreeMap<String, FileEntry>,
-        sha256: &'a str,
-        size: usize,
-        tar_sha256: &'a str,
-        target: Target,
-        top: String,
-    },
-    Files {
-        dir: String,
-        files: BTreeMap<String, FileEntry>,
-        target: Target,
-    },
-}
-
-#[derive(Serialize)]
-struct FileEntry {
-    mode: &'static str,
-    sha256: String,
-    size: usize,
-}
-
-#[derive(Serialize)]
-struct ManifestImage<'a> {
-    digest: &'a str,
-    reference: &'a str,
-}
-
-#[derive(Serialize)]
-struct Inputs {
-    files: Map<String, Value>,
-    sha256: String,
-}
-
-/// A file's manifest entry, with its SHA-256 (hashed here, once, for the manifest and the sums).
-fn file_entry(f: &pack::File) -> FileEntry {
-    FileEntry {
-        mode: if f.executable { "0755" } else { "0644" },
-        sha256: pack::sha256_hex(&f.bytes),
-        size: f.bytes.len(),
-    }
 }
 
 /// Pack the artifacts and produce every file of `bundles/<profile>/`.
@@ -307,7 +236,7 @@ fn bundle(job: Job<'_>, archives: &[(&str, &Packed)]) -> std::io::Result<Bundle>
         let files: BTreeMap<String, FileEntry> = a
             .tree
             .iter()
-            .map(|(path, f)| (path.clone(), file_entry(f)))
+            .map(|(path, f)| (path.clone(), FileEntry::of(f)))
             .collect();
         match a.layout {
             Layout::TarGz { top, .. } => {
@@ -325,11 +254,11 @@ fn bundle(job: Job<'_>, archives: &[(&str, &Packed)]) -> std::io::Result<Bundle>
                 );
                 manifest_artifacts.insert(
                     a.path,
-                    ManifestArtifact::Archive {
+                    manifest::Artifact::Archive {
                         files,
-                        sha256: &archive.sha256,
-                        size: archive.bytes.len(),
-                        tar_sha256,
+                        sha256: archive.sha256.clone(),
+                        size: archive.bytes.len() as u64,
+                        tar_sha256: tar_sha256.to_string(),
                         target: a.target,
                         top,
                     },
@@ -350,7 +279,7 @@ fn bundle(job: Job<'_>, archives: &[(&str, &Packed)]) -> std::io::Result<Bundle>
                 // says where the files are.
                 manifest_artifacts.insert(
                     format!("{}-files", a.target),
-                    ManifestArtifact::Files {
+                    manifest::Artifact::Files {
                         dir: a.path,
                         files,
                         target: a.target,
@@ -364,31 +293,29 @@ fn bundle(job: Job<'_>, archives: &[(&str, &Packed)]) -> std::io::Result<Bundle>
         .images
         .iter()
         .map(|i| {
-            let image = ManifestImage {
-                digest: i.digest.as_deref().unwrap_or("unpinned"),
-                reference: &i.reference,
+            let image = manifest::Image {
+                digest: i.digest.as_deref().unwrap_or("unpinned").to_string(),
+                reference: i.reference.clone(),
             };
-            (i.name.as_str(), image)
+            (i.name.clone(), image)
         })
         .collect();
     let (hash, per_file) = input_hash(job.sources);
-    let manifest = Manifest {
+    let manifest = manifest::Manifest {
         artifacts: manifest_artifacts,
-        compiler: Compiler {
-            name: "luciac",
-            version: env!("CARGO_PKG_VERSION"),
+        compiler: manifest::Compiler {
+            name: "luciac".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
         },
         images,
-        inputs: Inputs {
+        inputs: manifest::Inputs {
             files: per_file,
             sha256: hash,
         },
-        manifest_version: MANIFEST_VERSION,
-        profile: model.profile_or_base(),
+        manifest_version: manifest::VERSION,
+        profile: model.profile_or_base().to_string(),
     };
-    let mut manifest_text =
-        serde_json::to_string_pretty(&manifest).map_err(std::io::Error::other)?;
-    manifest_text.push('\n');
+    let manifest_text = manifest.to_text().map_err(std::io::Error::other)?;
     let manifest_sha = pack::sha256_hex(manifest_text.as_bytes());
     add(
         MANIFEST_FILE.into(),

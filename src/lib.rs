@@ -12,6 +12,7 @@ pub mod fmt;
 pub mod graph;
 pub mod lock;
 pub mod lsp;
+pub mod manifest;
 pub mod model;
 pub mod output;
 pub mod overlay;

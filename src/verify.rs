@@ -10,10 +10,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
-
 use crate::bundle::{MANIFEST_FILE, SUMS_FILE};
 use crate::diag::{self, Diag};
+use crate::manifest::{Artifact, FileEntry, Manifest};
 use crate::pack::sha256_hex;
 
 /// What was verified, for the summary line.
@@ -132,17 +131,17 @@ fn verify_dir(dir: &Path, only: Option<&str>, diags: &mut Vec<Diag>, report: &mu
     }
 }
 
-/// `bundle-manifest.json` as JSON, or `None` with a diagnostic.
-fn read_manifest(dir: &Path, diags: &mut Vec<Diag>) -> Option<Value> {
+/// `bundle-manifest.json`, or `None` with a diagnostic.
+fn read_manifest(dir: &Path, diags: &mut Vec<Diag>) -> Option<Manifest> {
     let lock_path = dir.join(MANIFEST_FILE);
     match std::fs::read(&lock_path) {
-        Ok(b) => match serde_json::from_slice(&b) {
-            Ok(v) => Some(v),
+        Ok(b) => match Manifest::from_slice(&b) {
+            Ok(m) => Some(m),
             Err(e) => {
                 diags.push(problem(
                     diag::VERIFY_MALFORMED,
                     &lock_path,
-                    format!("not valid JSON: {e}"),
+                    format!("cannot be read as a bundle manifest: {e}"),
                 ));
                 None
             }
@@ -226,78 +225,81 @@ fn check_sums(
 }
 
 /// 2. The manifest's artifacts, archives opened member by member.
-fn check_artifacts(dir: &Path, lock: &Value, only: Option<&str>, diags: &mut Vec<Diag>) {
-    let lock_path = dir.join(MANIFEST_FILE);
-    let Some(artifacts) = lock.get("artifacts").and_then(Value::as_object) else {
-        diags.push(problem(
-            diag::VERIFY_MALFORMED,
-            &lock_path,
-            "has no `artifacts` object",
-        ));
-        return;
-    };
-    for (name, art) in artifacts {
-        let files = art
-            .get("files")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
-        if let Some(top) = art.get("top").and_then(Value::as_str) {
-            if only.is_some_and(|o| o != name) {
-                continue;
-            }
-            let file = dir.join(name);
-            let Ok(bytes) = std::fs::read(&file) else {
-                diags.push(problem(
-                    diag::VERIFY_MISSING,
-                    &file,
-                    format!("recorded in {MANIFEST_FILE} but missing"),
-                ));
-                continue;
-            };
-            if art.get("sha256").and_then(Value::as_str) != Some(sha256_hex(&bytes).as_str()) {
-                diags.push(problem(
-                    diag::VERIFY_MISMATCH,
-                    &file,
-                    format!("SHA-256 differs from {MANIFEST_FILE}"),
-                ));
-            }
-            if art.get("size").and_then(Value::as_u64) != Some(bytes.len() as u64) {
-                diags.push(problem(
-                    diag::VERIFY_MISMATCH,
-                    &file,
-                    format!("size {} differs from {MANIFEST_FILE}", bytes.len()),
-                ));
-            }
-            check_archive(&file, &bytes, top, &files, diags);
-        } else {
-            let dir_of = art.get("dir").and_then(Value::as_str).unwrap_or("");
-            for (rel, entry) in &files {
-                let full = if dir_of.is_empty() {
-                    rel.clone()
-                } else {
-                    format!("{dir_of}/{rel}")
-                };
-                if only.is_some_and(|o| o != full) {
+fn check_artifacts(dir: &Path, manifest: &Manifest, only: Option<&str>, diags: &mut Vec<Diag>) {
+    for (name, art) in &manifest.artifacts {
+        match art {
+            Artifact::Archive {
+                files,
+                sha256,
+                size,
+                top,
+                ..
+            } => {
+                if only.is_some_and(|o| o != name) {
                     continue;
                 }
-                let file = dir.join(&full);
-                match std::fs::read(&file) {
-                    Ok(b)
-                        if entry.get("sha256").and_then(Value::as_str)
-                            == Some(sha256_hex(&b).as_str()) => {}
-                    Ok(_) => diags.push(problem(
-                        diag::VERIFY_MISMATCH,
-                        &file,
-                        format!("SHA-256 differs from {MANIFEST_FILE}"),
-                    )),
-                    Err(_) => diags.push(problem(
+                let file = dir.join(name);
+                let Ok(bytes) = std::fs::read(&file) else {
+                    diags.push(problem(
                         diag::VERIFY_MISSING,
                         &file,
                         format!("recorded in {MANIFEST_FILE} but missing"),
-                    )),
+                    ));
+                    continue;
+                };
+                if *sha256 != sha256_hex(&bytes) {
+                    diags.push(problem(
+                        diag::VERIFY_MISMATCH,
+                        &file,
+                        format!("SHA-256 differs from {MANIFEST_FILE}"),
+                    ));
                 }
+                if *size != bytes.len() as u64 {
+                    diags.push(problem(
+                        diag::VERIFY_MISMATCH,
+                        &file,
+                        format!("size {} differs from {MANIFEST_FILE}", bytes.len()),
+                    ));
+                }
+                check_archive(&file, &bytes, top, files, diags);
             }
+            Artifact::Files {
+                dir: dir_of, files, ..
+            } => check_files(dir, dir_of, files, only, diags),
+        }
+    }
+}
+
+/// Plain files of the bundle against their records.
+fn check_files(
+    dir: &Path,
+    dir_of: &str,
+    files: &BTreeMap<String, FileEntry>,
+    only: Option<&str>,
+    diags: &mut Vec<Diag>,
+) {
+    for (rel, entry) in files {
+        let full = if dir_of.is_empty() {
+            rel.clone()
+        } else {
+            format!("{dir_of}/{rel}")
+        };
+        if only.is_some_and(|o| o != full) {
+            continue;
+        }
+        let file = dir.join(&full);
+        match std::fs::read(&file) {
+            Ok(b) if entry.sha256 == sha256_hex(&b) => {}
+            Ok(_) => diags.push(problem(
+                diag::VERIFY_MISMATCH,
+                &file,
+                format!("SHA-256 differs from {MANIFEST_FILE}"),
+            )),
+            Err(_) => diags.push(problem(
+                diag::VERIFY_MISSING,
+                &file,
+                format!("recorded in {MANIFEST_FILE} but missing"),
+            )),
         }
     }
 }
@@ -327,7 +329,7 @@ fn check_archive(
     file: &Path,
     bytes: &[u8],
     top: &str,
-    files: &serde_json::Map<String, Value>,
+    files: &BTreeMap<String, FileEntry>,
     diags: &mut Vec<Diag>,
 ) {
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(bytes));
@@ -424,7 +426,7 @@ fn compare_member(
     rel: &str,
     content: &[u8],
     mode: u32,
-    want: Option<&Value>,
+    want: Option<&FileEntry>,
     diags: &mut Vec<Diag>,
 ) {
     match want {
@@ -434,24 +436,21 @@ fn compare_member(
             format!("entry `{rel}` is not recorded in {MANIFEST_FILE}"),
         )),
         Some(want) => {
-            if want.get("sha256").and_then(Value::as_str) != Some(sha256_hex(content).as_str()) {
+            if want.sha256 != sha256_hex(content) {
                 diags.push(problem(
                     diag::VERIFY_MISMATCH,
                     file,
                     format!("member `{rel}` differs from {MANIFEST_FILE}"),
                 ));
             }
-            let want_mode = want
-                .get("mode")
-                .and_then(Value::as_str)
-                .and_then(|m| u32::from_str_radix(m, 8).ok());
+            let want_mode = u32::from_str_radix(&want.mode, 8).ok();
             if want_mode != Some(mode) {
                 diags.push(problem(
                     diag::VERIFY_MISMATCH,
                     file,
                     format!(
                         "member `{rel}` has mode {mode:04o}, {MANIFEST_FILE} says {}",
-                        want.get("mode").and_then(Value::as_str).unwrap_or("?")
+                        want.mode
                     ),
                 ));
             }

@@ -234,3 +234,36 @@ fn sha256sum_accepts_what_verify_accepts() {
         .args(["-c", "--strict", "SHA256SUMS"]));
     assert!(out.status.success());
 }
+
+/// The manifest's compatibility policy (`docs/bundle-manifest.md`): fields a newer luciac adds
+/// are ignored; a newer `manifest_version` is refused by name, not misread.
+#[test]
+fn a_newer_manifest_version_is_refused_and_added_fields_are_ignored() {
+    let (_dir, b, _) = bundle();
+    let path = b.join("bundle-manifest.json");
+    let text = String::from_utf8(std::fs::read(&path).unwrap_or_default()).unwrap_or_default();
+    let rewrite = |new: &str| {
+        std::fs::write(&path, new).unwrap_or_else(|e| panic!("{e}"));
+        let sums = std::fs::read_to_string(b.join("SHA256SUMS")).unwrap_or_default();
+        let fixed: String = sums
+            .lines()
+            .map(|l| match l.split_once("  ") {
+                Some((_, "bundle-manifest.json")) => format!(
+                    "{}  bundle-manifest.json\n",
+                    pack::sha256_hex(new.as_bytes())
+                ),
+                _ => format!("{l}\n"),
+            })
+            .collect();
+        std::fs::write(b.join("SHA256SUMS"), fixed).unwrap_or_else(|e| panic!("{e}"));
+    };
+    rewrite(&text.replacen('{', "{\n  \"added-later\": {\"any\": [1, 2]},", 1));
+    let (rc, err) = verify(&b);
+    assert_eq!(rc, Some(0), "an added field broke verify:\n{err}");
+    rewrite(&text.replace("\"manifest_version\": 1,", "\"manifest_version\": 2,"));
+    expect(
+        &b,
+        "E0073",
+        "manifest_version 2 is newer than this luciac reads (1)",
+    );
+}

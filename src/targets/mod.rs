@@ -16,14 +16,14 @@ pub mod workflow;
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::diag::Diag;
 use crate::model::Model;
 use crate::pack::{FileTree, Order};
 
 /// What produced an artifact: a target of the declaration, or the files every bundle carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Target {
     Compose,
