@@ -3,8 +3,9 @@
 //! Both targets must deploy the same objects with the same specs (a test compares
 //! `helm template` with `kubectl kustomize` object by object), so every decision about the
 //! shape of a Kubernetes object that does not depend on the output format lives here: security
-//! contexts, resources, probe timings, labels, names, ports, NetworkPolicy rules. The Helm
-//! target turns them into template text and values; the Kustomize target into plain YAML.
+//! contexts, resources, probe timings, labels, names, ports, NetworkPolicy rules. The objects
+//! themselves are built once, in [`objects`]; the Helm target supplies `.Values` expressions
+//! for them and the Kustomize target literals.
 
 use crate::model::{Check, HealthInfo, Model, Part, PortInfo, Publish, ServiceInfo};
 use crate::yaml::Yaml;
