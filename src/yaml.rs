@@ -147,7 +147,8 @@ impl Serialize for Yaml {
 }
 
 /// Emit one document. Long strings stay on one line (no folding), multi-line strings become
-/// literal blocks, and the text ends with exactly one newline.
+/// literal blocks, and the text ends with a newline. Nothing is trimmed from its end: a literal
+/// block there keeps its final line breaks (`|+`), and they are part of the value.
 pub fn to_string(doc: &Yaml) -> String {
     emit(doc, true)
 }
@@ -166,9 +167,6 @@ fn emit(doc: &Yaml, compact_lists: bool) -> String {
     };
     let mut out = serde_saphyr::to_string_with_options(doc, opts)
         .unwrap_or_else(|e| format!("# luciac: YAML emit failed: {e}\n"));
-    while out.ends_with("\n\n") {
-        out.pop();
-    }
     if !out.ends_with('\n') {
         out.push('\n');
     }
@@ -192,6 +190,12 @@ mod tests {
             out,
             "zeta: \"yes\"\nalpha: \"0755\"\n\"n\": 3\nt: \"~\"\ne: \"1e3\"\n"
         );
+    }
+
+    #[test]
+    fn a_document_ending_in_a_kept_literal_block_keeps_its_line_breaks() {
+        let text = to_string(&Yaml::map().with("a", "x\n\n"));
+        assert_eq!(text, "a: |+\n  x\n\n");
     }
 
     #[test]

@@ -366,6 +366,8 @@ const HOSTILE: &[&str] = &[
     "controls \u{1} \u{7f} \u{85} \u{2028} \u{feff} end",
     "trailing backslash \\",
     "\"",
+    // Last, so it ends the chart's env list: a literal block there keeps its line breaks.
+    "kept line breaks\n\n",
 ];
 
 #[test]

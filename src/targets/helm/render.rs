@@ -6,7 +6,8 @@
 //! replaced in one pass over the text. A token is `<prefix><n>x` with a prefix that no string
 //! of the tree contains, so declared text can never be taken for a token; replacements are
 //! never scanned again. Declared text never becomes template text either: a string holding a
-//! `{` or `}` is written as a quoted Go literal (see [`super::go_str`]).
+//! `{` or `}` (or anything but printable ASCII) is written as a quoted Go literal (see
+//! [`super::go_str`]).
 
 use super::go_str;
 use crate::yaml::{self, Yaml};
@@ -49,9 +50,13 @@ fn holds(doc: &Yaml, needle: &str) -> bool {
     }
 }
 
-/// Text Go's template engine would read as an action: written as a quoted Go literal instead.
-fn braced(s: &str) -> bool {
-    s.contains(['{', '}'])
+/// Text written as a quoted Go literal instead of a YAML scalar: anything but printable ASCII
+/// without quotes, backslashes and braces (as [`super::yq`] decides). Braces could start a
+/// template action; a line break would make a literal block, whose final line breaks the
+/// next `{{-` would trim; other characters are escaped once, by Go, not by two quoting rules.
+fn needs_go_literal(s: &str) -> bool {
+    !s.chars()
+        .all(|c| (' '..='~').contains(&c) && !"\"\\{}".contains(c))
 }
 
 fn quoted_literal(s: &str) -> String {
@@ -69,10 +74,12 @@ impl Tokens {
         format!("{}{}x", self.prefix, self.slots.len() - 1)
     }
 
-    /// The tree with every template part (and every braced string) replaced by a token.
+    /// The tree with every template part (and every string [`needs_go_literal`] picks) replaced by a token.
     fn lower(&mut self, doc: &Yaml) -> Yaml {
         match doc {
-            Yaml::Str(s) if braced(s) => Yaml::Str(self.token(Slot::Expr(quoted_literal(s)))),
+            Yaml::Str(s) if needs_go_literal(s) => {
+                Yaml::Str(self.token(Slot::Expr(quoted_literal(s))))
+            }
             Yaml::Expr(e) => Yaml::Str(self.token(Slot::Expr(e.clone()))),
             Yaml::Splice(lines) => Yaml::Str(self.token(Slot::Item(lines.clone()))),
             Yaml::Seq(items) => Yaml::Seq(items.iter().map(|i| self.lower(i)).collect()),
@@ -96,7 +103,7 @@ impl Tokens {
     }
 
     fn key(&mut self, k: &str) -> String {
-        if braced(k) {
+        if needs_go_literal(k) {
             self.token(Slot::Expr(quoted_literal(k)))
         } else {
             k.to_string()
