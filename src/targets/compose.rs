@@ -19,8 +19,9 @@ use crate::model::{
     ProbeTool, Publish, ServiceInfo, Template,
 };
 use crate::pack::{self, FileTree, Order};
-use crate::targets::markdown::{self, Table};
-use crate::targets::{Artifact, Layout, bytes_text, cores_text, kind_text};
+use crate::targets::markdown::{self, Table, kind_text, notes_section};
+use crate::targets::text::{bytes_text, cores_text, sh_quote};
+use crate::targets::{Artifact, Layout};
 use crate::yaml::{self, Yaml};
 
 const BACKEND: &str = "backend";
@@ -171,14 +172,11 @@ fn secret_wrapper(model: &Model, s: &ServiceInfo) -> String {
         if let Some(prefix) = &info.prefix {
             sh.push_str(&format!(
                 "  case \"$v\" in {p}*) ;; *) echo \"{svc}: secret {name} must start with {prefix}\" >&2; exit 1;; esac\n",
-                p = crate::targets::sh_quote(prefix),
+                p = sh_quote(prefix),
                 svc = s.name
             ));
         }
-        sh.push_str(&format!(
-            "  set -- {}=\"$v\" \"$@\"\nfi\n",
-            crate::targets::sh_quote(key)
-        ));
+        sh.push_str(&format!("  set -- {}=\"$v\" \"$@\"\nfi\n", sh_quote(key)));
     }
     sh.push_str("exec env \"$@\"\n");
     sh
@@ -743,7 +741,7 @@ fn readme(model: &Model, stem: &str) -> String {
         model,
         crate::targets::privileges::Flavor::Compose,
     ));
-    let notes = crate::targets::notes_section(model, "compose");
+    let notes = notes_section(model, "compose");
     if !notes.is_empty() {
         if !out.ends_with("\n\n") {
             out.push('\n');

@@ -5,8 +5,7 @@ use super::{
     is_env_name, listens_on_published, publish_value,
 };
 use crate::model::Check;
-use crate::targets::markdown::{self, Table, code_list};
-use crate::targets::md_cell;
+use crate::targets::markdown::{self, Table, code_list, notes_section};
 
 impl<'a> Plan<'a> {
     /// What a unit gets beyond the common hardening, from the declaration, with its reasons.
@@ -49,7 +48,7 @@ impl<'a> Plan<'a> {
                 rows.push_str(&format!(
                     "| `{}.service` | {} |\n",
                     u.stem,
-                    md_cell(&items.join("; "))
+                    markdown::cell(&items.join("; "))
                 ));
             }
         }
@@ -74,7 +73,7 @@ impl<'a> Plan<'a> {
         out.push_str("For Debian 12 and RHEL 9 (systemd 252) and Ubuntu 22.04 or newer (systemd 249 or newer).\n\n");
         out.push_str(&self.readme_units());
         out.push_str(&self.readme_prerequisites());
-        let notes = crate::targets::notes_section(m, "systemd");
+        let notes = notes_section(m, "systemd");
         if !notes.is_empty() {
             out.push('\n');
             out.push_str(&notes.replacen("## Notes", "## Notes on the services", 1));
@@ -115,7 +114,7 @@ impl<'a> Plan<'a> {
                 "| `{}.service` | `{}` | `{}`{from} | {files} |\n",
                 u.stem,
                 u.svc.name,
-                md_cell(&u.exec_words(&self.prefix, &u.program_name()).join(" "))
+                markdown::cell(&u.exec_words(&self.prefix, &u.program_name()).join(" "))
             ));
         }
         for s in m.services.iter().filter(|s| !s.host_unit.is_empty()) {
