@@ -30,6 +30,13 @@ pub fn fill(text: &str, vars: &[(&str, &str)]) -> String {
     out
 }
 
+/// [`fill`] for a template whose last line holds only placeholders for closing sections that
+/// end their own lines (or are empty): the file's final newline is not part of the text, so an
+/// empty closing section leaves nothing behind.
+pub fn fill_closing(text: &str, vars: &[(&str, &str)]) -> String {
+    fill(text.strip_suffix('\n').unwrap_or(text), vars)
+}
+
 /// Shell-quote for POSIX sh: single quotes, with `'` written as `'\''`.
 pub fn sh_quote(s: &str) -> String {
     if !s.is_empty()
