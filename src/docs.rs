@@ -7,8 +7,7 @@
 
 use crate::model::{EnvSource, Model, ParamKind, Part, Publish};
 use crate::targets::helm::camel;
-use crate::targets::markdown::{self, Table};
-use crate::targets::{kind_text, md_cell};
+use crate::targets::markdown::{self, Table, kind_text};
 
 /// The reference for the base declaration and its profiles (`(name, model)` pairs).
 pub fn configuration_reference(base: &Model, profiles: &[(String, Model)]) -> String {
@@ -83,12 +82,15 @@ fn params_section(
             kind.push_str(", absolute http(s)");
         }
         out.push_str(&format!("- Type: {kind}\n"));
-        out.push_str(&format!("- Default: `{}`", md_cell(&p.default)));
+        out.push_str(&format!("- Default: `{}`", markdown::cell(&p.default)));
         for (name, m) in profiles {
             if let Some(pp) = m.param(&p.name)
                 && pp.default != p.default
             {
-                out.push_str(&format!("; profile `{name}`: `{}`", md_cell(&pp.default)));
+                out.push_str(&format!(
+                    "; profile `{name}`: `{}`",
+                    markdown::cell(&pp.default)
+                ));
             }
         }
         out.push('\n');
@@ -185,7 +187,11 @@ fn secrets_section(base: &Model, host: Option<&crate::targets::systemd::HostLayo
     out.push_str(&t.finish());
     out.push('\n');
     for s in &base.secrets {
-        out.push_str(&format!("- `{}`: {}\n", s.name, md_cell(&s.description)));
+        out.push_str(&format!(
+            "- `{}`: {}\n",
+            s.name,
+            markdown::cell(&s.description)
+        ));
     }
     out
 }
@@ -230,7 +236,7 @@ fn fixed_keys_section(base: &Model) -> String {
                     "| {} | `{}` | `{}` |\n",
                     svc.name,
                     e.key,
-                    md_cell(&value)
+                    markdown::cell(&value)
                 ));
             }
         }

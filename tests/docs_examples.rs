@@ -264,7 +264,14 @@ fn every_shell_example_in_the_docs_passes_shellcheck() {
         };
         let f = dir.path().join(format!("block-{i}.{shell}"));
         std::fs::write(&f, &b.text).unwrap_or_else(|e| panic!("{e}"));
-        let out = run(Command::new(&shellcheck).args(["-s", shell]).arg(&f));
+        let mut cmd = Command::new(&shellcheck);
+        cmd.args(["-s", shell]);
+        // The bundles' README templates (`src/targets/`): their quick starts are typed at a
+        // prompt, where a `cd` into the bundle just unpacked needs no `|| exit`.
+        if b.file.starts_with(repo().join("src/targets")) {
+            cmd.args(["-e", "SC2164"]);
+        }
+        let out = run(cmd.arg(&f));
         checked += 1;
         if !out.status.success() || !out.stderr.is_empty() {
             failures.push(format!(

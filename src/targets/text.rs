@@ -1,6 +1,7 @@
 //! Filling the template files that hold the bundles' prose and scripts (`README` sections,
 //! the Helm test pod, workflow scripts): `@NAME@` placeholders replaced in one pass, so that
-//! substituted text (which may hold declared strings) is never scanned again.
+//! substituted text (which may hold declared strings) is never scanned again. Also the small
+//! text helpers several targets share: shell quoting, sizes and CPU amounts.
 
 /// Replace each `@KEY@` (uppercase letters) with its value; unknown keys and lone `@` stay.
 pub fn fill(text: &str, vars: &[(&str, &str)]) -> String {
@@ -27,6 +28,49 @@ pub fn fill(text: &str, vars: &[(&str, &str)]) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// [`fill`] for a template whose last line holds only placeholders for closing sections that
+/// end their own lines (or are empty): the file's final newline is not part of the text, so an
+/// empty closing section leaves nothing behind.
+pub fn fill_closing(text: &str, vars: &[(&str, &str)]) -> String {
+    fill(text.strip_suffix('\n').unwrap_or(text), vars)
+}
+
+/// Shell-quote for POSIX sh: single quotes, with `'` written as `'\''`.
+pub fn sh_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-./:=@%+,".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// Human size: `512Mi` style, exact, for READMEs and Compose.
+pub fn bytes_text(b: u64, units: [&str; 3]) -> String {
+    if b.is_multiple_of(1 << 30) {
+        format!("{}{}", b >> 30, units[2])
+    } else if b.is_multiple_of(1 << 20) {
+        format!("{}{}", b >> 20, units[1])
+    } else if b.is_multiple_of(1 << 10) {
+        format!("{}{}", b >> 10, units[0])
+    } else {
+        format!("{b}")
+    }
+}
+
+/// Millicores as decimal cores: 250 → "0.25", 1000 → "1".
+pub fn cores_text(millis: u64) -> String {
+    let whole = millis / 1000;
+    let frac = millis % 1000;
+    if frac == 0 {
+        whole.to_string()
+    } else {
+        format!("{whole}.{}", format!("{frac:03}").trim_end_matches('0'))
+    }
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@
 use crate::lock::file::LOCK_FILE;
 use crate::model::Model;
 use crate::pack::{self, FileTree};
+use crate::targets::text::sh_quote;
 use crate::targets::{Artifact, Layout};
 
 /// actions/checkout, pinned by commit (looked up, not guessed; see .github/workflows/ci.yml).
@@ -48,7 +49,7 @@ fn file_flag(model: &Model) -> String {
     if model.source_file == DEFAULT_FILE {
         String::new()
     } else {
-        format!(" -f {}", crate::targets::sh_quote(&model.source_file))
+        format!(" -f {}", sh_quote(&model.source_file))
     }
 }
 

@@ -37,7 +37,7 @@ mod gitops;
 mod render;
 mod templates;
 
-use crate::targets::markdown::{self, Table};
+use crate::targets::markdown::{self, Table, notes_section};
 use gitops::add_unpacked;
 use templates::Tpl;
 
@@ -728,7 +728,7 @@ fn readme(model: &Model) -> String {
             markdown::cell(&prm.description),
         ]);
     }
-    let notes = crate::targets::notes_section(model, "helm");
+    let notes = notes_section(model, "helm");
     let notes = if notes.is_empty() {
         notes
     } else {

@@ -5,7 +5,7 @@ use super::{DIR, KUSTOMIZE_API, Obj, Patch, doc_file, generated};
 use crate::model::Model;
 use crate::pack::FileTree;
 use crate::targets::k8s::REPO_PLACEHOLDER;
-use crate::targets::markdown::{self, Table};
+use crate::targets::markdown::{self, Table, notes_section};
 use crate::yaml::Yaml;
 
 pub(super) fn gitops(m: &Model, t: &mut FileTree) {
@@ -245,7 +245,7 @@ pub(super) fn readme(m: &Model) -> String {
         m,
         crate::targets::privileges::Flavor::Kubernetes,
     ));
-    let notes = crate::targets::notes_section(m, "kustomize");
+    let notes = notes_section(m, "kustomize");
     if !notes.is_empty() {
         if !out.ends_with("\n\n") {
             out.push('\n');

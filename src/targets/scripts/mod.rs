@@ -16,7 +16,8 @@ use crate::model::{
 };
 use crate::pack::{self, FileTree};
 use crate::targets::systemd::HostLayout;
-use crate::targets::{Artifact, Layout, k8s, sh_quote};
+use crate::targets::text::sh_quote;
+use crate::targets::{Artifact, Layout, k8s};
 
 pub const VALIDATE_DEPLOYMENT: &str = include_str!("../../../infra/scripts/validate-deployment.sh");
 const HEALTH_CHECK: &str = include_str!("health-check.sh");

@@ -5,7 +5,8 @@ use super::{
     EnvLine, INSTALL_SH, PERL_BRIDGE, PYTHON_BRIDGE, Plan, Program, UNINSTALL_SH, Unit, Word,
     commented_env_line, env_assignment, exec_word, hardening, is_env_name, unit_quote, unit_text,
 };
-use crate::targets::{bytes_text, cores_text, kind_text, sh_quote};
+use crate::targets::markdown::kind_text;
+use crate::targets::text::{bytes_text, cores_text, sh_quote};
 
 impl<'a> Plan<'a> {
     pub(super) fn unit(&self, u: &Unit<'a>) -> String {

@@ -1,12 +1,14 @@
-//! The package README, with the measured exposure score.
+//! The package README, with the measured exposure score: `readme.md` beside this module is the
+//! skeleton, `readme-*.md` the sections with long fixed prose; what depends on the declaration
+//! is built here and passed in as placeholder values.
 
 use super::{
-    EXPOSURE, Plan, Program, SYSUSERS_DIR, TMPFILES_DIR, UNIT_DIR, Word, cap_name, host_hint,
+    EXPOSURE, Plan, Program, SYSUSERS_DIR, TMPFILES_DIR, UNIT_DIR, Unit, Word, cap_name, host_hint,
     is_env_name, listens_on_published, publish_value,
 };
 use crate::model::Check;
-use crate::targets::markdown::{self, Table, code_list};
-use crate::targets::md_cell;
+use crate::targets::markdown::{self, Table, code_list, notes_section};
+use crate::targets::text::{fill, fill_closing};
 
 impl<'a> Plan<'a> {
     /// What a unit gets beyond the common hardening, from the declaration, with its reasons.
@@ -23,7 +25,9 @@ impl<'a> Plan<'a> {
             }
             for d in &s.devices {
                 items.push(format!(
-                    "`DeviceAllow={} rw` (and `PrivateDevices=no`); words naming `{}` name the host's node. The `{}` user needs the node's group (often `dialout`): `systemctl edit {}` and add `SupplementaryGroups=`",
+                    "`DeviceAllow={} rw` (and `PrivateDevices=no`); words naming `{}` name the host's \
+                     node. The `{}` user needs the node's group (often `dialout`): `systemctl edit {}` \
+                     and add `SupplementaryGroups=`",
                     d.host, d.path, self.user, u.stem
                 ));
             }
@@ -37,7 +41,10 @@ impl<'a> Plan<'a> {
             }
             if let Some(g) = &s.gpu {
                 items.push(format!(
-                    "{} {} GPU(s): the unit may open the driver's device nodes (`DeviceAllow=` by device class, `PrivateDevices=no`); install the driver on the host, and give the unit's user the nodes' group (`video`/`render`) with `SupplementaryGroups=` in `systemctl edit`",
+                    "{} {} GPU(s): the unit may open the driver's device nodes (`DeviceAllow=` by \
+                     device class, `PrivateDevices=no`); install the driver on the host, and give \
+                     the unit's user the nodes' group (`video`/`render`) with \
+                     `SupplementaryGroups=` in `systemctl edit`",
                     g.count,
                     g.vendor.name()
                 ));
@@ -49,50 +56,75 @@ impl<'a> Plan<'a> {
                 rows.push_str(&format!(
                     "| `{}.service` | {} |\n",
                     u.stem,
-                    md_cell(&items.join("; "))
+                    markdown::cell(&items.join("; "))
                 ));
             }
         }
         if rows.is_empty() {
             return String::new();
         }
-        format!(
-            "## Host access and privileges\n\nWhat a unit gets beyond the hardening above, as the declaration grants it (a unit with\ncapabilities or devices scores higher than the measured level):\n\n| Unit | Gets |\n|---|---|\n{rows}\n"
+        fill(include_str!("readme-host-access.md"), &[("ROWS", &rows)])
+    }
+
+    /// The package's README: `readme.md` beside this module, filled from the plan.
+    pub(super) fn readme(&self, stem: &str) -> String {
+        let m = self.model;
+        let etc = self.etc();
+        let notes = notes_section(m, "systemd");
+        let notes = if notes.is_empty() {
+            notes
+        } else {
+            format!(
+                "\n{}",
+                notes.replacen("## Notes", "## Notes on the services", 1)
+            )
+        };
+        let settings: String = self.units.iter().map(|u| self.readme_settings(u)).collect();
+        let purge: Vec<String> = std::iter::once(etc.clone())
+            .chain(
+                self.units
+                    .iter()
+                    .flat_map(|u| [u.state_dir(), u.cache_dir()]),
+            )
+            .collect();
+        let dumps = if m.services.iter().any(|s| s.backup.is_some()) {
+            ", the declared dumps"
+        } else {
+            ""
+        };
+        fill(
+            include_str!("readme.md"),
+            &[
+                ("NAME", &m.app.name),
+                ("VERSION", &m.app.version),
+                ("PROFILE", m.profile_or_base()),
+                ("DESCRIPTION", &m.app.description),
+                ("SOURCE", &m.source_file),
+                ("UNITS", &self.readme_units()),
+                ("PREREQUISITES", &self.readme_prerequisites()),
+                ("NOTES", &notes),
+                ("INSTALL", &self.readme_install(stem)),
+                ("PATHS", &self.readme_paths()),
+                ("SYSUSERS", SYSUSERS_DIR),
+                ("TMPFILES", TMPFILES_DIR),
+                ("APP", &m.app.name),
+                ("USER", &self.user),
+                ("ETC", &etc),
+                ("RELOCATED", &self.readme_relocated()),
+                ("SECRETS", &self.readme_secrets()),
+                ("SETTINGS", &settings),
+                ("HARDENING", &self.readme_hardening()),
+                ("HOSTACCESS", &self.host_access()),
+                ("PURGE", &purge.join(", ")),
+                ("DUMPS", dumps),
+            ],
         )
     }
 
-    pub(super) fn readme(&self, stem: &str) -> String {
-        let m = self.model;
-        let mut out = format!(
-            "# {} {} — systemd package (profile: {})\n\n{}\n\nGenerated by luciac from `{}`. Do not edit these files; change the declaration and rebuild.\n\n",
-            m.app.name,
-            m.app.version,
-            m.profile_or_base(),
-            m.app.description,
-            m.source_file
-        );
-        out.push_str("For Debian 12 and RHEL 9 (systemd 252) and Ubuntu 22.04 or newer (systemd 249 or newer).\n\n");
-        out.push_str(&self.readme_units());
-        out.push_str(&self.readme_prerequisites());
-        let notes = crate::targets::notes_section(m, "systemd");
-        if !notes.is_empty() {
-            out.push('\n');
-            out.push_str(&notes.replacen("## Notes", "## Notes on the services", 1));
-        }
-        out.push_str(&self.readme_install(stem));
-        out.push_str(&self.readme_files());
-        out.push_str(&self.readme_secrets());
-        out.push_str(&self.readme_settings());
-        out.push_str(&self.readme_closing());
-
-        out
-    }
-
-    /// The units table: what the package runs and what the host provides.
+    /// The units table's rows: what the package runs and what the host provides.
     fn readme_units(&self) -> String {
         let m = self.model;
         let mut out = String::new();
-        out.push_str("## Units\n\nEach service the package runs is a unit of its own; the others come from the host.\n\n| Unit | Service | Runs | Files |\n|---|---|---|---|\n");
         for u in &self.units {
             let from = match &u.program {
                 Program::OnPath(p) => format!(" (`{p}` from the host's `PATH`)"),
@@ -115,7 +147,7 @@ impl<'a> Plan<'a> {
                 "| `{}.service` | `{}` | `{}`{from} | {files} |\n",
                 u.stem,
                 u.svc.name,
-                md_cell(&u.exec_words(&self.prefix, &u.program_name()).join(" "))
+                markdown::cell(&u.exec_words(&self.prefix, &u.program_name()).join(" "))
             ));
         }
         for s in m.services.iter().filter(|s| !s.host_unit.is_empty()) {
@@ -128,11 +160,10 @@ impl<'a> Plan<'a> {
         out
     }
 
-    /// What the host must have: programs on its PATH, host units.
+    /// The prerequisites' items: programs on the host's PATH, files, host units.
     fn readme_prerequisites(&self) -> String {
         let m = self.model;
         let mut out = String::new();
-        out.push_str("\n## Prerequisites\n\n");
         for u in &self.units {
             if let Program::OnPath(p) = &u.program {
                 out.push_str(&format!(
@@ -172,85 +203,65 @@ impl<'a> Plan<'a> {
         let m = self.model;
         let etc = self.etc();
         let stems: Vec<&str> = self.units.iter().map(|u| u.stem.as_str()).collect();
-        let mut out = String::new();
         let files_args: String = self
             .units
             .iter()
             .filter(|u| u.files.is_some())
             .map(|u| format!(" --files {0}=/path/to/{0}-files", u.svc.name))
             .collect();
-        out.push_str("\n## Install\n\n```sh\n");
-        out.push_str(&format!(
-            "tar xzf {stem}.tar.gz\ncd {stem}\nsudo ./install.sh{files_args}      # --dry-run shows what it would do\n"
-        ));
+        let mut credentials = String::new();
         for s in m
             .secrets
             .iter()
             .filter(|s| self.secret_names().contains(&s.name.as_str()))
         {
-            out.push_str(&format!(
+            credentials.push_str(&format!(
                 "sudo sh -c 'umask 077; cat > {etc}/credentials/{}'   # paste the value, then Ctrl-D{}\n",
                 s.name,
                 if s.optional { " (optional)" } else { "" }
             ));
         }
-        for u in &self.units {
-            out.push_str(&format!(
-                "sudoedit {}                 # optional: site settings\n",
-                self.env_path(u)
-            ));
-        }
-        out.push_str(&format!(
-            "sudo systemctl enable --now {}\njournalctl{} -f\n```\n\n",
-            stems.join(" "),
-            stems.iter().map(|s| format!(" -u {s}")).collect::<String>()
-        ));
-        out.push_str(&format!(
-            "`install.sh` options: `--files SERVICE=DIR` for each service with files (required the first time; later\n\
-             runs keep the installed files), `--program NAME=PATH` for a program that is not on the host's `PATH`,\n\
-             `--prefix DIR` (default `{}`), `--dry-run`, and `--root DIR` to install into another root directory\n\
-             (DESTDIR-style, used by the tests; no systemctl calls). It checks every prerequisite first and\n\
-             changes nothing while one is missing. Running it again with the same inputs changes nothing; with\n\
-             new files it replaces them and restarts the units that are running. It never overwrites the env\n\
-             files in `{etc}/` or anything in `{etc}/credentials/`. On SELinux hosts (RHEL) it runs `restorecon`\n\
-             on what it installed. Each unit's drop-in `Requires=` the host units it found, so stopping or\n\
-             restarting one of those stops or restarts the unit too.\n\n",
-            self.prefix
-        ));
-        out
+        let env_files: String = self
+            .units
+            .iter()
+            .map(|u| {
+                format!(
+                    "sudoedit {}                 # optional: site settings\n",
+                    self.env_path(u)
+                )
+            })
+            .collect();
+        let journal: String = stems.iter().map(|s| format!(" -u {s}")).collect();
+        fill(
+            include_str!("readme-install.md"),
+            &[
+                ("STEM", stem),
+                ("FILESARGS", &files_args),
+                ("CREDENTIALS", &credentials),
+                ("ENVFILES", &env_files),
+                ("STEMS", &stems.join(" ")),
+                ("JOURNAL", &journal),
+                ("PREFIX", &self.prefix),
+                ("ETC", &etc),
+            ],
+        )
     }
 
-    /// Where every installed file lands.
-    fn readme_files(&self) -> String {
-        let m = self.model;
+    /// The rows of the table of where every installed file lands, unit by unit.
+    fn readme_paths(&self) -> String {
         let etc = self.etc();
         let mut out = String::new();
-        out.push_str("## What goes where\n\n| Path | What |\n|---|---|\n");
         for u in &self.units {
-            let n = &u.stem;
-            out.push_str(&format!(
-                "| `{UNIT_DIR}/{n}.service` | the unit of `{}` (this package's `{n}.service`) |\n",
-                u.svc.name
-            ));
-            out.push_str(&format!("| `{UNIT_DIR}/{n}.service.d/10-install.conf` | written by install.sh: the program's path, the prefix, `Requires=`/`After=` the host units found |\n"));
-            if u.files.is_some() {
-                out.push_str(&format!(
+            let files = match u.files {
+                Some(_) => format!(
                     "| `{}` | the files of `{}` (`--files`), owned by root, read-only for the service |\n",
                     u.files_dir(&self.prefix),
                     u.svc.name
-                ));
-            }
-            out.push_str(&format!(
-                "| `{}` | the credential wrapper (`ExecStart`) |\n",
-                self.wrapper_path(u)
-            ));
-            out.push_str(&format!(
-                "| `{}` | site settings (created once from `{n}.env`) |\n",
-                self.env_path(u)
-            ));
-            out.push_str(&format!(
-                "| `{}` | state: `HOME`, the working directory{}{} |\n",
-                u.state_dir(),
+                ),
+                None => String::new(),
+            };
+            let state_dirs = format!(
+                "{}{}",
                 if u.files.is_some() {
                     " is the files"
                 } else {
@@ -261,25 +272,57 @@ impl<'a> Plan<'a> {
                     .chain(u.other_state.iter())
                     .map(|(_, v)| format!(", `{v}/`"))
                     .collect::<String>()
+            );
+            let configs: String = u
+                .svc
+                .configs
+                .iter()
+                .map(|c| {
+                    format!(
+                        "| `{etc}/{}/{}` | config file of `{}` (read at `{}` in a container; from the \
+                         declaration: install.sh replaces it, so change the declaration) |\n",
+                        u.svc.name, c.name, u.svc.name, c.path
+                    )
+                })
+                .collect();
+            out.push_str(&fill_closing(
+                include_str!("readme-unit-paths.md"),
+                &[
+                    ("UNITDIR", UNIT_DIR),
+                    ("UNIT", &u.stem),
+                    ("SERVICE", &u.svc.name),
+                    ("FILES", &files),
+                    ("WRAPPER", &self.wrapper_path(u)),
+                    ("ENV", &self.env_path(u)),
+                    ("STATE", &u.state_dir()),
+                    ("STATEDIRS", &state_dirs),
+                    ("CACHE", &u.cache_dir()),
+                    ("CONFIGS", &configs),
+                ],
             ));
-            out.push_str(&format!(
-                "| `{}` | cache (`XDG_CACHE_HOME`) |\n",
-                u.cache_dir()
-            ));
-            for c in &u.svc.configs {
-                out.push_str(&format!(
-                    "| `{etc}/{}/{}` | config file of `{}` (read at `{}` in a container; from the declaration: install.sh replaces it, so change the declaration) |\n",
-                    u.svc.name, c.name, u.svc.name, c.path
-                ));
-            }
         }
-        out.push_str(&format!("| `{SYSUSERS_DIR}/{a}.conf`, `{TMPFILES_DIR}/{a}.conf` | the `{u}` system user; `{etc}` (0750 root:{u}) and `{etc}/credentials` (0700 root:root) |\n| `{etc}/credentials/` | one file per secret |\n\n", a = m.app.name, u = self.user));
+        out
+    }
+
+    /// The directories a unit writes in that are elsewhere than in a container.
+    fn readme_relocated(&self) -> String {
+        let mut out = String::new();
         for u in &self.units {
             for (rel, v) in &u.state_links {
-                out.push_str(&format!("`{}/{rel}` is a symlink to `{}/{v}`: the service writes there although its files are read-only.\n", u.files_dir(&self.prefix), u.state_dir()));
+                out.push_str(&format!(
+                    "`{}/{rel}` is a symlink to `{}/{v}`: the service writes there although its \
+                     files are read-only.\n",
+                    u.files_dir(&self.prefix),
+                    u.state_dir()
+                ));
             }
             for (path, v) in &u.other_state {
-                out.push_str(&format!("The container path `{path}` of `{}` is `{}/{v}` here: the command's words and the env values that name it are rewritten.\n", u.svc.name, u.state_dir()));
+                out.push_str(&format!(
+                    "The container path `{path}` of `{}` is `{}/{v}` here: the command's words and \
+                     the env values that name it are rewritten.\n",
+                    u.svc.name,
+                    u.state_dir()
+                ));
             }
         }
         out
@@ -290,11 +333,6 @@ impl<'a> Plan<'a> {
         let m = self.model;
         let etc = self.etc();
         let several = self.units.len() > 1;
-        let mut out = String::new();
-        out.push_str("\n## Secrets (systemd credentials)\n\n");
-        out.push_str(&format!(
-            "Each secret is a file in `{etc}/credentials/` (directory 0700, files 0600, owned by root), one per\nsecret however many units receive it. A unit loads its secrets with `LoadCredential=`; at start systemd\ncopies them into a private, non-swappable directory only that service can read, and its `-start` wrapper\nexports each one as the key the program reads before it starts the program. So the values are not in the\nunits, not in `systemctl show`, not in this package and not on any command line; they are in the program's\nenvironment (`/proc/PID/environ`, readable by root and the service user only), where it reads its\nconfiguration. A trailing newline is removed. install.sh creates every file empty if it is missing; a\nrequired secret that is still empty stops the service at start with a message in its journal. Restart the\nunits that use a secret after changing it.\n\n"
-        ));
         let odd: Vec<&str> = self
             .units
             .iter()
@@ -302,13 +340,17 @@ impl<'a> Plan<'a> {
             .filter(|(k, _)| !is_env_name(k))
             .map(|(k, _)| k.as_str())
             .collect();
-        if !odd.is_empty() {
-            out.push_str(&format!(
-                "Neither systemd nor a POSIX shell can set a variable whose name contains `-`: {}. For {} the wrapper\nexecs a few lines of perl (always there on Debian and Ubuntu) or else python3 (there on RHEL, dnf needs it)\nthat read the credential file into the environment and exec the program, so the value stays off every\ncommand line. Only on a host with neither does it pass the value as an `env NAME=VALUE` argument (visible\nin `ps` for the moment `env` runs) and say so in the journal.\n\n",
-                code_list(&odd),
-                if odd.len() == 1 { "it" } else { "those" }
-            ));
-        }
+        let names = if odd.is_empty() {
+            String::new()
+        } else {
+            // A paragraph of its own: a blank line before the table.
+            let which = if odd.len() == 1 { "it" } else { "those" };
+            let text = fill(
+                include_str!("readme-secret-names.md"),
+                &[("KEYS", &code_list(&odd)), ("WHICH", which)],
+            );
+            format!("{text}\n")
+        };
         let mut t = Table::new(&["File", "Required", "Becomes", "Constraints", "What it is"]);
         for s in &m.secrets {
             let keys: Vec<String> = self
@@ -340,150 +382,125 @@ impl<'a> Plan<'a> {
                 markdown::cell(&s.description),
             ]);
         }
-        out.push_str(&t.finish());
-        out.push_str(&format!(
-            "\nWhere `systemd-creds` and a TPM2 or host key are available (systemd 250+), you can encrypt a secret at\nrest instead: `systemd-creds encrypt --name=NAME plain.txt {etc}/credentials/NAME.cred` and replace its\n`LoadCredential=` with `LoadCredentialEncrypted=NAME:{etc}/credentials/NAME.cred` in a drop-in\n(`systemctl edit UNIT`).\n\n"
-        ));
-        out
+        fill(
+            include_str!("readme-secrets.md"),
+            &[("ETC", &etc), ("NAMES", &names), ("TABLE", &t.finish())],
+        )
     }
 
-    /// Each unit's settings: params, ports and health.
-    fn readme_settings(&self) -> String {
+    /// A unit's settings: params, ports and health.
+    fn readme_settings(&self, u: &Unit<'a>) -> String {
         let m = self.model;
         let mut out = String::new();
-        for u in &self.units {
-            out.push_str(&format!(
-                "## Settings of `{}.service` (`{}`)\n\n",
-                u.stem,
-                self.env_path(u)
-            ));
-            let params = self.param_order(u);
-            if params.is_empty() {
-                out.push_str(
-                    "No param reaches this unit; the env file lists its fixed settings.\n",
-                );
-            }
-            let mut t = Table::new(&["Param", "Setting", "Default"]);
-            let any = !params.is_empty();
-            for p in params {
-                let keys: Vec<String> = u
-                    .env
-                    .iter()
-                    .filter(|e| e.params.contains(&p.name))
-                    .map(|e| format!("`{}`", e.key))
-                    .collect();
-                t.row(&[
-                    format!("`{}`", p.name),
-                    if keys.is_empty() {
-                        "not used under systemd".to_string()
-                    } else {
-                        keys.join(", ")
-                    },
-                    format!("`{}`", markdown::cell(&p.default)),
-                ]);
-            }
-            if any {
-                out.push_str(&t.finish());
-            }
-            let ports: Vec<String> = u
-                .svc
-                .ports
+        out.push_str(&format!(
+            "## Settings of `{}.service` (`{}`)\n\n",
+            u.stem,
+            self.env_path(u)
+        ));
+        let params = self.param_order(u);
+        if params.is_empty() {
+            out.push_str("No param reaches this unit; the env file lists its fixed settings.\n");
+        }
+        let mut t = Table::new(&["Param", "Setting", "Default"]);
+        let any = !params.is_empty();
+        for p in params {
+            let keys: Vec<String> = u
+                .env
                 .iter()
-                .map(|p| {
-                    let published = listens_on_published(u.svc, &p.name);
-                    match (&p.publish, published) {
-                        (Some(pb), true) => format!(
-                            "`{}` on port {} (its published port)",
-                            p.name,
-                            publish_value(m, pb)
-                        ),
-                        _ => format!(
-                            "`{}` on port {} (the program's own setting)",
-                            p.name, p.number
-                        ),
-                    }
-                })
+                .filter(|e| e.params.contains(&p.name))
+                .map(|e| format!("`{}`", e.key))
                 .collect();
-            let mut about = Vec::new();
-            if !ports.is_empty() {
-                about.push(format!(
-                    "There is no port mapping outside containers, so `{}` listens directly on: {}.",
-                    u.svc.name,
-                    ports.join(", ")
-                ));
-            }
-            let hosted: Vec<&str> = u.host_groups.iter().map(|(s, _)| s.as_str()).collect();
-            if !hosted.is_empty() {
-                about.push(format!(
-                    "The host's {} {} reached on 127.0.0.1.",
-                    code_list(&hosted),
-                    if hosted.len() == 1 { "is" } else { "are" }
-                ));
-            }
-            if !about.is_empty() {
-                out.push_str(&format!("\n{}\n", about.join(" ")));
-            }
-            out.push('\n');
-            if let Some(h) = &u.svc.health {
-                let check = |c: &Check| match c {
-                    Check::Http { path, .. } => format!("`{path}` over HTTP"),
-                    Check::Tcp { port, .. } => format!("a TCP connect to `{port}`"),
-                    c @ Check::Exec(_) => format!("`{}`", c.describe()),
-                };
-                let start = if h.start_period > 0 {
-                    format!("; the declared start period is {} s", h.start_period)
+            t.row(&[
+                format!("`{}`", p.name),
+                if keys.is_empty() {
+                    "not used under systemd".to_string()
                 } else {
-                    String::new()
-                };
-                out.push_str(&format!(
-                    "Health: {} (liveness) and {} (readiness){start}. systemd only knows the process is\nrunning (`Type=exec`); `health-check.sh --target systemd` asks the checks.\n\n",
-                    check(&h.liveness),
-                    check(&h.readiness),
-                ));
-            }
+                    keys.join(", ")
+                },
+                format!("`{}`", markdown::cell(&p.default)),
+            ]);
+        }
+        if any {
+            out.push_str(&t.finish());
+        }
+        let ports: Vec<String> = u
+            .svc
+            .ports
+            .iter()
+            .map(|p| {
+                let published = listens_on_published(u.svc, &p.name);
+                match (&p.publish, published) {
+                    (Some(pb), true) => format!(
+                        "`{}` on port {} (its published port)",
+                        p.name,
+                        publish_value(m, pb)
+                    ),
+                    _ => format!(
+                        "`{}` on port {} (the program's own setting)",
+                        p.name, p.number
+                    ),
+                }
+            })
+            .collect();
+        let mut about = Vec::new();
+        if !ports.is_empty() {
+            about.push(format!(
+                "There is no port mapping outside containers, so `{}` listens directly on: {}.",
+                u.svc.name,
+                ports.join(", ")
+            ));
+        }
+        let hosted: Vec<&str> = u.host_groups.iter().map(|(s, _)| s.as_str()).collect();
+        if !hosted.is_empty() {
+            about.push(format!(
+                "The host's {} {} reached on 127.0.0.1.",
+                code_list(&hosted),
+                if hosted.len() == 1 { "is" } else { "are" }
+            ));
+        }
+        if !about.is_empty() {
+            out.push_str(&format!("\n{}\n", about.join(" ")));
+        }
+        out.push('\n');
+        if let Some(h) = &u.svc.health {
+            let check = |c: &Check| match c {
+                Check::Http { path, .. } => format!("`{path}` over HTTP"),
+                Check::Tcp { port, .. } => format!("a TCP connect to `{port}`"),
+                c @ Check::Exec(_) => format!("`{}`", c.describe()),
+            };
+            let start = if h.start_period > 0 {
+                format!("; the declared start period is {} s", h.start_period)
+            } else {
+                String::new()
+            };
+            out.push_str(&format!(
+                "Health: {} (liveness) and {} (readiness){start}. systemd only knows the process is\nrunning (`Type=exec`); `health-check.sh --target systemd` asks the checks.\n\n",
+                check(&h.liveness),
+                check(&h.readiness),
+            ));
         }
         out
     }
 
-    /// Hardening, host access, uninstalling and the operator scripts.
-    fn readme_closing(&self) -> String {
-        let m = self.model;
-        let etc = self.etc();
-        let stems: Vec<&str> = self.units.iter().map(|u| u.stem.as_str()).collect();
-        let several = self.units.len() > 1;
-        let mut out = String::new();
-        let units_text = stems
+    /// The hardening every unit gets, with the measured exposure score.
+    fn readme_hardening(&self) -> String {
+        let units: Vec<String> = self
+            .units
             .iter()
-            .map(|s| format!("{s}.service"))
-            .collect::<Vec<_>>()
-            .join(" ");
-        out.push_str(&format!(
-            "## Hardening\n\n`systemd-analyze security --offline=yes {units_text}` (systemd 252): **Overall exposure level: {EXPOSURE} OK**{}.\nThe test suite re-measures it for every profile and fails above 2.0.\n\n\
-- Own system user, no capabilities (`CapabilityBoundingSet=` empty), `NoNewPrivileges=`, `ProtectSystem=strict`\n  (only the state and cache directories are writable), `ProtectHome=`, private `/tmp` and `/dev`, user,\n  mount and IPC isolation, kernel and clock protection, `ProtectProc=invisible`, native system calls only\n  (`@system-service` minus `@privileged`), `RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK`\n  (netlink for network-interface queries), `UMask=0077`.\n\
-- Not set on purpose: `MemoryDenyWriteExecute=` (it breaks programs that compile code at run time),\n  `ProcSubset=pid` and a `~@resources` system-call filter (many runtimes read `/proc` system files and\n  raise their own limits at start), `PrivateNetwork=` and `IPAddressDeny=` (the services serve the LAN\n  and call endpoints outside the host).\n\n",
-            if several { " for each unit" } else { "" }
-        ));
-        out.push_str(&self.host_access());
-        let purge: Vec<String> = std::iter::once(etc.clone())
-            .chain(
-                self.units
-                    .iter()
-                    .flat_map(|u| [u.state_dir(), u.cache_dir()]),
-            )
+            .map(|u| format!("{}.service", u.stem))
             .collect();
-        out.push_str(&format!(
-            "## Uninstall\n\n```sh\nsudo ./uninstall.sh            # stops and disables the units, removes them, their files and wrappers\nsudo ./uninstall.sh --purge    # also deletes {}\n```\n\nuninstall.sh reads the prefix from the drop-ins install.sh wrote (`--prefix DIR` overrides it). Without `--purge` the configuration, credentials and data stay;\nthe `{}` user is never deleted (distribution policy).\n",
-            purge.join(", "),
-            self.user
-        ));
-        out.push_str(&format!(
-            "\n## Operations\n\n```sh\n./health-check.sh --target systemd          # the units, their health checks and the host's services; exit 0 when healthy\nsudo ./backup-config.sh --target systemd   # {etc} (credentials kept 0600), the state directories{}\n```\n\nBoth take `--help`.\n",
-            if m.services.iter().any(|s| s.backup.is_some()) {
-                ", the declared dumps"
-            } else {
-                ""
-            }
-        ));
-        out
+        let each = if self.units.len() > 1 {
+            " for each unit"
+        } else {
+            ""
+        };
+        fill(
+            include_str!("readme-hardening.md"),
+            &[
+                ("UNITS", &units.join(" ")),
+                ("EXPOSURE", EXPOSURE),
+                ("EACH", each),
+            ],
+        )
     }
 }
