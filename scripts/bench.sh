@@ -38,7 +38,8 @@ baseline="${BASELINE:-}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
-# A declaration with N services: each has a port, two env entries (one a secret), a reference
+# A declaration with N services: each has a port of its own (8000 + N: the systemd target
+# runs them all on one host), two env entries (one a secret), a reference
 # to its neighbour's host and port (a chain of nine of every ten), an explicit dependency on
 # the service ten before it (every tenth), an HTTP health check, a volume and resources, so
 # the graph and reference resolution grow with N.
@@ -49,7 +50,7 @@ generate() {
         print "param \"log-level\" type=\"enum\" default=\"info\" { one-of \"debug\" \"info\"; description \"level\" }"
         print "secret \"token\" min-length=8 { description \"shared token\" }"
         for (i = 0; i < n; i++) {
-            printf "service \"svc-%d\" {\n    image \"app\"\n    command \"app\" \"serve\"\n    port \"http\" 8080", i
+            printf "service \"svc-%d\" {\n    image \"app\"\n    command \"app\" \"serve\"\n    port \"http\" %d", i, 8000 + i
             if (i % 10 == 0) printf " publish=%d", 20000 + i
             printf "\n    env \"LOG\" \"{param.log-level}\"\n    env \"TOKEN\" secret=\"token\"\n"
             if (i % 10 != 0) printf "    env \"UPSTREAM\" \"http://{svc-%d.host}:{svc-%d.port.http}\"\n", i - 1, i - 1

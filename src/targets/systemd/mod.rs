@@ -257,11 +257,11 @@ fn is_unit_name(u: &str) -> bool {
 /// Paths written into units and scripts: absolute, no whitespace, no characters that need quoting.
 /// On a host, every unit (and every service a host unit provides) listens in one network
 /// namespace: two services on one port and protocol cannot both start. Compose and Kubernetes
-/// give each service its own address, so only this target reports it.
-fn no_shared_ports(model: &Model, diags: &mut Vec<Diag>) -> bool {
+/// give each service its own address, so only this target reports it (through `gate`: a
+/// declaration written for containers alone just gets no systemd package).
+fn no_shared_ports(model: &Model, gate: &mut Gate, diags: &mut Vec<Diag>) {
     let mut first: std::collections::BTreeMap<(u16, &str), (&str, crate::source::Span)> =
         std::collections::BTreeMap::new();
-    let mut ok = true;
     for s in &model.services {
         for p in &s.ports {
             let key = (p.number, p.protocol.upper());
@@ -273,7 +273,8 @@ fn no_shared_ports(model: &Model, diags: &mut Vec<Diag>) -> bool {
                     } else {
                         ((s.name.as_str(), p.span), (*other, *span))
                     };
-                    diags.push(
+                    gate.cannot(
+                        diags,
                         Diag::error(
                             diag::TARGET_CANNOT_EXPRESS,
                             format!(
@@ -285,7 +286,6 @@ fn no_shared_ports(model: &Model, diags: &mut Vec<Diag>) -> bool {
                         .label(b.1, "the same port on the same host")
                         .help("a host has one network: give one of them another port (and the program the matching setting), or disable the target with `target \"systemd\" { enabled #false }`"),
                     );
-                    ok = false;
                 }
                 Some(_) => {}
                 None => {
@@ -294,7 +294,6 @@ fn no_shared_ports(model: &Model, diags: &mut Vec<Diag>) -> bool {
             }
         }
     }
-    ok
 }
 
 /// A label on a systemd setting where it is written, else on the app's name its default comes
@@ -657,7 +656,7 @@ impl<'a> Plan<'a> {
             return None;
         }
         let anchor = run.first().map_or(first_span, |s| s.span);
-        ok &= no_shared_ports(model, diags);
+        no_shared_ports(model, &mut gate, diags);
         if !is_plain_path(&settings.prefix) {
             diags.push(
                 Diag::error(diag::BAD_PATH, format!("systemd prefix `{}` must be an absolute path of letters, digits and `/._-+`", settings.prefix))
