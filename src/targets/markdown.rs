@@ -90,6 +90,16 @@ pub fn secret_constraints(s: &SecretInfo) -> Vec<String> {
     cons
 }
 
+/// A param's type and its choices, for the comment above it in an env file:
+/// "enum; one of: debug, info".
+pub fn kind_and_choices(p: &ParamInfo) -> String {
+    let mut kind = kind_text(p);
+    if !p.one_of.is_empty() {
+        kind.push_str(&format!("; one of: {}", p.one_of.join(", ")));
+    }
+    kind
+}
+
 /// A param's type for READMEs and references: "integer 1..10", "URL", "port"…
 pub fn kind_text(p: &ParamInfo) -> String {
     match p.kind {

@@ -19,7 +19,7 @@ use crate::model::{
     ProbeTool, Publish, ServiceInfo, Template,
 };
 use crate::pack::{self, FileTree, Order};
-use crate::targets::markdown::{self, Table, kind_text, notes_section};
+use crate::targets::markdown::{self, Table, kind_and_choices, notes_section};
 use crate::targets::text::{self, bytes_text, cores_text, sh_quote};
 use crate::targets::{Artifact, Layout, privileges};
 use crate::yaml::{self, Yaml};
@@ -596,10 +596,7 @@ fn env_example(model: &Model) -> String {
         for line in p.description.lines() {
             out.push_str(&format!("# {line}\n"));
         }
-        let mut kind = kind_text(p);
-        if !p.one_of.is_empty() {
-            kind.push_str(&format!("; one of: {}", p.one_of.join(", ")));
-        }
+        let kind = kind_and_choices(p);
         out.push_str(&format!(
             "# Type: {kind}. Default: {}\n",
             p.default.replace('\n', "\\n")

@@ -5,7 +5,7 @@ use super::{
     EnvLine, INSTALL_SH, PERL_BRIDGE, PYTHON_BRIDGE, Plan, Program, UNINSTALL_SH, Unit, Word,
     commented_env_line, env_assignment, exec_word, hardening, is_env_name, unit_quote, unit_text,
 };
-use crate::targets::markdown::kind_text;
+use crate::targets::markdown::kind_and_choices;
 use crate::targets::text::{bytes_text, cores_text, sh_quote};
 
 impl<'a> Plan<'a> {
@@ -218,10 +218,7 @@ impl<'a> Plan<'a> {
             for line in desc {
                 out.push_str(&format!("# {line}\n"));
             }
-            let mut kind = kind_text(p);
-            if !p.one_of.is_empty() {
-                kind.push_str(&format!("; one of: {}", p.one_of.join(", ")));
-            }
+            let kind = kind_and_choices(p);
             out.push_str(&format!(
                 "# Type: {kind}. Default: {}\n",
                 p.default.replace('\n', "\\n")

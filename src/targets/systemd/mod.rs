@@ -296,34 +296,21 @@ fn no_shared_ports(model: &Model, gate: &mut Gate, diags: &mut Vec<Diag>) {
     }
 }
 
-/// A label on a systemd setting where it is written, else on the app's name its default comes
-/// from.
-trait LabelSetting {
-    fn label_setting(
-        self,
-        written: Option<crate::source::Span>,
-        key: &str,
-        model: &Model,
-        anchor: crate::source::Span,
-    ) -> Self;
-}
-
-impl LabelSetting for Diag {
-    fn label_setting(
-        self,
-        written: Option<crate::source::Span>,
-        key: &str,
-        model: &Model,
-        anchor: crate::source::Span,
-    ) -> Diag {
-        match (written, model.app.name_span) {
-            (Some(span), _) => self.label(span, format!("the `{key}` setting")),
-            (None, Some(span)) => self.label(
-                span,
-                format!("the default `{key}` comes from the app's name"),
-            ),
-            (None, None) => self.label(anchor, format!("the default `{key}`")),
-        }
+/// Where a systemd setting is written, else the app's name its default comes from, as the
+/// place a diagnostic about the setting points at, with its label.
+fn setting_label(
+    written: Option<crate::source::Span>,
+    key: &str,
+    model: &Model,
+    anchor: crate::source::Span,
+) -> (crate::source::Span, String) {
+    match (written, model.app.name_span) {
+        (Some(span), _) => (span, format!("the `{key}` setting")),
+        (None, Some(span)) => (
+            span,
+            format!("the default `{key}` comes from the app's name"),
+        ),
+        (None, None) => (anchor, format!("the default `{key}`")),
     }
 }
 
@@ -657,10 +644,12 @@ impl<'a> Plan<'a> {
         }
         let anchor = run.first().map_or(first_span, |s| s.span);
         no_shared_ports(model, &mut gate, diags);
+        let prefix_at = setting_label(settings.prefix_span, "prefix", model, anchor);
+        let user_at = setting_label(settings.user_span, "user", model, anchor);
         if !is_plain_path(&settings.prefix) {
             diags.push(
                 Diag::error(diag::BAD_PATH, format!("systemd prefix `{}` must be an absolute path of letters, digits and `/._-+`", settings.prefix))
-                    .label_setting(settings.prefix_span, "prefix", model, anchor)
+                    .label(prefix_at.0, prefix_at.1)
                     .help(format!("use a path such as `/opt/{}`", model.app.name)),
             );
             ok = false;
@@ -678,7 +667,7 @@ impl<'a> Plan<'a> {
         if !user_ok {
             diags.push(
                 Diag::error(diag::BAD_NAME, format!("systemd user `{}` is not a valid system user name", settings.user))
-                    .label_setting(settings.user_span, "user", model, anchor)
+                    .label(user_at.0, user_at.1)
                     .help("lowercase letters, digits, `_` and `-`, starting with a letter or `_`, at most 31 characters"),
             );
             ok = false;
