@@ -18,8 +18,8 @@ pub trait Source {
     fn labels(&self, component: &str) -> Yaml;
     /// The labels that select a component's pods.
     fn selector(&self, component: &str) -> Yaml;
-    /// A comment before a list item (a chart explains itself; a Kustomize base has no room for
-    /// comments that `kubectl kustomize` keeps).
+    /// A comment before a list item: the chart's templates explain themselves; the Kustomize
+    /// files carry none (`kubectl kustomize` drops comments when it builds).
     fn comment(&self, text: &str) -> Option<Yaml>;
     /// A templated value of service `own` (command words, exec probes).
     fn value(&self, own: &str, parts: &[Part]) -> Yaml;
