@@ -79,9 +79,9 @@ pub fn section(model: &Model, flavor: Flavor) -> String {
     );
     out.push_str(&table.finish());
     if flavor == Flavor::Kubernetes {
-        out.push_str(&format!(
-            "\nThe namespace must admit the least restrictive level above. The Argo CD `Application` labels the\nnamespace it creates (`managedNamespaceMetadata`); otherwise label it yourself:\n\n```sh\nkubectl label namespace NAMESPACE pod-security.kubernetes.io/enforce={} --overwrite\n```\n",
-            k8s::namespace_security_level(model)
+        out.push_str(&crate::targets::text::fill(
+            include_str!("privileges-namespace.md"),
+            &[("LEVEL", k8s::namespace_security_level(model))],
         ));
     }
     out.push('\n');

@@ -150,7 +150,7 @@ fn build(model: &Model, diags: &mut Vec<Diag>) -> Option<HelmOutput> {
             &tree,
         )),
     );
-    chart.insert(".helmignore".into(), pack::text(HELMIGNORE));
+    chart.insert(".helmignore".into(), pack::text(include_str!("helmignore")));
     chart.insert("README.md".into(), pack::text(readme(model)));
     let t = Tpl::new(model);
     chart.insert("templates/_helpers.tpl".into(), pack::text(t.helpers()));
@@ -227,8 +227,6 @@ fn build(model: &Model, diags: &mut Vec<Diag>) -> Option<HelmOutput> {
         },
     })
 }
-
-const HELMIGNORE: &str = "# Patterns to ignore when building packages (Go filepath.Match globs; no `**`).\n.DS_Store\n.git/\n.gitignore\n.bzr/\n.bzrignore\n.hg/\n.hgignore\n.svn/\n*.swp\n*.bak\n*.tmp\n*.orig\n*~\n.project\n.idea/\n*.tmproj\n.vscode/\nci/\n*.tgz\n";
 
 /// `ha-url` → `haUrl`: values keys are camelCase (Helm convention).
 pub fn camel(name: &str) -> String {

@@ -265,12 +265,10 @@ impl<'a> Tpl<'a> {
     }
 
     pub(super) fn service_account(&self) -> String {
-        self.t(
-            "{{- if .Values.serviceAccount.create }}\napiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: {{ include \"@N@.serviceAccountName\" . }}\n  labels:\n    {{- include \"@N@.labels\" (dict \"ctx\" $ \"component\" \"@N@\") | nindent 4 }}\n  {{- with .Values.serviceAccount.annotations }}\n  annotations:\n    {{- toYaml . | nindent 4 }}\n  {{- end }}\nautomountServiceAccountToken: false\n{{- end }}\n",
-            &[],
-        )
+        self.t(include_str!("serviceaccount.yaml"), &[])
     }
 
+    /// The Secret, when the chart creates it: one `data` entry per declared secret.
     pub(super) fn secret(&self) -> String {
         let cond: Vec<String> = self
             .model
@@ -278,24 +276,23 @@ impl<'a> Tpl<'a> {
             .iter()
             .map(|s| format!("$v.{}", camel(&s.name)))
             .collect();
-        let mut out = self.t(
-            "{{- /* Created only from values given at install time; never generated, never looked up. */}}\n{{- $v := .Values.secrets.values }}\n{{- if and (not .Values.secrets.existingSecret) (or @COND@) }}\napiVersion: v1\nkind: Secret\nmetadata:\n  name: {{ include \"@N@.secretName\" . }}\n  labels:\n    {{- include \"@N@.labels\" (dict \"ctx\" $ \"component\" \"@N@\") | nindent 4 }}\ntype: Opaque\ndata:\n",
-            &[("COND", &cond.join(" "))],
-        );
+        let mut data = String::new();
         for s in &self.model.secrets {
             let k = camel(&s.name);
             if s.optional {
-                out.push_str(&format!(
+                data.push_str(&format!(
                     "  {{{{- if $v.{k} }}}}\n  {{{{ .Values.secrets.keys.{k} | quote }}}}: {{{{ $v.{k} | b64enc | quote }}}}\n  {{{{- end }}}}\n"
                 ));
             } else {
-                out.push_str(&format!(
+                data.push_str(&format!(
                     "  {{{{ .Values.secrets.keys.{k} | quote }}}}: {{{{ required \"secrets.values.{k} is required when the chart creates the Secret (or set secrets.existingSecret)\" $v.{k} | b64enc | quote }}}}\n"
                 ));
             }
         }
-        out.push_str("{{- end }}\n");
-        out
+        self.t(
+            include_str!("secret.yaml"),
+            &[("COND", &cond.join(" ")), ("DATA", &data)],
+        )
     }
 
     pub(super) fn deployment(&self, s: &ServiceInfo) -> String {
