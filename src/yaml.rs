@@ -55,7 +55,8 @@ impl Yaml {
     }
 
     /// Builder: append template lines as an entry of their own (an `{{- if }}`, a comment, a
-    /// `toYaml` of user values), never merged with another entry.
+    /// `toYaml` of user values), never merged with another entry. Not as the first entry of a
+    /// map that is a list item: the lines would have to follow the item's `- `.
     pub fn splice_entry(mut self, lines: impl Into<String>) -> Yaml {
         if let Yaml::Map(m) = &mut self {
             m.push((String::new(), Yaml::Splice(lines.into())));
