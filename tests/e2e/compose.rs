@@ -79,8 +79,9 @@ impl Stack {
     }
 }
 
-/// The ```sh block under "## Quick start" in the bundle README, up to `docker compose up`.
-fn quick_start(readme: &str) -> (String, Vec<String>) {
+/// The ```sh block under "## Quick start" in the bundle README, up to `docker compose up`, and
+/// the secrets it prompts for (`read -r value && printf … > secrets/NAME`).
+pub(crate) fn quick_start(readme: &str) -> (String, Vec<String>) {
     let section = readme
         .split("## Quick start")
         .nth(1)

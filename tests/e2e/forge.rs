@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::common::repo;
+use crate::compose::quick_start;
 use crate::engine::{
     Cleanup, cmd, engines, http_get, ok, output, record, scratch, sh, sha256, wait_for,
 };
@@ -117,38 +118,6 @@ impl Forge {
     fn down(&self) {
         let _ = output(&mut self.compose(&["down", "-v", "--remove-orphans", "-t", "10"]));
     }
-}
-
-/// The ```sh block under "## Quick start" in the bundle README, up to `docker compose up`, and
-/// the secrets it prompts for (`read -r value && printf … > secrets/NAME`).
-fn quick_start(readme: &str) -> (String, Vec<String>) {
-    let section = readme
-        .split("## Quick start")
-        .nth(1)
-        .expect("README has a Quick start");
-    let block = section
-        .split("```sh\n")
-        .nth(1)
-        .and_then(|b| b.split("```").next())
-        .expect("Quick start has an sh block");
-    let mut script = String::new();
-    let mut prompts = Vec::new();
-    for line in block.lines() {
-        if line.starts_with("docker compose up") {
-            break;
-        }
-        if line.starts_with("read -r value") {
-            let name = line
-                .split("secrets/")
-                .nth(1)
-                .and_then(|s| s.split_whitespace().next())
-                .expect("secret name after secrets/");
-            prompts.push(name.to_string());
-        }
-        script.push_str(line);
-        script.push('\n');
-    }
-    (script, prompts)
 }
 
 /// Unpack the prod Compose tarball into `root` by running the README's quick start, then edit

@@ -9,139 +9,19 @@
 //! `tests/e2e/images/systemd/`).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use crate::common::repo;
 use crate::engine::{Cleanup, cmd, engines, ok, output, record, sha256, wait_for};
+use crate::systemd_host::Host;
 
-const IMAGE: &str = "localhost/luciac-e2e/systemd:bookworm";
 const NAME: &str = "luciac-e2e-forge-systemd";
 /// The value written to `credentials/db-password` and given to `createuser --pwprompt`.
 const DB_PASSWORD: &str = "e2e-forge-systemd-db-password-5b1e0c";
 const UNIT_DIR: &str = "/usr/local/lib/systemd/system";
-
-struct Host {
-    name: String,
-}
-
-impl Host {
-    /// The container as `systemd.rs` boots it (the same flags, for the same reasons: see there).
-    fn boot(name: &str) -> Host {
-        let _ = output(&mut cmd("podman", &["rm", "-f", name]));
-        ok(&mut cmd(
-            "podman",
-            &[
-                "run",
-                "-d",
-                "--name",
-                name,
-                "--systemd=always",
-                "--cap-add",
-                "SYS_ADMIN",
-                // ProtectProc=invisible with PrivateUsers=yes needs it (see systemd.rs).
-                "--cap-add",
-                "SYS_PTRACE",
-                "--tmpfs",
-                "/run:rw,rshared,mode=755",
-                "--network",
-                "none",
-                IMAGE,
-                "/lib/systemd/systemd",
-            ],
-        ));
-        let host = Host {
-            name: name.to_string(),
-        };
-        wait_for("systemd to boot", Duration::from_secs(60), || {
-            let s = String::from_utf8_lossy(&host.exec(&["systemctl", "is-system-running"]).stdout)
-                .trim()
-                .to_string();
-            matches!(s.as_str(), "running" | "degraded").then_some(())
-        });
-        host
-    }
-
-    fn exec(&self, args: &[&str]) -> Output {
-        let mut c = cmd("podman", &["exec", &self.name]);
-        c.args(args);
-        output(&mut c)
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let mut c = cmd("podman", &["exec", &self.name]);
-        c.args(args);
-        ok(&mut c)
-    }
-
-    fn sh(&self, script: &str) -> String {
-        self.ok(&["sh", "-euc", script])
-    }
-
-    /// `sh -c SCRIPT` with `stdin` as its input (what is typed at a prompt), as root with
-    /// HOME=/root; never panics.
-    fn sh_input(&self, script: &str, stdin: &str) -> Output {
-        use std::io::Write;
-        let mut child = Command::new("podman")
-            .args(["exec", "-i", "-e", "HOME=/root", &self.name, "sh", "-euc"])
-            .arg(script)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("podman exec");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(stdin.as_bytes())
-            .expect("write");
-        child.wait_with_output().expect("wait")
-    }
-
-    fn prop(&self, unit: &str, p: &str) -> String {
-        self.ok(&["systemctl", "show", "-p", p, "--value", unit])
-            .trim()
-            .to_string()
-    }
-
-    fn is_active(&self, unit: &str) -> String {
-        String::from_utf8_lossy(&self.exec(&["systemctl", "is-active", unit]).stdout)
-            .trim()
-            .to_string()
-    }
-
-    /// GET from inside the container: (status, body); status 0 when nothing answered.
-    fn http(&self, port: &str, path: &str) -> (u16, String) {
-        let url = format!("http://127.0.0.1:{port}{path}");
-        let out = self.exec(&[
-            "curl",
-            "-s",
-            "--max-time",
-            "10",
-            "-o",
-            "/dev/stdout",
-            "-w",
-            "\n%{http_code}",
-            &url,
-        ]);
-        let text = String::from_utf8_lossy(&out.stdout).to_string();
-        let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
-        (code.trim().parse().unwrap_or(0), body.to_string())
-    }
-
-    /// Every path the package installs or creates, with mode and owner.
-    fn tree(&self) -> String {
-        self.sh(
-            "for d in /opt/forge /etc/forge /var/lib/forge /var/cache/forge \
-             /usr/local/lib/systemd/system/forge.service /usr/local/lib/systemd/system/forge.service.d \
-             /usr/local/lib/sysusers.d/forge.conf /usr/local/lib/tmpfiles.d/forge.conf; do \
-             [ -e \"$d\" ] && find \"$d\" -printf '%p %m %u:%g %y\\n'; done | sort; :",
-        )
-    }
-}
 
 fn describe(what: &str, out: &Output) -> String {
     format!(
@@ -610,10 +490,14 @@ fn forge_systemd_package_runs_under_systemd() {
 
     // Reinstalling changes nothing; uninstall.sh removes the units and keeps the data and the
     // credential; --purge removes those.
-    let installed = host.tree();
+    let installed = installed_tree(&host);
     let again = host.sh(&format!("cd {dir} && ./install.sh"));
     assert!(again.contains("nothing to do"), "reinstall: {again}");
-    assert_eq!(host.tree(), installed, "a reinstall changed the tree");
+    assert_eq!(
+        installed_tree(&host),
+        installed,
+        "a reinstall changed the tree"
+    );
     let out = host.sh(&format!("cd {dir} && ./uninstall.sh"));
     assert_eq!(host.is_active("forge.service"), "inactive", "{out}");
     assert_eq!(
@@ -621,7 +505,7 @@ fn forge_systemd_package_runs_under_systemd() {
         "not-found",
         "{out}"
     );
-    let left = host.tree();
+    let left = installed_tree(&host);
     for gone in [
         format!("{UNIT_DIR}/forge.service "),
         format!("{UNIT_DIR}/forge.service.d"),
@@ -642,11 +526,21 @@ fn forge_systemd_package_runs_under_systemd() {
         "the host's unit stays"
     );
     host.sh(&format!("cd {dir} && ./uninstall.sh --purge"));
-    assert_eq!(host.tree().trim(), "", "purge left files");
+    assert_eq!(installed_tree(&host).trim(), "", "purge left files");
 
     assert!(
         script_defects.is_empty(),
         "the package's operator scripts (its README's \"Operations\") fail on this stack:\n{}",
         script_defects.join("\n")
     );
+}
+
+/// Every path the package installs or creates, with mode and owner.
+fn installed_tree(host: &Host) -> String {
+    host.sh(
+        "for d in /opt/forge /etc/forge /var/lib/forge /var/cache/forge \
+         /usr/local/lib/systemd/system/forge.service /usr/local/lib/systemd/system/forge.service.d \
+         /usr/local/lib/sysusers.d/forge.conf /usr/local/lib/tmpfiles.d/forge.conf; do \
+         [ -e \"$d\" ] && find \"$d\" -printf '%p %m %u:%g %y\\n'; done | sort; :",
+    )
 }

@@ -21,3 +21,4 @@ mod forge_systemd;
 mod kube;
 mod registry;
 mod systemd;
+mod systemd_host;

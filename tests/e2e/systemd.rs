@@ -5,15 +5,14 @@
 //! stand-in runtime.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use crate::common::repo;
 use crate::engine::{Cleanup, assert_secrets_arrived, cmd, engines, ok, output, wait_for};
+use crate::systemd_host::Host;
 
-const IMAGE: &str = "localhost/luciac-e2e/systemd:bookworm";
 const SECRETS: &[(&str, &str)] = &[
     (
         "ha-token",
@@ -25,85 +24,7 @@ const SECRETS: &[(&str, &str)] = &[
     ),
 ];
 
-struct Host {
-    name: String,
-}
-
 impl Host {
-    fn boot(name: &str) -> Host {
-        let _ = output(&mut cmd("podman", &["rm", "-f", name]));
-        ok(&mut cmd(
-            "podman",
-            &[
-                "run",
-                "-d",
-                "--name",
-                name,
-                "--systemd=always",
-                "--cap-add",
-                "SYS_ADMIN",
-                // systemd on a real host has every capability. Without CAP_SYS_PTRACE, the
-                // /proc that ProtectProc=invisible mounts (hidepid) hides the service from
-                // systemd's own user-namespace helper, and PrivateUsers=yes fails with
-                // 217/USER "Failed to set up user namespacing: No such file or directory"
-                // (Debian's redis-server.service as well). No unit is changed for the test.
-                "--cap-add",
-                "SYS_PTRACE",
-                "--tmpfs",
-                "/run:rw,rshared,mode=755",
-                "--network",
-                "none",
-                IMAGE,
-                "/lib/systemd/systemd",
-            ],
-        ));
-        let host = Host {
-            name: name.to_string(),
-        };
-        wait_for("systemd to boot", Duration::from_secs(60), || {
-            let s = String::from_utf8_lossy(&host.exec(&["systemctl", "is-system-running"]).stdout)
-                .trim()
-                .to_string();
-            matches!(s.as_str(), "running" | "degraded").then_some(())
-        });
-        host
-    }
-
-    fn exec(&self, args: &[&str]) -> Output {
-        let mut c = cmd("podman", &["exec", &self.name]);
-        c.args(args);
-        output(&mut c)
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let mut c = cmd("podman", &["exec", &self.name]);
-        c.args(args);
-        ok(&mut c)
-    }
-
-    fn sh(&self, script: &str) -> String {
-        self.ok(&["sh", "-euc", script])
-    }
-
-    /// Run with `stdin` as input (a secret typed at a prompt).
-    fn sh_input(&self, script: &str, stdin: &str) -> Output {
-        use std::io::Write;
-        let mut child = Command::new("podman")
-            .args(["exec", "-i", &self.name, "sh", "-euc", script])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("podman exec");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(stdin.as_bytes())
-            .expect("write");
-        child.wait_with_output().expect("wait")
-    }
-
     /// The published port: the one the unit's ASPNETCORE_URLS names (it differs per profile).
     fn port(&self) -> String {
         let env = self.prop("lucia.service", "Environment");
@@ -113,35 +34,9 @@ impl Host {
             .to_string()
     }
 
-    fn http(&self, path: &str) -> (u16, String) {
-        let url = format!("http://127.0.0.1:{}{path}", self.port());
-        let out = self.exec(&[
-            "curl",
-            "-s",
-            "-o",
-            "/dev/stdout",
-            "-w",
-            "\n%{http_code}",
-            &url,
-        ]);
-        let text = String::from_utf8_lossy(&out.stdout).to_string();
-        let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
-        (code.trim().parse().unwrap_or(0), body.to_string())
-    }
-
-    fn prop(&self, unit: &str, p: &str) -> String {
-        self.ok(&["systemctl", "show", "-p", p, "--value", unit])
-            .trim()
-            .to_string()
-    }
-
-    /// Every installed path with its mode and owner: the file tree a lifecycle step leaves.
-    fn tree(&self) -> String {
-        self.sh(
-            "for d in /opt/lucia /etc/lucia /usr/local/lib/systemd/system /usr/local/lib/sysusers.d \
-             /usr/local/lib/tmpfiles.d /var/lib/lucia /var/cache/lucia; do \
-             [ -e \"$d\" ] && find \"$d\" -printf '%p %m %u:%g %y\\n'; done | sort; :",
-        )
+    /// GET on the published port: (status, body).
+    fn get(&self, path: &str) -> (u16, String) {
+        self.http(&self.port(), path)
     }
 }
 
@@ -234,17 +129,17 @@ fn run_profile(profile: &str) {
     let start = Instant::now();
     host.ok(&["systemctl", "enable", "--now", "lucia"]);
     wait_for("lucia /health", Duration::from_secs(60), || {
-        (host.http("/health").0 == 200).then_some(())
+        (host.get("/health").0 == 200).then_some(())
     });
     crate::engine::record(&format!(
         "e2e systemd {profile}: enable --now to /health 200 in {:.1} s",
         start.elapsed().as_secs_f64()
     ));
     assert_eq!(host.prop("lucia.service", "ActiveState"), "active");
-    assert_eq!(host.http("/alive").0, 200);
+    assert_eq!(host.get("/alive").0, 200);
 
     // The credentials arrive as the keys the app reads; the rest of the unit's environment too.
-    let report: Value = serde_json::from_str(&host.http("/__standin/report").1).expect("report");
+    let report: Value = serde_json::from_str(&host.get("/__standin/report").1).expect("report");
     let env = &report["env"];
     assert_secrets_arrived(env, SECRETS, profile);
     assert_eq!(env["ConnectionStrings__redis"]["value"], "127.0.0.1:6379");
@@ -292,7 +187,7 @@ fn run_profile(profile: &str) {
     host.ok(&["kill", "-9", &pid]);
     wait_for("lucia to restart", Duration::from_secs(30), || {
         let p = main_pid(&host);
-        (p != pid && p != "0" && host.http("/alive").0 == 200).then_some(())
+        (p != pid && p != "0" && host.get("/alive").0 == 200).then_some(())
     });
     let stop = Instant::now();
     host.ok(&["systemctl", "stop", "lucia"]);
@@ -303,7 +198,7 @@ fn run_profile(profile: &str) {
     );
     host.ok(&["systemctl", "start", "lucia"]);
     wait_for("lucia /health again", Duration::from_secs(60), || {
-        (host.http("/health").0 == 200).then_some(())
+        (host.get("/health").0 == 200).then_some(())
     });
 
     // The shipped operator scripts, from the unpacked package.
@@ -354,10 +249,10 @@ fn run_profile(profile: &str) {
     host.sh("systemctl start lucia");
 
     // The lifecycle: reinstall changes nothing; upgrade replaces the app; uninstall; purge.
-    let installed = host.tree();
+    let installed = installed_tree(&host);
     host.sh(&format!("cd {dir} && ./install.sh"));
     assert_eq!(
-        host.tree(),
+        installed_tree(&host),
         installed,
         "{profile}: a reinstall changed the tree"
     );
@@ -367,10 +262,10 @@ fn run_profile(profile: &str) {
     ));
     assert_eq!(host.sh("cat /opt/lucia/agenthost/version.txt").trim(), "2");
     wait_for("lucia after the upgrade", Duration::from_secs(60), || {
-        (host.http("/health").0 == 200).then_some(())
+        (host.get("/health").0 == 200).then_some(())
     });
     host.sh(&format!("cd {dir} && ./uninstall.sh"));
-    let after_uninstall = host.tree();
+    let after_uninstall = installed_tree(&host);
     assert!(
         !after_uninstall.contains("/opt/lucia"),
         "{profile}: uninstall left the app:\n{after_uninstall}"
@@ -382,7 +277,7 @@ fn run_profile(profile: &str) {
     host.sh(&format!("cd {dir} && ./uninstall.sh --purge"));
     // Only the shared directories install.sh may have created stay, empty.
     assert_eq!(
-        host.tree().trim(),
+        installed_tree(&host).trim(),
         "/usr/local/lib/systemd/system 755 root:root d\n/usr/local/lib/sysusers.d 755 root:root d\n\
          /usr/local/lib/tmpfiles.d 755 root:root d",
         "{profile}: purge left files"
@@ -397,4 +292,13 @@ fn systemd_packages_run_under_systemd() {
     for profile in ["prod", "dev"] {
         run_profile(profile);
     }
+}
+
+/// Every installed path with its mode and owner: the file tree a lifecycle step leaves.
+fn installed_tree(host: &Host) -> String {
+    host.sh(
+        "for d in /opt/lucia /etc/lucia /usr/local/lib/systemd/system /usr/local/lib/sysusers.d \
+         /usr/local/lib/tmpfiles.d /var/lib/lucia /var/cache/lucia; do \
+         [ -e \"$d\" ] && find \"$d\" -printf '%p %m %u:%g %y\\n'; done | sort; :",
+    )
 }
