@@ -33,17 +33,6 @@ fn name(dir: &Path) -> String {
 /// The examples that are not Lucia's stack: their bundles must not mention it.
 const NOT_LUCIA: &[&str] = &["git-forge", "home-automation"];
 
-/// Words that belong to Lucia's stack, not to the compiler.
-const LUCIA_WORDS: &[&str] = &[
-    "lucia",
-    "Lucia",
-    "ASP.NET",
-    ".NET",
-    "dotnet",
-    "DataProtection",
-    "7233",
-];
-
 /// A copy of the committed bundle directory with every archive unpacked beside it.
 fn unpacked(bundle: &Path) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
@@ -245,7 +234,7 @@ fn no_lucia_words_in_other_stacks_bundles() {
                 let text = String::from_utf8_lossy(&bytes)
                     .replace("luciac", "")
                     .replace(luciac::lock::file::LOCK_FILE, "");
-                for word in LUCIA_WORDS {
+                for word in common::LUCIA_WORDS {
                     if let Some(line) = text.lines().find(|l| l.contains(word)) {
                         found.push(format!(
                             "{} {profile}: {}: `{word}` in: {}",

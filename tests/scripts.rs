@@ -989,17 +989,7 @@ fn another_stacks_scripts_know_its_services_and_nothing_of_lucias() {
         let text = std::fs::read_to_string(dir.path().join(name))
             .unwrap_or_default()
             .replace("luciac", "");
-        for word in [
-            "lucia",
-            "Lucia",
-            "ASP.NET",
-            ".NET",
-            "dotnet",
-            "DataProtection",
-            "7233",
-            "mongo",
-            "redis",
-        ] {
+        for word in common::LUCIA_WORDS.iter().chain(&["mongo", "redis"]) {
             assert!(!text.contains(word), "{name} holds `{word}`");
         }
     }

@@ -1308,15 +1308,7 @@ fn every_service_the_host_runs_gets_its_own_unit() {
     // Nothing of Lucia's in any file (the compiler's own name, luciac, aside).
     for (path, f) in &a.tree {
         let t = String::from_utf8_lossy(&f.bytes).replace("luciac", "");
-        for word in [
-            "lucia",
-            "Lucia",
-            "ASP.NET",
-            ".NET",
-            "dotnet",
-            "DataProtection",
-            "7233",
-        ] {
+        for word in common::LUCIA_WORDS {
             assert!(!t.contains(word), "{path} holds `{word}`");
         }
     }

@@ -319,3 +319,15 @@ pub fn checkov(framework: &str, dir: &Path, skips: &[&str], what: &str) -> (u64,
     assert!(out.status.success(), "checkov rc {} ({what})", out.status);
     (resources, passed)
 }
+
+/// Words that belong to Lucia's stack, not to the compiler: no other stack's bundle may hold
+/// them (the compiler's own name, `luciac`, aside).
+pub const LUCIA_WORDS: &[&str] = &[
+    "lucia",
+    "Lucia",
+    "ASP.NET",
+    ".NET",
+    "dotnet",
+    "DataProtection",
+    "7233",
+];
