@@ -244,20 +244,12 @@ fn fixed_keys_section(base: &Model) -> String {
     out
 }
 
+/// Every env key that uses the param.
 fn param_keys(model: &Model, param: &str) -> Vec<String> {
-    let mut keys = Vec::new();
-    for s in &model.services {
-        for e in &s.env {
-            if let EnvSource::Template(parts) = &e.source
-                && parts
-                    .iter()
-                    .any(|p| matches!(p, Part::Param(n) if n == param))
-            {
-                keys.push(e.key.clone());
-            }
-        }
-    }
-    keys
+    param_keys_by_service(model, param)
+        .into_iter()
+        .map(|(_, key)| key)
+        .collect()
 }
 
 /// (service, key) for every env key that uses the param.
