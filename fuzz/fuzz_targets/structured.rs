@@ -3,52 +3,34 @@
 //! overlay, resolve, every target and the packer. Any panic is a bug.
 #![no_main]
 
+use std::sync::LazyLock;
+
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 
 #[path = "common.rs"]
 mod luciac_fuzz_common;
 
-const NODES: &[&str] = &[
-    "app",
-    "image",
-    "param",
-    "secret",
-    "service",
-    "target",
-    "remove",
+/// Node names: every node the decoder knows at the top and in a service (a new node is fuzzed
+/// as soon as the decoder has it), then the nodes inside `app`, `backup`, `health`, `param` and
+/// `target`.
+static NODES: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+    luciac::decode::TOP_NODES
+        .iter()
+        .chain(luciac::decode::SERVICE_NODES)
+        .chain(INNER_NODES)
+        .copied()
+        .collect()
+});
+
+const INNER_NODES: &[&str] = &[
     "description",
     "home",
     "source",
     "keyword",
     "maintainer",
-    "command",
-    "entrypoint",
-    "host-command",
-    "root",
-    "capability",
-    "host-network",
-    "config",
-    "bind",
-    "device",
-    "gpu",
-    "singleton",
-    "replicas",
-    "user",
-    "read-only-root",
-    "writable",
-    "port",
-    "env",
-    "health",
-    "volume",
-    "resources",
-    "depends-on",
-    "host-unit",
-    "host-files",
-    "backup",
     "dump",
     "restore",
-    "notes",
     "exec",
     "one-of",
     "enabled",
@@ -237,7 +219,7 @@ fn val(v: &Val) -> String {
 fn render(nodes: &[Node], depth: usize, out: &mut String) {
     for n in nodes {
         out.push_str(&"    ".repeat(depth));
-        out.push_str(&word(&n.name, NODES));
+        out.push_str(&word(&n.name, &NODES));
         for a in &n.args {
             out.push(' ');
             out.push_str(&val(a));

@@ -27,10 +27,12 @@ pub fn decode(doc: &KdlDocument, file: FileId, is_profile: bool, diags: &mut Vec
     d.document(doc)
 }
 
-const TOP_NODES: &[&str] = &[
+/// The nodes a declaration holds at its top (the fuzzer builds declarations from these).
+pub const TOP_NODES: &[&str] = &[
     "app", "image", "param", "secret", "service", "target", "remove",
 ];
-pub(super) const SERVICE_NODES: &[&str] = &[
+/// The nodes a `service` holds.
+pub const SERVICE_NODES: &[&str] = &[
     "image",
     "command",
     "entrypoint",
