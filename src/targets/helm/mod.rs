@@ -750,7 +750,7 @@ fn readme(model: &Model) -> String {
     }
     // Profile-independent on purpose: values-<profile>.yaml names the profile's namespace, so
     // the commands install into a namespace named after the app.
-    let text = crate::targets::text::fill(
+    crate::targets::text::fill_closing(
         include_str!("readme.md"),
         &[
             ("NAME", n),
@@ -773,9 +773,7 @@ fn readme(model: &Model) -> String {
                 ),
             ),
         ],
-    );
-    // The file ends its last line; the text ends with the last section's own newline.
-    format!("{}\n", text.trim_end_matches('\n'))
+    )
 }
 
 #[cfg(test)]

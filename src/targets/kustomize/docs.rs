@@ -172,7 +172,7 @@ pub(super) fn overlay_readme(base: &Model, m: &Model, added: &[Obj], patches: &[
         .iter()
         .map(|i| format!("- `{}`: `{}`\n", i.name, i.pinned()))
         .collect();
-    crate::targets::text::fill(
+    crate::targets::text::fill_closing(
         include_str!("overlay-readme.md"),
         &[
             ("NAME", &m.app.name),
@@ -186,8 +186,7 @@ pub(super) fn overlay_readme(base: &Model, m: &Model, added: &[Obj], patches: &[
             ("PARAMSNAME", &params_name(m)),
             ("PARAMS", &t.finish()),
             ("IMAGES", &images),
-            // The file ends the last line.
-            ("CHANGES", changes(added, patches).trim_end_matches('\n')),
+            ("CHANGES", &changes(added, patches)),
         ],
     )
 }
