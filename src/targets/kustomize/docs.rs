@@ -198,7 +198,12 @@ fn changes(added: &[Obj], patches: &[Patch]) -> String {
         out.push_str("Nothing beyond the namespace, images and params above.\n");
     }
     for o in added {
-        out.push_str(&format!("- adds {} `{}` (`{}`)\n", o.kind, o.name, o.file));
+        out.push_str(&format!(
+            "- adds {} `{}` (`{}`)\n",
+            o.kind(),
+            o.name(),
+            o.file
+        ));
     }
     for x in patches {
         if x.delete {

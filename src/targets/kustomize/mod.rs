@@ -116,48 +116,60 @@ fn del_diag(span: crate::source::Span, what: &str) -> Diag {
 /// One Kubernetes object and the file it is written to.
 #[derive(Debug, Clone, PartialEq)]
 struct Obj {
-    api: String,
-    kind: String,
-    name: String,
     file: String,
     doc: Yaml,
 }
 
+/// The string at `key` of a map, or "".
+fn str_at<'a>(map: &'a Yaml, key: &str) -> &'a str {
+    match map {
+        Yaml::Map(entries) => entries
+            .iter()
+            .find_map(|(k, v)| match v {
+                Yaml::Str(s) if k == key => Some(s.as_str()),
+                _ => None,
+            })
+            .unwrap_or_default(),
+        _ => "",
+    }
+}
+
 impl Obj {
-    /// The object `doc` (its `apiVersion` and `kind` read from it), named `name` and written
-    /// to `file`.
-    fn new(name: String, file: String, doc: Yaml) -> Obj {
-        let field = |key: &str| match &doc {
+    /// The object `doc`, written to `file`.
+    fn new(file: String, doc: Yaml) -> Obj {
+        Obj { file, doc }
+    }
+
+    fn api(&self) -> &str {
+        str_at(&self.doc, "apiVersion")
+    }
+
+    fn kind(&self) -> &str {
+        str_at(&self.doc, "kind")
+    }
+
+    fn name(&self) -> &str {
+        match &self.doc {
             Yaml::Map(entries) => entries
                 .iter()
-                .find_map(|(k, v)| match v {
-                    Yaml::Str(s) if k == key => Some(s.clone()),
-                    _ => None,
-                })
-                .unwrap_or_default(),
-            _ => String::new(),
-        };
-        Obj {
-            api: field("apiVersion"),
-            kind: field("kind"),
-            name,
-            file,
-            doc,
+                .find(|(k, _)| k == "metadata")
+                .map_or("", |(_, m)| str_at(m, "name")),
+            _ => "",
         }
     }
 
     fn target(&self) -> Yaml {
-        let (group, version) = match self.api.split_once('/') {
+        let (group, version) = match self.api().split_once('/') {
             Some((g, v)) => (g, v),
-            None => ("", self.api.as_str()),
+            None => ("", self.api()),
         };
         let mut t = Yaml::map();
         if !group.is_empty() {
             t.insert("group", group);
         }
         t.with("version", version)
-            .with("kind", self.kind.as_str())
-            .with("name", self.name.as_str())
+            .with("kind", self.kind())
+            .with("name", self.name())
     }
 }
 

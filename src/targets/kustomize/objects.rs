@@ -232,9 +232,7 @@ impl Source for Literal<'_> {
 }
 
 pub(super) fn deployment(src: &Literal, s: &ServiceInfo) -> Obj {
-    let name = k8s::component_name(&src.m.app.name, &s.name);
     Obj::new(
-        name,
         format!("{}-deployment.yaml", s.name),
         k8s::objects::deployment(src, s),
     )
@@ -245,7 +243,6 @@ pub(super) fn config_map(src: &Literal, s: &ServiceInfo) -> Option<Obj> {
         return None;
     }
     Some(Obj::new(
-        k8s::config_map_name(&src.m.app.name, &s.name),
         format!("{}-configmap.yaml", s.name),
         k8s::objects::config_map(src, s),
     ))
@@ -258,7 +255,6 @@ pub(super) fn objects(m: &Model, image: &dyn Fn(&ImageRef) -> String) -> Vec<Obj
     let src = &Literal { m, image };
     let app = &m.app.name;
     let mut out = vec![Obj::new(
-        app.clone(),
         "serviceaccount.yaml".into(),
         Yaml::map()
             .with("apiVersion", "v1")
@@ -267,29 +263,26 @@ pub(super) fn objects(m: &Model, image: &dyn Fn(&ImageRef) -> String) -> Vec<Obj
             .with("automountServiceAccountToken", false),
     )];
     for s in &m.services {
-        let component = k8s::component_name(app, &s.name);
         out.push(deployment(src, s));
         out.extend(config_map(src, s));
         if !s.ports.is_empty() {
             let file = format!("{}-service.yaml", s.name);
-            out.push(Obj::new(component.clone(), file, o::service(src, s)));
+            out.push(Obj::new(file, o::service(src, s)));
         }
         for v in &s.volumes {
             out.push(Obj::new(
-                k8s::claim_name(app, &s.name, &v.name),
                 format!("{}-{}-pvc.yaml", s.name, v.name),
                 o::pvc(src, s, v),
             ));
         }
         if m.targets.kubernetes.network_policy {
             out.push(Obj::new(
-                component,
                 format!("{}-networkpolicy.yaml", s.name),
                 o::network_policy(src, m, s),
             ));
         }
     }
-    out.extend(o::ingress(src, m).map(|doc| Obj::new(app.clone(), "ingress.yaml".into(), doc)));
+    out.extend(o::ingress(src, m).map(|doc| Obj::new("ingress.yaml".into(), doc)));
     out
 }
 

@@ -79,7 +79,7 @@ pub(super) fn diff(path: &str, a: &Yaml, b: &Yaml, ops: &mut Vec<Yaml>) {
 }
 
 pub(super) fn slug(o: &Obj) -> String {
-    format!("{}-{}", o.kind.to_ascii_lowercase(), o.name)
+    format!("{}-{}", o.kind().to_ascii_lowercase(), o.name())
 }
 
 /// The overlay's patches: the difference between the base's and the profile's objects.
@@ -89,9 +89,7 @@ pub fn patches(base: &Model, profile: &Model) -> Vec<Patch> {
 
 /// Objects by kind and name, so the overlay pairs base and profile objects in linear time.
 fn index(objs: &[Obj]) -> std::collections::HashMap<(&str, &str), &Obj> {
-    objs.iter()
-        .map(|o| ((o.kind.as_str(), o.name.as_str()), o))
-        .collect()
+    objs.iter().map(|o| ((o.kind(), o.name()), o)).collect()
 }
 
 /// (objects the profile adds, patches with their YAML text), given the base's objects `b`.
@@ -106,7 +104,7 @@ pub(super) fn overlay_parts(
     let mut patches = Vec::new();
     let mut texts = Vec::new();
     for o in &p {
-        match in_base.get(&(o.kind.as_str(), o.name.as_str())) {
+        match in_base.get(&(o.kind(), o.name())) {
             None => added.push(o.clone()),
             Some(old) => {
                 let mut ops = Vec::new();
@@ -118,14 +116,14 @@ pub(super) fn overlay_parts(
                 texts.push(format!(
                     "# Profile `{}`: what it changes in {} `{}` (JSON 6902; `test` guards the list item).\n{}",
                     profile.profile_or_base(),
-                    o.kind,
-                    o.name,
+                    o.kind(),
+                    o.name(),
                     yaml::to_string(&Yaml::Seq(ops.clone()))
                 ));
                 patches.push(Patch {
                     file,
-                    kind: o.kind.to_string(),
-                    name: o.name.clone(),
+                    kind: o.kind().to_string(),
+                    name: o.name().to_string(),
                     ops: ops.iter().map(to_json).collect(),
                     delete: false,
                     target: Some(o.target()),
@@ -134,23 +132,23 @@ pub(super) fn overlay_parts(
         }
     }
     for o in b {
-        if !in_profile.contains_key(&(o.kind.as_str(), o.name.as_str())) {
+        if !in_profile.contains_key(&(o.kind(), o.name())) {
             let doc = Yaml::map()
                 .with("$patch", "delete")
-                .with("apiVersion", o.api.as_str())
-                .with("kind", o.kind.as_str())
-                .with("metadata", Yaml::map().with("name", o.name.as_str()));
+                .with("apiVersion", o.api())
+                .with("kind", o.kind())
+                .with("metadata", Yaml::map().with("name", o.name()));
             texts.push(format!(
                 "# Profile `{}` drops {} `{}` from the base.\n{}",
                 profile.profile_or_base(),
-                o.kind,
-                o.name,
+                o.kind(),
+                o.name(),
                 yaml::to_string(&doc)
             ));
             patches.push(Patch {
                 file: format!("patches/delete-{}.yaml", slug(o)),
-                kind: o.kind.to_string(),
-                name: o.name.clone(),
+                kind: o.kind().to_string(),
+                name: o.name().to_string(),
                 ops: Vec::new(),
                 delete: true,
                 target: None,
