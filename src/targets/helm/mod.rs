@@ -268,12 +268,17 @@ pub fn go_str(s: &str) -> String {
     out
 }
 
+/// Text that may stand in template text as it is: printable ASCII without quotes, backslashes
+/// and braces (no template action can start, and no quoting rule but YAML's applies).
+pub(crate) fn yaml_safe(s: &str) -> bool {
+    s.chars()
+        .all(|c| (' '..='~').contains(&c) && !"\"\\{}".contains(c))
+}
+
 /// A YAML scalar (in template text) that arrives as exactly `s`: plain double quotes when
 /// the text is printable ASCII without `"`, `\`, `{`, `}`; otherwise a quoted Go literal.
 pub fn yq(s: &str) -> String {
-    if s.chars()
-        .all(|c| (' '..='~').contains(&c) && !"\"\\{}".contains(c))
-    {
+    if yaml_safe(s) {
         format!("\"{s}\"")
     } else {
         format!("{{{{ {} | quote }}}}", go_str(s))

@@ -9,7 +9,7 @@
 //! `{` or `}` (or anything but printable ASCII) is written as a quoted Go literal (see
 //! [`super::go_str`]).
 
-use super::go_str;
+use super::{go_str, yaml_safe};
 use crate::yaml::{self, Yaml};
 
 /// What a token stands for.
@@ -50,13 +50,12 @@ fn holds(doc: &Yaml, needle: &str) -> bool {
     }
 }
 
-/// Text written as a quoted Go literal instead of a YAML scalar: anything but printable ASCII
-/// without quotes, backslashes and braces (as [`super::yq`] decides). Braces could start a
-/// template action; a line break would make a literal block, whose final line breaks the
-/// next `{{-` would trim; other characters are escaped once, by Go, not by two quoting rules.
+/// Text written as a quoted Go literal instead of a YAML scalar: whatever [`yaml_safe`] refuses
+/// (as for [`super::yq`]). Braces could start a template action; a line break would make a
+/// literal block, whose final line breaks the next `{{-` would trim; other characters are
+/// escaped once, by Go, not by two quoting rules.
 fn needs_go_literal(s: &str) -> bool {
-    !s.chars()
-        .all(|c| (' '..='~').contains(&c) && !"\"\\{}".contains(c))
+    !yaml_safe(s)
 }
 
 fn quoted_literal(s: &str) -> String {
@@ -74,7 +73,8 @@ impl Tokens {
         format!("{}{}x", self.prefix, self.slots.len() - 1)
     }
 
-    /// The tree with every template part (and every string [`needs_go_literal`] picks) replaced by a token.
+    /// The tree with every template part (and every string [`needs_go_literal`] picks)
+    /// replaced by a token.
     fn lower(&mut self, doc: &Yaml) -> Yaml {
         match doc {
             Yaml::Str(s) if needs_go_literal(s) => {

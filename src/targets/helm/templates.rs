@@ -109,7 +109,9 @@ impl<'a> Tpl<'a> {
         let items = s.env.iter().map(|e| {
             let item = Yaml::map().with("name", e.key.as_str());
             match &e.source {
-                EnvSource::Template(parts) => item.with("value", self.value_of(&s.name, parts)),
+                EnvSource::Template(parts) => {
+                    item.with("value", Source::value(self, &s.name, parts))
+                }
                 EnvSource::Secret(name) => {
                     let optional = self.model.secret(name).is_some_and(|x| x.optional);
                     let key = self.t(
@@ -150,58 +152,6 @@ impl<'a> Tpl<'a> {
             Some(Publish::Fixed(n)) => Some(go_str(&n.to_string())),
             None => Some(go_str(&number.to_string())),
         }
-    }
-
-    /// An env value of service `own`: the text itself, or `print` of its parts piped through
-    /// `quote`. `own`'s own ports are its container ports (where it listens); other services'
-    /// ports are their Service ports.
-    fn value_of(&self, own: &str, parts: &[Part]) -> Yaml {
-        if parts.iter().all(|p| matches!(p, Part::Lit(_))) {
-            let s: String = parts
-                .iter()
-                .map(|p| if let Part::Lit(s) = p { s.as_str() } else { "" })
-                .collect();
-            return Yaml::Str(s);
-        }
-        let mut items: Vec<String> = Vec::new();
-        let mut lit = String::new();
-        for p in parts {
-            let item = match p {
-                Part::Lit(s) => {
-                    lit.push_str(s);
-                    continue;
-                }
-                Part::Param(name) => match self.model.param(name).map(|p| p.kind) {
-                    Some(ParamKind::Int { .. } | ParamKind::Port) => {
-                        format!("(int64 $.Values.params.{} | toString)", camel(name))
-                    }
-                    _ => format!("(toString $.Values.params.{})", camel(name)),
-                },
-                Part::Host(svc) => {
-                    format!("(include \"{}.componentName\" {})", self.n, self.ctx(svc))
-                }
-                Part::Port {
-                    service,
-                    port,
-                    number,
-                } if service == own => go_str(&number.to_string()),
-                Part::Port {
-                    service,
-                    port,
-                    number,
-                } => self
-                    .port_expr(service, port, *number)
-                    .unwrap_or_else(|| go_str(&number.to_string())),
-            };
-            if !lit.is_empty() {
-                items.push(go_str(&std::mem::take(&mut lit)));
-            }
-            items.push(item);
-        }
-        if !lit.is_empty() {
-            items.push(go_str(&lit));
-        }
-        Yaml::Expr(format!("{{{{ print {} | quote }}}}", items.join(" ")))
     }
 
     /// NOTES.txt: how to reach the web service, the Secret the pods wait for, what is off.
@@ -418,8 +368,56 @@ impl Source for Tpl<'_> {
     fn comment(&self, text: &str) -> Option<Yaml> {
         Some(Yaml::Splice(format!("# {text}")))
     }
+    /// An env value of service `own`: the text itself, or `print` of its parts piped through
+    /// `quote`. `own`'s own ports are its container ports (where it listens); other services'
+    /// ports are their Service ports.
     fn value(&self, own: &str, parts: &[Part]) -> Yaml {
-        self.value_of(own, parts)
+        if parts.iter().all(|p| matches!(p, Part::Lit(_))) {
+            let s: String = parts
+                .iter()
+                .map(|p| if let Part::Lit(s) = p { s.as_str() } else { "" })
+                .collect();
+            return Yaml::Str(s);
+        }
+        let mut items: Vec<String> = Vec::new();
+        let mut lit = String::new();
+        for p in parts {
+            let item = match p {
+                Part::Lit(s) => {
+                    lit.push_str(s);
+                    continue;
+                }
+                Part::Param(name) => match self.model.param(name).map(|p| p.kind) {
+                    Some(ParamKind::Int { .. } | ParamKind::Port) => {
+                        format!("(int64 $.Values.params.{} | toString)", camel(name))
+                    }
+                    _ => format!("(toString $.Values.params.{})", camel(name)),
+                },
+                Part::Host(svc) => {
+                    format!("(include \"{}.componentName\" {})", self.n, self.ctx(svc))
+                }
+                Part::Port {
+                    service,
+                    port,
+                    number,
+                } if service == own => go_str(&number.to_string()),
+                Part::Port {
+                    service,
+                    port,
+                    number,
+                } => self
+                    .port_expr(service, port, *number)
+                    .unwrap_or_else(|| go_str(&number.to_string())),
+            };
+            if !lit.is_empty() {
+                items.push(go_str(&std::mem::take(&mut lit)));
+            }
+            items.push(item);
+        }
+        if !lit.is_empty() {
+            items.push(go_str(&lit));
+        }
+        Yaml::Expr(format!("{{{{ print {} | quote }}}}", items.join(" ")))
     }
     fn service_type(&self, published: bool) -> Yaml {
         if published {
