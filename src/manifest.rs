@@ -100,19 +100,26 @@ impl Manifest {
 
     /// Read a manifest; a version newer than [`VERSION`] is refused with a message.
     pub fn from_slice(bytes: &[u8]) -> Result<Manifest, String> {
-        // The version first, so a newer format is named as such rather than as a shape error.
-        #[derive(Deserialize)]
-        struct Versioned {
-            manifest_version: u64,
+        let newer = |v: u64| {
+            format!(
+                "manifest_version {v} is newer than this luciac reads ({VERSION}): verify it with a newer luciac"
+            )
+        };
+        match serde_json::from_slice::<Manifest>(bytes) {
+            Ok(m) if m.manifest_version > VERSION => Err(newer(m.manifest_version)),
+            Ok(m) => Ok(m),
+            // A newer format may not have this shape at all: name the version, not the shape.
+            Err(e) => {
+                #[derive(Deserialize)]
+                struct Versioned {
+                    manifest_version: u64,
+                }
+                match serde_json::from_slice::<Versioned>(bytes) {
+                    Ok(v) if v.manifest_version > VERSION => Err(newer(v.manifest_version)),
+                    _ => Err(e.to_string()),
+                }
+            }
         }
-        let v: Versioned = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
-        if v.manifest_version > VERSION {
-            return Err(format!(
-                "manifest_version {} is newer than this luciac reads ({VERSION}): verify it with a newer luciac",
-                v.manifest_version
-            ));
-        }
-        serde_json::from_slice(bytes).map_err(|e| e.to_string())
     }
 }
 
@@ -145,5 +152,11 @@ mod tests {
             Manifest::from_slice(newer.as_bytes())
                 .is_err_and(|e| e.contains("newer than this luciac reads"))
         );
+        let reshaped = newer.replace("\"artifacts\"", "\"contents\"");
+        assert!(
+            Manifest::from_slice(reshaped.as_bytes())
+                .is_err_and(|e| e.contains("manifest_version 2 is newer"))
+        );
+        assert!(Manifest::from_slice(b"{}").is_err_and(|e| e.contains("missing field")));
     }
 }
