@@ -254,7 +254,6 @@ fn is_unit_name(u: &str) -> bool {
     ok_chars && ok_suffix
 }
 
-/// Paths written into units and scripts: absolute, no whitespace, no characters that need quoting.
 /// On a host, every unit (and every service a host unit provides) listens in one network
 /// namespace: two services on one port and protocol cannot both start. Compose and Kubernetes
 /// give each service its own address, so only this target reports it (through `gate`: a
@@ -314,20 +313,22 @@ fn setting_label(
     }
 }
 
+/// Paths written into units and scripts: absolute, no whitespace, no characters that need quoting.
 fn is_plain_path(p: &str) -> bool {
-    p.starts_with('/')
-        && p.len() > 1
-        && p.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "/._-+".contains(c))
-        && !p.split('/').any(|s| s == ".." || s == ".")
+    is_path_of(p, "/._-+")
 }
 
 /// A host path a unit names in `DeviceAllow=` or `BindPaths=` (by-path names hold `:`).
 fn is_device_path(p: &str) -> bool {
+    is_path_of(p, "/._-+:")
+}
+
+/// An absolute path of letters, digits and `others`, with no `.` or `..` segment.
+fn is_path_of(p: &str, others: &str) -> bool {
     p.starts_with('/')
         && p.len() > 1
         && p.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "/._-+:".contains(c))
+            .all(|c| c.is_ascii_alphanumeric() || others.contains(c))
         && !p.split('/').any(|s| s == ".." || s == ".")
 }
 
