@@ -1167,3 +1167,37 @@ esac"#,
         "BROKER-DATAWEB-FILES"
     );
 }
+
+/// An exec check names another service's port as that service is reached where the check
+/// runs: its container port beside it under Compose, its Service port (the published one) on
+/// Kubernetes, and the port its unit listens on under systemd (here the published one, which
+/// its own environment sets), as env values are resolved in each target.
+#[test]
+fn exec_checks_name_ports_as_each_place_reaches_them() {
+    let kdl = r#"app "t" version="1.0.0"
+image "i" "docker.io/library/busybox:1"
+service "api" {
+    image "i"
+    command "api"
+    port "http" 8080 publish=9000
+    env "LISTEN" "0.0.0.0:{api.port.http}"
+    health liveness="/alive" readiness="/ready"
+}
+service "probe" {
+    image "i"
+    command "probe"
+    depends-on "api"
+    health { exec "check" "{api.host}:{api.port.http}" }
+}
+"#;
+    let (model, _) = model_from(kdl, None);
+    let dir = generated(&model);
+    let text = std::fs::read_to_string(dir.path().join("health-check.sh")).unwrap_or_default();
+    for want in [
+        "dc exec -T probe check api:8080",
+        "check t-api:9000",
+        "host_cmd 'probe (check 127.0.0.1:9000)'",
+    ] {
+        assert!(text.contains(want), "no `{want}` in:\n{text}");
+    }
+}

@@ -43,6 +43,32 @@ pub fn selector_labels(name: &str, instance: &str, component: &str) -> Yaml {
         .with("app.kubernetes.io/component", component)
 }
 
+/// A templated value of service `own` resolved for Kubernetes: hosts are Services, other
+/// services' ports their Service ports, `own`'s ports its container ports (where it listens).
+pub fn resolve(m: &Model, own: &str, parts: &[Part]) -> String {
+    parts
+        .iter()
+        .map(|p| match p {
+            Part::Lit(s) => s.clone(),
+            Part::Param(n) => m.param(n).map(|p| p.default.clone()).unwrap_or_default(),
+            Part::Host(svc) => component_name(&m.app.name, svc),
+            Part::Port {
+                service, number, ..
+            } if service == own => number.to_string(),
+            Part::Port {
+                service,
+                port,
+                number,
+            } => m
+                .service(service)
+                .and_then(|s| s.ports.iter().find(|p| &p.name == port))
+                .map(service_port)
+                .unwrap_or(*number)
+                .to_string(),
+        })
+        .collect()
+}
+
 /// Requests and limits: CPU and memory as declared, plus the device-plugin resources that
 /// grant GPUs and host devices (limits only: extended resources cannot be overcommitted).
 pub fn resources(s: &ServiceInfo) -> Yaml {

@@ -43,32 +43,6 @@ pub(super) fn sole_param(parts: &[Part]) -> Option<&str> {
     }
 }
 
-/// A templated value of service `own` resolved for Kubernetes: hosts are Services, other
-/// services' ports their Service ports, `own`'s ports its container ports (where it listens).
-pub(super) fn resolve(m: &Model, own: &str, parts: &[Part]) -> String {
-    parts
-        .iter()
-        .map(|p| match p {
-            Part::Lit(s) => s.clone(),
-            Part::Param(n) => m.param(n).map(|p| p.default.clone()).unwrap_or_default(),
-            Part::Host(svc) => k8s::component_name(&m.app.name, svc),
-            Part::Port {
-                service, number, ..
-            } if service == own => number.to_string(),
-            Part::Port {
-                service,
-                port,
-                number,
-            } => m
-                .service(service)
-                .and_then(|s| s.ports.iter().find(|p| &p.name == port))
-                .map(k8s::service_port)
-                .unwrap_or(*number)
-                .to_string(),
-        })
-        .collect()
-}
-
 /// Params that reach an env key as its whole value: the keys of the params ConfigMap.
 pub fn generated_params(m: &Model) -> Vec<&ParamInfo> {
     m.params
@@ -98,7 +72,7 @@ pub(super) fn env(m: &Model, s: &ServiceInfo) -> Yaml {
                             Yaml::map().with("name", params_name(m)).with("key", p),
                         ),
                     ),
-                    None => item.with("value", resolve(m, &s.name, parts)),
+                    None => item.with("value", k8s::resolve(m, &s.name, parts)),
                 },
                 EnvSource::Secret(name) => {
                     let mut r = Yaml::map()
@@ -136,7 +110,7 @@ impl Source for Literal<'_> {
         None
     }
     fn value(&self, own: &str, parts: &[Part]) -> Yaml {
-        resolve(self.m, own, parts).into()
+        k8s::resolve(self.m, own, parts).into()
     }
     fn service_type(&self, _: bool) -> Yaml {
         "ClusterIP".into()

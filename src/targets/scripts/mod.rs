@@ -137,16 +137,23 @@ fn dispatch(name: &str, prefix: &str, t: &Targets) -> String {
 }
 
 /// Where a check command runs, for rendering its references.
-#[derive(Clone, Copy, PartialEq)]
-enum Place {
+/// Where a check runs, which decides how it names hosts and ports.
+#[derive(Clone, Copy)]
+enum Place<'a> {
+    /// In the service's container: other services by name, at their container ports.
     Compose,
+    /// In the service's pod: other services through their Services (default release), at
+    /// their Service ports (as the Kubernetes targets resolve env values).
     Kubernetes,
-    Host,
+    /// On the host: 127.0.0.1, at the port each unit listens on there.
+    Host(&'a HostLayout),
 }
 
-/// A template as the words a check runs with: params at their defaults, hosts as `place`
-/// names them (the Compose service, the Kubernetes Service of the default release, 127.0.0.1).
-fn word(model: &Model, t: &[Part], place: Place) -> String {
+/// A template of service `own` as the word a check runs with, params at their defaults.
+fn word(model: &Model, own: &str, t: &[Part], place: Place) -> String {
+    if let Place::Kubernetes = place {
+        return k8s::resolve(model, own, t);
+    }
     t.iter()
         .map(|p| match p {
             Part::Lit(s) => s.clone(),
@@ -155,13 +162,29 @@ fn word(model: &Model, t: &[Part], place: Place) -> String {
                 .map(|x| x.default.clone())
                 .unwrap_or_default(),
             Part::Host(h) => match place {
-                Place::Compose => h.clone(),
-                Place::Kubernetes => k8s::component_name(&model.app.name, h),
-                Place::Host => "127.0.0.1".into(),
+                Place::Host(_) => "127.0.0.1".into(),
+                _ => h.clone(),
             },
-            Part::Port { number, .. } => number.to_string(),
+            Part::Port {
+                service,
+                port,
+                number,
+            } => match place {
+                Place::Host(layout) => layout
+                    .units
+                    .iter()
+                    .find(|u| &u.service == service)
+                    .and_then(|u| u.ports.iter().find(|p| &p.name == port))
+                    .map_or(*number, |p| p.number)
+                    .to_string(),
+                _ => number.to_string(),
+            },
         })
         .collect()
+}
+
+fn words(model: &Model, own: &str, args: &[Template], place: Place) -> Vec<String> {
+    args.iter().map(|a| word(model, own, a, place)).collect()
 }
 
 /// Each line indented by `tabs` tabs.
@@ -169,10 +192,6 @@ fn indent(text: &str, tabs: usize) -> String {
     text.lines()
         .map(|l| format!("{}{l}\n", "\t".repeat(tabs)))
         .collect()
-}
-
-fn words(model: &Model, args: &[Template], place: Place) -> Vec<String> {
-    args.iter().map(|a| word(model, a, place)).collect()
 }
 
 fn quoted(words: &[String]) -> String {
@@ -334,7 +353,7 @@ fn health_compose(model: &Model) -> String {
             }
         }
         if let Some(cmd) = exec_check(s) {
-            let w = words(model, cmd, Place::Compose);
+            let w = words(model, n, cmd, Place::Compose);
             later.push_str(&format!(
                 "\tcheck_cmd {} dc exec -T {n} {}\n",
                 sh_quote(&format!("{n} (docker compose exec {n} {})", w.join(" "))),
@@ -374,7 +393,7 @@ fn health_kubernetes(model: &Model) -> String {
             ));
         }
         if let Some(cmd) = exec_check(s) {
-            let w = words(model, cmd, Place::Kubernetes);
+            let w = words(model, n, cmd, Place::Kubernetes);
             later.push_str(&format!(
                 "\tcheck_cmd \"{n} (kubectl exec deploy/$RELEASE-{n} -- {})\" kc exec \"deploy/$RELEASE-{n}\" -- {}\n",
                 dq(&w.join(" ")),
@@ -438,7 +457,7 @@ fn health_systemd(model: &Model, l: &HostLayout) -> String {
             ));
         }
         if let Some(cmd) = exec_check(s) {
-            let w = words(model, cmd, Place::Host);
+            let w = words(model, n, cmd, Place::Host(l));
             later.push_str(&format!(
                 "\thost_cmd {} {}\n",
                 sh_quote(&format!("{n} ({})", w.join(" "))),
