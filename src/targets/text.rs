@@ -37,6 +37,19 @@ pub fn fill_closing(text: &str, vars: &[(&str, &str)]) -> String {
     fill(text.strip_suffix('\n').unwrap_or(text), vars)
 }
 
+/// Text inside a double-quoted shell string (or an env file's double-quoted value):
+/// `\ " $ `` ` escaped.
+pub fn dq(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '\\' | '"' | '$' | '`') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// Shell-quote for POSIX sh: single quotes, with `'` written as `'\''`.
 pub fn sh_quote(s: &str) -> String {
     if !s.is_empty()

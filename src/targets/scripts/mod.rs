@@ -16,7 +16,7 @@ use crate::model::{
 };
 use crate::pack::{self, FileTree};
 use crate::targets::systemd::HostLayout;
-use crate::targets::text::sh_quote;
+use crate::targets::text::{dq, sh_quote};
 use crate::targets::{Artifact, Layout, k8s};
 
 pub const VALIDATE_DEPLOYMENT: &str = include_str!("../../../infra/scripts/validate-deployment.sh");
@@ -200,18 +200,6 @@ fn quoted(words: &[String]) -> String {
         .map(|w| sh_quote(w))
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-/// Text inside a double-quoted shell string: `\ " $ `` ` escaped.
-fn dq(s: &str) -> String {
-    let mut out = String::new();
-    for c in s.chars() {
-        if matches!(c, '\\' | '"' | '$' | '`') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// A service's HTTP checks: (path, what) once per distinct path, and the port.
@@ -525,17 +513,13 @@ fn backup_config(model: &Model, t: &Targets) -> String {
         let mut paths = vec![l.etc.clone()];
         paths.extend(l.units.iter().map(|u| u.state_dir.clone()));
         paths.extend(l.units.iter().map(|u| u.dropin_dir.clone()));
-        let host_dumps: Vec<&str> = dumps.clone();
         help.push_str(&format!(
             "  systemd     {}{}\n",
             paths.join(", "),
-            if host_dumps.is_empty() {
+            if dumps.is_empty() {
                 String::new()
             } else {
-                format!(
-                    "; the dumps of {} (run on this host)",
-                    host_dumps.join(", ")
-                )
+                format!("; the dumps of {} (run on this host)", dumps.join(", "))
             }
         ));
         let hosted: Vec<&str> = l

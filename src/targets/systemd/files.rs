@@ -462,10 +462,7 @@ impl<'a> Plan<'a> {
             for (rel, vol) in &u.state_links {
                 inst.push_str(&format!("link_state {s} {rel} {}/{vol}\n", u.state_dir()));
             }
-            let workdir = match u.files {
-                Some(_) => u.files_dir("$PREFIX"),
-                None => u.state_dir(),
-            };
+            let workdir = u.workdir("$PREFIX");
             let exec = u.exec_words("$PREFIX", &program).join(" ");
             inst.push_str(&format!(
                 "install_unit {} \"$REQUIRES_{i}\" \"{workdir}\" \"{exec}\"\n",

@@ -1101,15 +1101,7 @@ pub fn env_assignment(key: &str, value: &str) -> String {
 
 /// A value for an `EnvironmentFile=`: double quotes, with `\ " $ `` ` escaped; newlines kept.
 pub fn env_file_value(value: &str) -> String {
-    let mut out = String::from("\"");
-    for c in value.chars() {
-        if matches!(c, '\\' | '"' | '$' | '`') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('"');
-    out
+    format!("\"{}\"", crate::targets::text::dq(value))
 }
 
 fn commented_env_line(e: &EnvLine) -> String {
