@@ -137,6 +137,8 @@ pub fn lower_each<P: Send>(
         profile: model,
     } = models;
     let enabled = &model.targets;
+    // The same bytes in `scripts/` and in the Compose and systemd tarballs: made once.
+    let host_scripts = &scripts::host_scripts(model);
     // (output position, job), costliest first: Kustomize, Helm, systemd, Compose.
     let mut jobs: Vec<(usize, Lowering<'_>)> = Vec::new();
     if enabled.kustomize.enabled {
@@ -146,12 +148,16 @@ pub fn lower_each<P: Send>(
         jobs.push((1, Box::new(|d| helm::lower_with_base(base, model, d))));
     }
     if enabled.systemd.enabled {
-        jobs.push((3, Box::new(|d| systemd::lower(model, d))));
+        jobs.push((3, Box::new(|d| systemd::lower_with(model, host_scripts, d))));
     }
     if enabled.compose.enabled {
         jobs.push((
             0,
-            Box::new(|d| compose::lower(model, d).into_iter().collect()),
+            Box::new(|d| {
+                compose::lower_with(model, host_scripts, d)
+                    .into_iter()
+                    .collect()
+            }),
         ));
     }
     let mut lowered = crate::par::map(jobs, |(at, job)| {
@@ -172,7 +178,7 @@ pub fn lower_each<P: Send>(
         diags.append(&mut reported);
     }
     if !out.is_empty() {
-        let scripts = scripts::lower(model);
+        let scripts = scripts::lower_with(host_scripts);
         after.push(then(&scripts));
         out.push(scripts);
     }

@@ -29,6 +29,11 @@ const BACKEND: &str = "backend";
 const START_INTERVAL: u64 = 5;
 
 pub fn lower(model: &Model, diags: &mut Vec<Diag>) -> Option<Artifact> {
+    lower_with(model, &crate::targets::scripts::host_scripts(model), diags)
+}
+
+/// [`lower`] with the host scripts (`scripts::host_scripts`) already made.
+pub fn lower_with(model: &Model, host: &FileTree, diags: &mut Vec<Diag>) -> Option<Artifact> {
     let stem = format!("{}-compose-{}", model.instance_name(), model.app.version);
     let mut tree = FileTree::new();
     let compose = compose_file(model, diags)?;
@@ -44,7 +49,7 @@ pub fn lower(model: &Model, diags: &mut Vec<Diag>) -> Option<Artifact> {
         "secrets/README.md".into(),
         pack::text(secrets_readme(model)),
     );
-    crate::targets::scripts::add_host_scripts(&mut tree, model);
+    tree.extend(host.iter().map(|(k, v)| (k.clone(), v.clone())));
     tree.insert(
         ".gitignore".into(),
         pack::text(".env\nsecrets/*\n!secrets/README.md\n"),

@@ -23,9 +23,12 @@ pub const VALIDATE_DEPLOYMENT: &str = include_str!("../../../infra/scripts/valid
 const HEALTH_CHECK: &str = include_str!("health-check.sh");
 const BACKUP_CONFIG: &str = include_str!("backup-config.sh");
 
-/// Add the scripts an operator runs on the host of an unpacked bundle.
-pub fn add_host_scripts(tree: &mut FileTree, model: &Model) {
+/// The scripts an operator runs on the host of an unpacked bundle (`health-check.sh`,
+/// `backup-config.sh`). One model's are the same bytes in `scripts/` and in the Compose and
+/// systemd tarballs, so `targets::lower_each` makes them once and hands them to each.
+pub fn host_scripts(model: &Model) -> FileTree {
     let t = Targets::of(model);
+    let mut tree = FileTree::new();
     tree.insert(
         "health-check.sh".into(),
         pack::script(health_check(model, &t)),
@@ -34,12 +37,17 @@ pub fn add_host_scripts(tree: &mut FileTree, model: &Model) {
         "backup-config.sh".into(),
         pack::script(backup_config(model, &t)),
     );
+    tree
 }
 
 /// `bundles/<profile>/scripts/`: every operator script, for every target.
 pub fn lower(model: &Model) -> Artifact {
-    let mut tree = FileTree::new();
-    add_host_scripts(&mut tree, model);
+    lower_with(&host_scripts(model))
+}
+
+/// [`lower`] with the host scripts already made.
+pub fn lower_with(host: &FileTree) -> Artifact {
+    let mut tree = host.clone();
     tree.insert(
         "validate-deployment.sh".into(),
         pack::script(VALIDATE_DEPLOYMENT),

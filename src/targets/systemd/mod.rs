@@ -71,6 +71,11 @@ pub const SYSUSERS_DIR: &str = "/usr/local/lib/sysusers.d";
 pub const TMPFILES_DIR: &str = "/usr/local/lib/tmpfiles.d";
 
 pub fn lower(model: &Model, diags: &mut Vec<Diag>) -> Vec<Artifact> {
+    lower_with(model, &crate::targets::scripts::host_scripts(model), diags)
+}
+
+/// [`lower`] with the host scripts (`scripts::host_scripts`) already made.
+pub fn lower_with(model: &Model, host: &FileTree, diags: &mut Vec<Diag>) -> Vec<Artifact> {
     let Some(plan) = Plan::new(model, diags) else {
         return Vec::new();
     };
@@ -94,7 +99,7 @@ pub fn lower(model: &Model, diags: &mut Vec<Diag>) -> Vec<Artifact> {
     tree.insert("install.sh".into(), pack::script(plan.install_sh()));
     tree.insert("uninstall.sh".into(), pack::script(plan.uninstall_sh()));
     tree.insert("README.md".into(), pack::text(plan.readme(&stem)));
-    crate::targets::scripts::add_host_scripts(&mut tree, model);
+    tree.extend(host.iter().map(|(k, v)| (k.clone(), v.clone())));
     vec![Artifact {
         target: crate::targets::Target::Systemd,
         path: format!("{stem}.tar.gz"),
