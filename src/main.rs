@@ -503,10 +503,8 @@ enum Deliver<'a> {
 
 struct Delivered {
     dir: PathBuf,
-    /// The bundle, or why it could not be packed.
-    bundle: Result<Bundle, String>,
-    /// `None` when it could not be packed.
-    disk: Option<Disk>,
+    /// The bundle and what writing or checking it found, or why it could not be packed.
+    bundle: Result<(Bundle, Disk), String>,
 }
 
 enum Disk {
@@ -589,16 +587,23 @@ fn compile_one(
                     sources: &input.sources,
                     artifacts,
                 };
-                let bundle = packer
-                    .assemble_prepared(job, prepared)
-                    .map_err(|e| e.to_string());
                 let (Deliver::Write(out) | Deliver::Check(out)) = deliver;
                 let dir = out.join(model.profile_or_base());
-                let disk = bundle.as_ref().ok().map(|b| match deliver {
-                    Deliver::Write(_) => Disk::Written(output::write_bundle(&dir, &b.files)),
-                    Deliver::Check(_) => Disk::Checked(output::check_bundle(&dir, &b.files)),
-                });
-                Delivered { dir, bundle, disk }
+                let bundle = packer
+                    .assemble_prepared(job, prepared)
+                    .map_err(|e| e.to_string())
+                    .map(|b| {
+                        let disk = match deliver {
+                            Deliver::Write(_) => {
+                                Disk::Written(output::write_bundle(&dir, &b.files))
+                            }
+                            Deliver::Check(_) => {
+                                Disk::Checked(output::check_bundle(&dir, &b.files))
+                            }
+                        };
+                        (b, disk)
+                    });
+                Delivered { dir, bundle }
             });
             Some(Built { model, delivered })
         }
@@ -677,21 +682,20 @@ fn build(file: &Path, p: &ProfileArgs, check: bool, out: Option<&Path>, r: &Repo
             failed = true;
             continue;
         };
-        let ok = match (&d.bundle, &d.disk) {
-            (Err(e), _) => {
+        let ok = match &d.bundle {
+            Err(e) => {
                 pack_failed(name, &d.dir, e, r);
                 false
             }
-            (Ok(_), None) => false,
-            (Ok(bundle), Some(Disk::Written(Ok(rep)))) => {
+            Ok((bundle, Disk::Written(Ok(rep)))) => {
                 report_bundle(name, &d.dir, bundle, rep, r);
                 true
             }
-            (Ok(_), Some(Disk::Written(Err(e)))) => {
+            Ok((_, Disk::Written(Err(e)))) => {
                 write_failed(Some(name), &d.dir, e, r);
                 false
             }
-            (Ok(bundle), Some(Disk::Checked(stale))) => {
+            Ok((bundle, Disk::Checked(stale))) => {
                 let profile = built.model.profile.as_deref();
                 report_check(name, profile, &d.dir, bundle, stale, r)
             }
