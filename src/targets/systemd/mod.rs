@@ -543,6 +543,16 @@ type Pairs = Vec<(String, String)>;
 /// Where the service's container paths are on the host: volumes inside its files (state
 /// links), other volumes (state subdirectories), devices (the host's node) and config files
 /// (installed in /etc). The words and whole env values that name a container path name these.
+/// `/etc/<app>`: the package's env files, credentials and config files.
+fn etc_dir(model: &Model) -> String {
+    format!("/etc/{}", model.app.name)
+}
+
+/// `/var/lib/<unit stem>`: a unit's state directory.
+fn state_dir(stem: &str) -> String {
+    format!("/var/lib/{stem}")
+}
+
 fn host_paths(
     model: &Model,
     svc: &ServiceInfo,
@@ -559,13 +569,13 @@ fn host_paths(
             _ => other_state.push((v.path.clone(), v.name.clone())),
         }
     }
-    let etc = format!("/etc/{}", model.app.name);
+    let etc = etc_dir(model);
     let mut host_paths: Vec<(String, String)> = other_state
         .iter()
         .map(|(path, vol)| {
             (
                 path.trim_end_matches('/').to_string(),
-                format!("/var/lib/{stem}/{vol}"),
+                format!("{}/{vol}", state_dir(stem)),
             )
         })
         .collect();
@@ -757,7 +767,7 @@ impl<'a> Plan<'a> {
     }
 
     fn etc(&self) -> String {
-        format!("/etc/{}", self.model.app.name)
+        etc_dir(self.model)
     }
 
     fn env_path(&self, u: &Unit) -> String {
@@ -791,7 +801,7 @@ impl Unit<'_> {
     }
 
     fn state_dir(&self) -> String {
-        format!("/var/lib/{}", self.stem)
+        state_dir(&self.stem)
     }
 
     fn cache_dir(&self) -> String {
