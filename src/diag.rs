@@ -39,9 +39,9 @@ codes! {
         "`--profile NAME` reads `profiles/NAME.kdl` next to the declaration. The message lists the \
          profiles that exist.";
     TOO_DEEP = "E0004", "the file is nested too deeply to read",
-        "luciac refuses `{ … }` blocks nested more than 64 levels deep and `/* … */` comments with \
-         more than 4096 pieces before parsing: the parser works recursively, and such input would \
-         exhaust its stack. A declaration needs three levels at most.";
+        "luciac refuses `{ … }` blocks nested more than 64 levels deep: the parser reads a block \
+         by calling itself, and the limit keeps that far from the end of its stack. A \
+         declaration needs three levels at most.";
     BAD_CHARACTER = "E0005", "a character luciac does not read",
         "Control characters, bidirectional overrides (U+202A–U+202E, U+2066–U+2069, U+200E, \
          U+200F), a byte-order mark after the start, and line breaks other than LF and CRLF \

@@ -8,8 +8,8 @@
 //! block, no trailing whitespace, one final newline. Strings, numbers and comments are copied
 //! byte for byte, which is why the output means the same as the input.
 //!
-//! That is also checked on every run: the input and the output are both parsed by the `kdl`
-//! crate and compared with formatting cleared. A file that does not parse is refused (an editor
+//! That is also checked on every run: the input and the output are both parsed and compared,
+//! spans aside. A file that does not parse is refused (an editor
 //! mid-edit must not see its text rearranged), and if the check ever failed the input would be
 //! returned unchanged with an error rather than a changed meaning.
 
@@ -32,22 +32,10 @@ pub fn format(src: &str, file: FileId) -> Result<String, FmtError> {
         return Err(FmtError::Syntax(diags));
     };
     let out = layout(src);
-    match out.parse::<kdl::KdlDocument>() {
-        Ok(after) => {
-            if same(before, after) {
-                Ok(out)
-            } else {
-                Err(FmtError::Unstable)
-            }
-        }
-        Err(_) => Err(FmtError::Unstable),
+    match crate::parse::parse_text(&out) {
+        Ok(after) if before.same_as(&after) => Ok(out),
+        _ => Err(FmtError::Unstable),
     }
-}
-
-fn same(mut a: kdl::KdlDocument, mut b: kdl::KdlDocument) -> bool {
-    a.clear_format_recursive();
-    b.clear_format_recursive();
-    a.to_string() == b.to_string()
 }
 
 const INDENT: &str = "    ";

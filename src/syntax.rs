@@ -1,6 +1,6 @@
 //! A tolerant KDL v2 lexer and outline tree, for the formatter and the language server.
 //!
-//! The compiler proper parses with the `kdl` crate, which gives nothing back for a file that
+//! The compiler proper parses with [`crate::parse`], which gives nothing back for a file that
 //! does not parse. An editor needs the opposite: the file being typed is broken most of the
 //! time (`env "URL" "{param.` has no closing quote yet), and hover, completion and the outline
 //! must still work. This module never fails: every byte lands in some token, an unterminated

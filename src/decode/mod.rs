@@ -5,7 +5,7 @@
 //! nodes, properties and value types); meaning (references, ranges, cycles) is
 //! [`crate::resolve`]'s job.
 
-use kdl::{KdlDocument, KdlEntry, KdlNode, KdlValue};
+use crate::parse::{Document, Entry, Node, Value};
 
 use crate::decl::{
     App, Decl, Image, Maintainer, Param, ParamType, Removal, Scalar, Secret, Setting, Target,
@@ -18,7 +18,7 @@ mod service;
 pub use service::HEALTH_PROPS;
 
 /// Decode one parsed file. `is_profile` allows `remove` nodes.
-pub fn decode(doc: &KdlDocument, file: FileId, is_profile: bool, diags: &mut Vec<Diag>) -> Decl {
+pub fn decode(doc: &Document, file: FileId, is_profile: bool, diags: &mut Vec<Diag>) -> Decl {
     let mut d = Decoder {
         file,
         diags,
@@ -86,13 +86,13 @@ struct Decoder<'a> {
     is_profile: bool,
 }
 
-fn type_name(v: &KdlValue) -> &'static str {
+fn type_name(v: &Value) -> &'static str {
     match v {
-        KdlValue::String(_) => "a string",
-        KdlValue::Integer(_) => "an integer",
-        KdlValue::Float(_) => "a decimal number",
-        KdlValue::Bool(_) => "a boolean",
-        KdlValue::Null => "#null",
+        Value::String(_) => "a string",
+        Value::Integer(_) => "an integer",
+        Value::Float(_) => "a decimal number",
+        Value::Bool(_) => "a boolean",
+        Value::Null => "#null",
     }
 }
 
@@ -101,7 +101,7 @@ impl Decoder<'_> {
         Span::new(self.file, s)
     }
 
-    fn name_span(&self, node: &KdlNode) -> Span {
+    fn name_span(&self, node: &Node) -> Span {
         self.span(node.name().span())
     }
 
@@ -109,7 +109,7 @@ impl Decoder<'_> {
         self.diags.push(d);
     }
 
-    fn args<'n>(&self, node: &'n KdlNode) -> Vec<&'n KdlEntry> {
+    fn args<'n>(&self, node: &'n Node) -> Vec<&'n Entry> {
         node.entries()
             .iter()
             .filter(|e| e.name().is_none())
@@ -117,12 +117,12 @@ impl Decoder<'_> {
     }
 
     /// Report properties that `node` does not take, and properties given twice.
-    fn check_props(&mut self, node: &KdlNode, allowed: &[&str]) {
+    fn check_props(&mut self, node: &Node, allowed: &[&str]) {
         self.check_props_except(node, allowed, &[]);
     }
 
     /// Like [`Self::check_props`], but silent about `reported` (already diagnosed by the caller).
-    fn check_props_except(&mut self, node: &KdlNode, allowed: &[&str], reported: &[&str]) {
+    fn check_props_except(&mut self, node: &Node, allowed: &[&str], reported: &[&str]) {
         let mut seen: Vec<&str> = Vec::new();
         for e in node.entries() {
             let Some(name) = e.name() else { continue };
@@ -156,7 +156,7 @@ impl Decoder<'_> {
         }
     }
 
-    fn check_arg_count(&mut self, node: &KdlNode, max: usize, usage: &str) {
+    fn check_arg_count(&mut self, node: &Node, max: usize, usage: &str) {
         for e in self.args(node).into_iter().skip(max) {
             self.push(
                 Diag::error(
@@ -169,7 +169,7 @@ impl Decoder<'_> {
         }
     }
 
-    fn no_children(&mut self, node: &KdlNode) {
+    fn no_children(&mut self, node: &Node) {
         if let Some(children) = node.children()
             && let Some(first) = children.nodes().first()
         {
@@ -184,7 +184,7 @@ impl Decoder<'_> {
         }
     }
 
-    fn unknown_node(&mut self, node: &KdlNode, known: &[&str], parent: &str) {
+    fn unknown_node(&mut self, node: &Node, known: &[&str], parent: &str) {
         let name = node.name().value();
         self.push(
             Diag::error(
@@ -196,18 +196,18 @@ impl Decoder<'_> {
         );
     }
 
-    fn wrong_type(&mut self, e: &KdlEntry, want: &str, what: &str) {
+    fn wrong_type(&mut self, e: &Entry, want: &str, what: &str) {
         let mut d = Diag::error(
             diag::WRONG_TYPE,
             format!("{what} must be {want}, found {}", type_name(e.value())),
         )
         .label(self.span(e.span()), format!("expected {want}"));
         d = match (want, e.value()) {
-            ("a string", KdlValue::Integer(i)) => d.help(format!("quote it: \"{i}\"")),
-            ("an integer", KdlValue::String(s)) if s.parse::<i128>().is_ok() => {
+            ("a string", Value::Integer(i)) => d.help(format!("quote it: \"{i}\"")),
+            ("an integer", Value::String(s)) if s.parse::<i128>().is_ok() => {
                 d.help(format!("remove the quotes: {s}"))
             }
-            ("a boolean", KdlValue::String(s)) if s == "true" || s == "false" => {
+            ("a boolean", Value::String(s)) if s == "true" || s == "false" => {
                 d.help(format!("KDL v2 writes booleans as `#{s}`"))
             }
             _ => d,
@@ -215,9 +215,9 @@ impl Decoder<'_> {
         self.push(d);
     }
 
-    fn str_of(&mut self, e: &KdlEntry, what: &str) -> Option<S<String>> {
+    fn str_of(&mut self, e: &Entry, what: &str) -> Option<S<String>> {
         match e.value() {
-            KdlValue::String(s) => Some(S::new(s.clone(), self.span(e.span()))),
+            Value::String(s) => Some(S::new(s.clone(), self.span(e.span()))),
             _ => {
                 self.wrong_type(e, "a string", what);
                 None
@@ -225,9 +225,9 @@ impl Decoder<'_> {
         }
     }
 
-    fn int_of(&mut self, e: &KdlEntry, what: &str) -> Option<S<i128>> {
+    fn int_of(&mut self, e: &Entry, what: &str) -> Option<S<i128>> {
         match e.value() {
-            KdlValue::Integer(i) => Some(S::new(*i, self.span(e.span()))),
+            Value::Integer(i) => Some(S::new(*i, self.span(e.span()))),
             _ => {
                 self.wrong_type(e, "an integer", what);
                 None
@@ -235,7 +235,7 @@ impl Decoder<'_> {
         }
     }
 
-    fn u32_of(&mut self, e: &KdlEntry, what: &str) -> Option<S<u32>> {
+    fn u32_of(&mut self, e: &Entry, what: &str) -> Option<S<u32>> {
         let i = self.int_of(e, what)?;
         match u32::try_from(i.v) {
             Ok(v) => Some(S::new(v, i.span)),
@@ -252,9 +252,9 @@ impl Decoder<'_> {
         }
     }
 
-    fn bool_of(&mut self, e: &KdlEntry, what: &str) -> Option<S<bool>> {
+    fn bool_of(&mut self, e: &Entry, what: &str) -> Option<S<bool>> {
         match e.value() {
-            KdlValue::Bool(b) => Some(S::new(*b, self.span(e.span()))),
+            Value::Bool(b) => Some(S::new(*b, self.span(e.span()))),
             _ => {
                 self.wrong_type(e, "a boolean", what);
                 None
@@ -262,11 +262,11 @@ impl Decoder<'_> {
         }
     }
 
-    fn scalar_of(&mut self, e: &KdlEntry, what: &str) -> Option<S<Scalar>> {
+    fn scalar_of(&mut self, e: &Entry, what: &str) -> Option<S<Scalar>> {
         let v = match e.value() {
-            KdlValue::String(s) => Scalar::Str(s.clone()),
-            KdlValue::Integer(i) => Scalar::Int(*i),
-            KdlValue::Bool(b) => Scalar::Bool(*b),
+            Value::String(s) => Scalar::Str(s.clone()),
+            Value::Integer(i) => Scalar::Int(*i),
+            Value::Bool(b) => Scalar::Bool(*b),
             _ => {
                 self.wrong_type(e, "a string, an integer or a boolean", what);
                 return None;
@@ -275,36 +275,30 @@ impl Decoder<'_> {
         Some(S::new(v, self.span(e.span())))
     }
 
-    fn prop<'n>(&self, node: &'n KdlNode, key: &str) -> Option<&'n KdlEntry> {
+    fn prop<'n>(&self, node: &'n Node, key: &str) -> Option<&'n Entry> {
         node.entries()
             .iter()
             .rev()
             .find(|e| e.name().map(|n| n.value()) == Some(key))
     }
 
-    fn prop_str(&mut self, node: &KdlNode, key: &str) -> Option<S<String>> {
+    fn prop_str(&mut self, node: &Node, key: &str) -> Option<S<String>> {
         let e = self.prop(node, key)?;
         self.str_of(e, &format!("`{key}`"))
     }
 
-    fn prop_bool(&mut self, node: &KdlNode, key: &str) -> Option<S<bool>> {
+    fn prop_bool(&mut self, node: &Node, key: &str) -> Option<S<bool>> {
         let e = self.prop(node, key)?;
         self.bool_of(e, &format!("`{key}`"))
     }
 
-    fn prop_u32(&mut self, node: &KdlNode, key: &str) -> Option<S<u32>> {
+    fn prop_u32(&mut self, node: &Node, key: &str) -> Option<S<u32>> {
         let e = self.prop(node, key)?;
         self.u32_of(e, &format!("`{key}`"))
     }
 
     /// The `idx`-th argument as a string; reports it when missing.
-    fn arg_str(
-        &mut self,
-        node: &KdlNode,
-        idx: usize,
-        what: &str,
-        usage: &str,
-    ) -> Option<S<String>> {
+    fn arg_str(&mut self, node: &Node, idx: usize, what: &str, usage: &str) -> Option<S<String>> {
         match self.args(node).get(idx).copied() {
             Some(e) => self.str_of(e, what),
             None => {
@@ -314,7 +308,7 @@ impl Decoder<'_> {
         }
     }
 
-    fn missing(&mut self, node: &KdlNode, what: &str, usage: &str) {
+    fn missing(&mut self, node: &Node, what: &str, usage: &str) {
         self.push(
             Diag::error(
                 diag::MISSING_VALUE,
@@ -326,7 +320,7 @@ impl Decoder<'_> {
     }
 
     /// All arguments as strings (for `command`, `exec`, `one-of`…).
-    fn all_str_args(&mut self, node: &KdlNode, what: &str) -> Vec<String> {
+    fn all_str_args(&mut self, node: &Node, what: &str) -> Vec<String> {
         let mut out = Vec::new();
         for e in self.args(node) {
             if let Some(s) = self.str_of(e, what) {
@@ -337,7 +331,7 @@ impl Decoder<'_> {
     }
 
     /// All arguments as strings with their own spans (arguments that may hold references).
-    fn spanned_str_args(&mut self, node: &KdlNode, what: &str) -> Vec<S<String>> {
+    fn spanned_str_args(&mut self, node: &Node, what: &str) -> Vec<S<String>> {
         let mut out = Vec::new();
         for e in self.args(node) {
             out.extend(self.str_of(e, what));
@@ -346,7 +340,7 @@ impl Decoder<'_> {
     }
 
     /// A flag node: `singleton` alone means true; `singleton #false` turns it off.
-    fn flag(&mut self, node: &KdlNode) -> Option<S<bool>> {
+    fn flag(&mut self, node: &Node) -> Option<S<bool>> {
         self.check_props(node, &[]);
         self.check_arg_count(node, 1, &format!("{} [#true|#false]", node.name().value()));
         self.no_children(node);
@@ -357,7 +351,7 @@ impl Decoder<'_> {
     }
 
     /// A node holding one string argument, like `description "…"`.
-    fn single_str(&mut self, node: &KdlNode) -> Option<S<String>> {
+    fn single_str(&mut self, node: &Node) -> Option<S<String>> {
         let name = node.name().value().to_string();
         self.check_props(node, &[]);
         self.check_arg_count(node, 1, &format!("{name} \"…\""));
@@ -370,7 +364,7 @@ impl Decoder<'_> {
         &mut self,
         slot: &mut Option<T>,
         value: Option<T>,
-        node: &KdlNode,
+        node: &Node,
         first: Option<Span>,
     ) {
         if slot.is_some() {
@@ -388,7 +382,7 @@ impl Decoder<'_> {
         }
     }
 
-    fn remove(&mut self, node: &KdlNode, allowed: &[&str]) -> Option<Removal> {
+    fn remove(&mut self, node: &Node, allowed: &[&str]) -> Option<Removal> {
         let usage = "remove KIND \"NAME\"";
         if !self.is_profile {
             self.push(
@@ -432,7 +426,7 @@ impl Decoder<'_> {
 
     // ---- top level ---------------------------------------------------------------------
 
-    fn document(&mut self, doc: &KdlDocument) -> Decl {
+    fn document(&mut self, doc: &Document) -> Decl {
         let mut decl = Decl::default();
         for node in doc.nodes() {
             match node.name().value() {
@@ -453,7 +447,7 @@ impl Decoder<'_> {
         decl
     }
 
-    fn app(&mut self, node: &KdlNode) -> Option<App> {
+    fn app(&mut self, node: &Node) -> Option<App> {
         let usage = "app \"NAME\" version=\"X.Y.Z\" { description \"…\" }";
         self.check_props(node, &["version"]);
         self.check_arg_count(node, 1, usage);
@@ -507,7 +501,7 @@ impl Decoder<'_> {
         Some(app)
     }
 
-    fn image(&mut self, node: &KdlNode) -> Option<Image> {
+    fn image(&mut self, node: &Node) -> Option<Image> {
         let usage = "image \"NAME\" \"REGISTRY/REPOSITORY:TAG\" digest=\"sha256:…\"";
         self.check_props(node, &["digest", "platforms"]);
         self.check_arg_count(node, 2, usage);
@@ -525,7 +519,7 @@ impl Decoder<'_> {
         })
     }
 
-    fn param(&mut self, node: &KdlNode) -> Option<Param> {
+    fn param(&mut self, node: &Node) -> Option<Param> {
         let usage =
             "param \"NAME\" type=\"string|url|int|port|bool|enum\" default=… { description \"…\" }";
         self.check_props(node, &["type", "default", "min", "max"]);
@@ -592,7 +586,7 @@ impl Decoder<'_> {
         Some(p)
     }
 
-    fn secret(&mut self, node: &KdlNode) -> Option<Secret> {
+    fn secret(&mut self, node: &Node) -> Option<Secret> {
         let usage =
             "secret \"NAME\" min-length=32 prefix=\"…\" optional=#true { description \"…\" }";
         let name_text = self
@@ -676,7 +670,7 @@ impl Decoder<'_> {
     }
 
     /// The part of a property entry after `key=`: what a redaction must cover.
-    fn value_part(&self, e: &KdlEntry) -> Span {
+    fn value_part(&self, e: &Entry) -> Span {
         let whole = self.span(e.span());
         let Some(name) = e.name() else { return whole };
         let value_start = name.span().offset() + name.span().len() + 1;
@@ -699,7 +693,7 @@ impl Decoder<'_> {
         );
     }
 
-    fn target(&mut self, node: &KdlNode) -> Option<Target> {
+    fn target(&mut self, node: &Node) -> Option<Target> {
         let usage = "target \"compose|helm|kustomize|systemd\" { … }";
         self.check_props(node, &[]);
         self.check_arg_count(node, 1, usage);

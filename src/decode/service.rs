@@ -1,6 +1,6 @@
 //! Decoding `service` blocks and their children.
 
-use kdl::{KdlNode, KdlValue};
+use crate::parse::{Node, Value};
 
 use super::{Decoder, SERVICE_NODES, SERVICE_REMOVABLE};
 use crate::decl::{
@@ -27,7 +27,7 @@ pub const HEALTH_PROPS: &[&str] = &[
 ];
 
 impl Decoder<'_> {
-    pub(super) fn service(&mut self, node: &KdlNode) -> Option<Service> {
+    pub(super) fn service(&mut self, node: &Node) -> Option<Service> {
         let usage = "service \"NAME\" { image \"IMAGE\" … }";
         self.check_props(node, &[]);
         self.check_arg_count(node, 1, usage);
@@ -121,7 +121,7 @@ impl Decoder<'_> {
         Some(s)
     }
 
-    fn child_command(&mut self, child: &KdlNode, s: &mut Service) {
+    fn child_command(&mut self, child: &Node, s: &mut Service) {
         let cspan = self.span(child.span());
         let word = child.name().value();
         self.check_props(child, &[]);
@@ -143,7 +143,7 @@ impl Decoder<'_> {
         self.set_once(slot, Some(S::new(args, cspan)), child, first);
     }
 
-    fn child_root(&mut self, child: &KdlNode, s: &mut Service) {
+    fn child_root(&mut self, child: &Node, s: &mut Service) {
         let cspan = self.span(child.span());
         let word = child.name().value();
         let usage = format!("{word} reason=\"WHY\"");
@@ -164,7 +164,7 @@ impl Decoder<'_> {
         self.set_once(slot, v, child, first);
     }
 
-    fn child_capability(&mut self, child: &KdlNode, s: &mut Service) {
+    fn child_capability(&mut self, child: &Node, s: &mut Service) {
         let cspan = self.span(child.span());
         let usage = "capability \"NET_BIND_SERVICE\" reason=\"WHY\"";
         self.check_props(child, &["reason"]);
@@ -184,7 +184,7 @@ impl Decoder<'_> {
         }
     }
 
-    fn child_config(&mut self, child: &KdlNode, s: &mut Service) {
+    fn child_config(&mut self, child: &Node, s: &mut Service) {
         let cspan = self.span(child.span());
         let usage = "config \"NAME\" \"/container/path\" file=\"FILE\"  or  content=\"…\"";
         self.check_props(child, &["file", "content"]);
@@ -205,7 +205,7 @@ impl Decoder<'_> {
         }
     }
 
-    fn child_bind(&mut self, child: &KdlNode, s: &mut Service) {
+    fn child_bind(&mut self, child: &Node, s: &mut Service) {
         let cspan = self.span(child.span());
         let usage = "bind \"/host/path\" \"/container/path\" read-only=#true";
         self.check_props(child, &["read-only"]);
@@ -224,7 +224,7 @@ impl Decoder<'_> {
         }
     }
 
-    fn child_device(&mut self, child: &KdlNode, s: &mut Service) {
+    fn child_device(&mut self, child: &Node, s: &mut Service) {
         let cspan = self.span(child.span());
         let usage = "device \"/dev/ttyUSB0\" [\"/dev/in-container\"] kubernetes-resource=\"…\"";
         self.check_props(child, &["kubernetes-resource"]);
@@ -246,7 +246,7 @@ impl Decoder<'_> {
         }
     }
 
-    fn child_gpu(&mut self, child: &KdlNode, s: &mut Service) {
+    fn child_gpu(&mut self, child: &Node, s: &mut Service) {
         let cspan = self.span(child.span());
         let usage = "gpu \"nvidia\" count=1";
         self.check_props(child, &["count"]);
@@ -263,7 +263,7 @@ impl Decoder<'_> {
         self.set_once(&mut s.gpu, v, child, first);
     }
 
-    fn child_replicas(&mut self, child: &KdlNode, s: &mut Service) {
+    fn child_replicas(&mut self, child: &Node, s: &mut Service) {
         self.check_props(child, &[]);
         self.check_arg_count(child, 1, "replicas N");
         self.no_children(child);
@@ -278,7 +278,7 @@ impl Decoder<'_> {
         self.set_once(&mut s.replicas, v, child, first);
     }
 
-    fn child_user(&mut self, child: &KdlNode, s: &mut Service) {
+    fn child_user(&mut self, child: &Node, s: &mut Service) {
         let cspan = self.span(child.span());
         let usage = "user UID group=GID";
         self.check_props(child, &["group"]);
@@ -301,7 +301,7 @@ impl Decoder<'_> {
         self.set_once(&mut s.user, v, child, first);
     }
 
-    fn child_port(&mut self, child: &KdlNode, s: &mut Service) {
+    fn child_port(&mut self, child: &Node, s: &mut Service) {
         let cspan = self.span(child.span());
         let usage = "port \"NAME\" 8080 publish=7233 protocol=\"udp\"";
         self.check_props(child, &["publish", "protocol"]);
@@ -331,7 +331,7 @@ impl Decoder<'_> {
         }
     }
 
-    fn child_env(&mut self, child: &KdlNode, s: &mut Service) {
+    fn child_env(&mut self, child: &Node, s: &mut Service) {
         let cspan = self.span(child.span());
         let usage = "env \"KEY\" \"VALUE\"  or  env \"KEY\" secret=\"NAME\"";
         self.check_props(child, &["secret"]);
@@ -354,14 +354,14 @@ impl Decoder<'_> {
             }
             (None, Some(sec)) => Some(EnvValue::Secret(sec)),
             (Some(e), None) => match e.value() {
-                KdlValue::String(v) => Some(EnvValue::Text(S::new(v.clone(), self.span(e.span())))),
-                KdlValue::Integer(_) | KdlValue::Bool(_) | KdlValue::Float(_) => {
+                Value::String(v) => Some(EnvValue::Text(S::new(v.clone(), self.span(e.span())))),
+                Value::Integer(_) | Value::Bool(_) | Value::Float(_) => {
                     // Environment values are strings; accept numbers and booleans as written.
                     let text = e.value().to_string();
                     let text = text.trim_start_matches('#').to_string();
                     Some(EnvValue::Text(S::new(text, self.span(e.span()))))
                 }
-                KdlValue::Null => {
+                Value::Null => {
                     self.wrong_type(e, "a string", "an env value");
                     None
                 }
@@ -382,7 +382,7 @@ impl Decoder<'_> {
         }
     }
 
-    fn child_volume(&mut self, child: &KdlNode, s: &mut Service) {
+    fn child_volume(&mut self, child: &Node, s: &mut Service) {
         let cspan = self.span(child.span());
         let usage = "volume \"NAME\" \"/container/path\" size=\"1Gi\"";
         self.check_props(child, &["size"]);
@@ -401,7 +401,7 @@ impl Decoder<'_> {
         }
     }
 
-    fn child_resources(&mut self, child: &KdlNode, s: &mut Service) {
+    fn child_resources(&mut self, child: &Node, s: &mut Service) {
         let cspan = self.span(child.span());
         self.check_props(child, &["cpu", "memory", "cpu-limit", "memory-limit"]);
         self.check_arg_count(
@@ -421,7 +421,7 @@ impl Decoder<'_> {
         self.set_once(&mut s.resources, Some(r), child, first);
     }
 
-    fn child_depends_on(&mut self, child: &KdlNode, s: &mut Service) {
+    fn child_depends_on(&mut self, child: &Node, s: &mut Service) {
         self.check_props(child, &[]);
         self.no_children(child);
         let args = self.args(child);
@@ -433,7 +433,7 @@ impl Decoder<'_> {
         }
     }
 
-    fn child_host_unit(&mut self, child: &KdlNode, s: &mut Service) {
+    fn child_host_unit(&mut self, child: &Node, s: &mut Service) {
         let cspan = self.span(child.span());
         self.check_props(child, &[]);
         self.no_children(child);
@@ -449,7 +449,7 @@ impl Decoder<'_> {
         self.set_once(&mut s.host_unit, Some(S::new(units, cspan)), child, first);
     }
 
-    fn child_host_files(&mut self, child: &KdlNode, s: &mut Service) {
+    fn child_host_files(&mut self, child: &Node, s: &mut Service) {
         let cspan = self.span(child.span());
         let usage = "host-files \"/app\" contains=\"server.dll\"";
         self.check_props(child, &["contains"]);
@@ -466,7 +466,7 @@ impl Decoder<'_> {
         self.set_once(&mut s.host_files, v, child, first);
     }
 
-    fn child_notes(&mut self, child: &KdlNode, s: &mut Service) {
+    fn child_notes(&mut self, child: &Node, s: &mut Service) {
         let cspan = self.span(child.span());
         let usage = "notes \"TEXT\"  or  notes \"TEXT\" target=\"systemd\"";
         self.check_props(child, &["target"]);
@@ -506,7 +506,7 @@ impl Decoder<'_> {
         }
     }
 
-    fn backup(&mut self, node: &KdlNode) -> Backup {
+    fn backup(&mut self, node: &Node) -> Backup {
         let usage = "backup { dump \"PROGRAM\" \"ARG\"…; restore \"PROGRAM\" \"ARG\"… }";
         self.check_props(node, &[]);
         self.check_arg_count(node, 0, usage);
@@ -551,7 +551,7 @@ impl Decoder<'_> {
         b
     }
 
-    fn health(&mut self, node: &KdlNode) -> Health {
+    fn health(&mut self, node: &Node) -> Health {
         self.check_props(node, HEALTH_PROPS);
         self.check_arg_count(
             node,
