@@ -15,7 +15,7 @@ use luciac::model::Model;
 use luciac::output::{self, WriteReport};
 use luciac::resolve::Strictness;
 use luciac::source::Sources;
-use luciac::targets::{self, Models, Target};
+use luciac::targets::{self, Models, Shared, Target};
 
 #[derive(Parser)]
 #[command(
@@ -538,8 +538,9 @@ fn compile_all(
     };
     let packer = Packer::default();
     let deliver = deliver.map(|d| (&packer, d));
+    let shared = Shared::default();
     Ok(luciac::par::map(profiles.iter().collect(), |p| {
-        compile_one(&project, p.as_deref(), strict, deliver)
+        compile_one(&project, &shared, p.as_deref(), strict, deliver)
     }))
 }
 
@@ -550,6 +551,7 @@ fn compile_all(
 /// nothing a failed build leaves on disk; what happened is reported later, in order.
 fn compile_one(
     project: &Project,
+    shared: &Shared,
     profile: Option<&str>,
     strict: Strictness,
     deliver: Option<(&Packer, Deliver<'_>)>,
@@ -569,6 +571,7 @@ fn compile_one(
         (Some(m), Some(_), Some(b)) => Some(Models {
             base: b,
             profile: m,
+            shared: Some(shared),
         }),
         _ => None,
     };

@@ -27,6 +27,7 @@ fn compiled(base: &str, profile: Option<(&str, &str)>) -> String {
         let models = luciac::targets::Models {
             base: base_model.as_ref().unwrap_or(m),
             profile: m,
+            shared: None,
         };
         for a in luciac::targets::lower(models, &mut diags) {
             for (path, file) in &a.tree {

@@ -870,7 +870,7 @@ fn the_shared_chart_with_a_profiles_values_renders_that_profile() {
     for profile in ["dev", "prod"] {
         let model = repo_model(Some(profile));
         let mut diags = Vec::new();
-        let shared = helm::lower_with_base(&base, &model, &mut diags);
+        let shared = helm::lower_with_base(&base, &model, None, &mut diags);
         assert!(!diags.iter().any(luciac::diag::Diag::is_error), "{diags:?}");
         let base_chart = lower(&base);
         assert_eq!(
@@ -892,7 +892,7 @@ fn the_shared_chart_with_a_profiles_values_renders_that_profile() {
 fn the_bundle_holds_the_chart_unpacked_for_gitops() {
     let base = repo_model(None);
     let model = repo_model(Some("prod"));
-    let arts = helm::lower_with_base(&base, &model, &mut Vec::new());
+    let arts = helm::lower_with_base(&base, &model, None, &mut Vec::new());
     let files = &arts[1].tree;
     for (k, f) in &arts[0].tree {
         assert_eq!(files.get(&format!("helm/chart/lucia/{k}")), Some(f), "{k}");
@@ -958,5 +958,31 @@ proptest::proptest! {
         let deploy = object(&c, "templates/s-deployment.yaml", &[]);
         proptest::prop_assert_eq!(env_value(&deploy, "LIT"), Some(v.clone()));
         proptest::prop_assert_eq!(env_value(&deploy, "FROM_PARAM"), Some(v));
+    }
+}
+
+/// The profiles of one run share what they make from the base (`targets::Shared`): every
+/// target's artifacts are the same as when each profile makes everything itself, whichever
+/// profile made the shared part first.
+#[test]
+fn profiles_sharing_the_base_s_artifacts_get_the_same_bytes() {
+    let base = repo_model(None);
+    let models: Vec<_> = ["dev", "prod"].map(|p| repo_model(Some(p))).into();
+    for order in [[0, 1], [1, 0]] {
+        let shared = luciac::targets::Shared::default();
+        for i in order {
+            let lower = |shared| {
+                let models = luciac::targets::Models {
+                    base: &base,
+                    profile: &models[i],
+                    shared,
+                };
+                luciac::targets::lower(models, &mut Vec::new())
+                    .into_iter()
+                    .map(|a| (a.path, a.tree))
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(lower(Some(&shared)), lower(None), "profile {i}");
+        }
     }
 }

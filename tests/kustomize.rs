@@ -23,7 +23,7 @@ const PROFILES: [&str; 2] = ["dev", "prod"];
 /// The kustomize tree of `profile` lowered against the base declaration.
 fn lower(base: &Model, profile: &Model) -> FileTree {
     let mut diags = Vec::new();
-    let arts = kustomize::lower_with_base(base, profile, &mut diags);
+    let arts = kustomize::lower_with_base(base, profile, None, &mut diags);
     assert!(!diags.iter().any(luciac::diag::Diag::is_error), "{diags:?}");
     assert_eq!(arts.len(), 1);
     assert_eq!(arts[0].path, kustomize::DIR);

@@ -16,6 +16,7 @@ pub fn run(base: &str, profile: Option<(&str, &str)>) {
         let models = targets::Models {
             base: base_model.as_ref().unwrap_or(m),
             profile: m,
+            shared: None,
         };
         let arts = targets::lower(models, &mut diags);
         if !diags.iter().any(Diag::is_error) {

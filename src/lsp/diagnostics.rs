@@ -106,6 +106,7 @@ fn compile_file(project: &Project, idx: usize) -> (Vec<Diag>, Option<Model>) {
                 crate::targets::Models {
                     base: b,
                     profile: m,
+                    shared: None,
                 },
                 &mut diags,
             );

@@ -15,6 +15,7 @@ pub mod text;
 pub mod workflow;
 
 use std::fmt;
+use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
@@ -95,6 +96,9 @@ pub struct Models<'a> {
     pub base: &'a Model,
     /// The model being built: the profile's, or the base itself when there is no profile.
     pub profile: &'a Model,
+    /// What is made from `base` alone, made once for every profile built over it in a run
+    /// (`None`: made again here).
+    pub shared: Option<&'a Shared>,
 }
 
 impl<'a> Models<'a> {
@@ -103,8 +107,18 @@ impl<'a> Models<'a> {
         Models {
             base: model,
             profile: model,
+            shared: None,
         }
     }
+}
+
+/// What depends on the base model alone: every profile's bundle carries the same Helm chart
+/// and the same Kustomize base, so the profiles built in one run (side by side) make them
+/// once.
+#[derive(Debug, Default)]
+pub struct Shared {
+    helm_base: OnceLock<Option<helm::HelmOutput>>,
+    kustomize_base: OnceLock<kustomize::Base>,
 }
 
 /// Lower the model to every enabled target, with the model as its own base.
@@ -135,6 +149,7 @@ pub fn lower_each<P: Send>(
     let Models {
         base,
         profile: model,
+        shared,
     } = models;
     let enabled = &model.targets;
     // The same bytes in `scripts/` and in the Compose and systemd tarballs: made once.
@@ -142,10 +157,18 @@ pub fn lower_each<P: Send>(
     // (output position, job), costliest first: Kustomize, Helm, systemd, Compose.
     let mut jobs: Vec<(usize, Lowering<'_>)> = Vec::new();
     if enabled.kustomize.enabled {
-        jobs.push((2, Box::new(|d| kustomize::lower_with_base(base, model, d))));
+        let shared = shared.map(|s| &s.kustomize_base);
+        jobs.push((
+            2,
+            Box::new(move |d| kustomize::lower_with_base(base, model, shared, d)),
+        ));
     }
     if enabled.helm.enabled {
-        jobs.push((1, Box::new(|d| helm::lower_with_base(base, model, d))));
+        let shared = shared.map(|s| &s.helm_base);
+        jobs.push((
+            1,
+            Box::new(move |d| helm::lower_with_base(base, model, shared, d)),
+        ));
     }
     if enabled.systemd.enabled {
         jobs.push((3, Box::new(|d| systemd::lower_with(model, host_scripts, d))));

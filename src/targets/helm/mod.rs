@@ -23,6 +23,8 @@
 
 mod values;
 
+use std::sync::OnceLock;
+
 use serde_json::json;
 
 use crate::diag::{self, Diag};
@@ -57,6 +59,7 @@ const RESERVED_KEYS: &[&str] = &[
 
 /// What the Helm target produces: the packaged chart, and the plain files beside it (the
 /// profile's values file, then the unpacked chart and the GitOps manifests).
+#[derive(Debug)]
 pub struct HelmOutput {
     pub chart: Artifact,
     pub files: Artifact,
@@ -70,17 +73,31 @@ impl HelmOutput {
 
 /// Lower a profile with its base: when the profile changes only values (not the chart's
 /// structure), the chart is the base declaration's, byte-identical for every profile, and
-/// `values-<profile>.yaml` carries every value the profile changes.
-pub fn lower_with_base(base: &Model, model: &Model, diags: &mut Vec<Diag>) -> Vec<Artifact> {
+/// `values-<profile>.yaml` carries every value the profile changes. The base's chart is
+/// built once in `shared` when there is one (every profile of a run uses the same).
+pub fn lower_with_base(
+    base: &Model,
+    model: &Model,
+    shared: Option<&OnceLock<Option<HelmOutput>>>,
+    diags: &mut Vec<Diag>,
+) -> Vec<Artifact> {
     let Some(mut out) = build(model, diags) else {
         return Vec::new();
     };
-    if base != model
-        && let Some(b) = build(base, &mut Vec::new())
+    let own;
+    let base_out = if base == model {
+        None
+    } else if let Some(cell) = shared {
+        cell.get_or_init(|| build(base, &mut Vec::new())).as_ref()
+    } else {
+        own = build(base, &mut Vec::new());
+        own.as_ref()
+    };
+    if let Some(b) = base_out
         && same_structure(&b.chart, &out.chart)
     {
         let text = profile_values_over(model, &values_tree(model), Some(&values_tree(base)));
-        out.chart = b.chart;
+        out.chart = b.chart.clone();
         out.files.tree.insert(
             format!("values-{}.yaml", model.profile_or_base()),
             pack::text(text),

@@ -27,6 +27,8 @@
 //! - **Secrets** never enter the repository: pods read `secretKeyRef`s into `<app>-secrets`,
 //!   a Secret the user creates (the README gives the command).
 
+use std::sync::OnceLock;
+
 use crate::diag::{self, Diag};
 use crate::model::Model;
 use crate::pack::{self, FileTree};
@@ -53,20 +55,33 @@ pub use crate::targets::k8s::REPO_PLACEHOLDER;
 /// Lower the (profile-merged) model; it serves as its own base, so the overlay holds the
 /// namespace, the images and the params but no patches.
 pub fn lower(model: &Model, diags: &mut Vec<Diag>) -> Vec<Artifact> {
-    lower_with_base(model, model, diags)
+    lower_with_base(model, model, None, diags)
 }
 
 /// Lower a profile against the model of the base declaration alone (`lucia.kdl` without the
 /// profile): `base/` comes from `base`, `overlays/<profile>/` from the difference.
-pub fn lower_with_base(base: &Model, profile: &Model, diags: &mut Vec<Diag>) -> Vec<Artifact> {
+pub fn lower_with_base(
+    base: &Model,
+    profile: &Model,
+    shared: Option<&OnceLock<Base>>,
+    diags: &mut Vec<Diag>,
+) -> Vec<Artifact> {
     if !carries(profile, diags) || (base != profile && !carries(base, diags)) {
         return Vec::new();
     }
+    let own;
+    let base_part = match shared {
+        Some(cell) => cell.get_or_init(|| Base::of(base)),
+        None => {
+            own = Base::of(base);
+            &own
+        }
+    };
     vec![Artifact {
         target: crate::targets::Target::Kustomize,
         path: DIR.into(),
         layout: Layout::Files,
-        tree: tree(base, profile),
+        tree: tree(base, profile, base_part),
     }]
 }
 
@@ -228,11 +243,26 @@ fn generated(m: &Model) -> String {
     )
 }
 
-fn tree(base: &Model, profile: &Model) -> FileTree {
-    let mut t = FileTree::new();
-    let objs = base_objects(base);
-    base_files(base, &objs, &mut t);
-    overlay_files(base, profile, &objs, &mut t);
+/// What every profile's bundle shares: `base/` and the base's objects the overlays are
+/// diffed against, made from the base declaration alone.
+#[derive(Debug)]
+pub struct Base {
+    objs: Vec<Obj>,
+    files: FileTree,
+}
+
+impl Base {
+    fn of(base: &Model) -> Base {
+        let objs = base_objects(base);
+        let mut files = FileTree::new();
+        base_files(base, &objs, &mut files);
+        Base { objs, files }
+    }
+}
+
+fn tree(base: &Model, profile: &Model, base_part: &Base) -> FileTree {
+    let mut t = base_part.files.clone();
+    overlay_files(base, profile, &base_part.objs, &mut t);
     gitops(profile, &mut t);
     t.insert("README.md".into(), pack::text(readme(profile)));
     t
