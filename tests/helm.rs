@@ -986,3 +986,32 @@ fn profiles_sharing_the_base_s_artifacts_get_the_same_bytes() {
         }
     }
 }
+
+/// A profile that changes the chart's structure (here, a service of its own) ships its own
+/// chart, values and all, not the base's: the same artifacts as lowering the profile alone.
+#[test]
+fn a_profile_that_changes_the_chart_s_structure_ships_its_own_chart() {
+    let base = r#"app "demo" version="1.0.0"
+image "web" "docker.io/library/nginx:1.27"
+service "web" {
+    image "web"
+    port "http" 8080
+}
+"#;
+    let profile = r#"service "extra" {
+    image "web"
+    port "http" 8081
+}
+"#;
+    let (base_model, _) = model_from(base, None);
+    let (model, _) = model_from(base, Some(("big", profile)));
+    let arts = helm::lower_with_base(&base_model, &model, None, &mut Vec::new());
+    let alone = helm::lower(&model, &mut Vec::new());
+    assert_eq!(arts[0].tree, alone[0].tree, "the profile's own chart");
+    assert!(arts[0].tree.contains_key("templates/extra-deployment.yaml"));
+    assert!(arts[0].tree.contains_key("values.yaml"));
+    assert_eq!(
+        arts[1].tree.get("values-big.yaml"),
+        alone[1].tree.get("values-big.yaml")
+    );
+}
