@@ -114,7 +114,7 @@ impl<'a> Models<'a> {
 
 /// What depends on the base model alone: every profile's bundle carries the same Helm chart
 /// and the same Kustomize base, so the profiles built in one run (side by side) make them
-/// once.
+/// once. Every `Models` given one `Shared` must have the same `base` (the run's).
 #[derive(Debug, Default)]
 pub struct Shared {
     helm_base: OnceLock<Option<helm::HelmOutput>>,
