@@ -6,6 +6,7 @@
 
 mod document;
 mod parser;
+mod values;
 
 pub use document::{Document, Entry, Ident, Node, Value};
 pub use parser::{ErrorKind, MAX_DEPTH, SyntaxError};
