@@ -82,11 +82,11 @@ pub fn map<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R>
 
 /// Move the calling thread to another CPU it may run on, and leave its affinity as it was.
 ///
-/// Why: Linux starts a new thread on its parent's CPU. Where the CPUs share no cache domain
-/// (the vCPUs of the Firecracker VMs luciac is built and benchmarked on), it moves the thread
-/// to an idle CPU only at a later load balance, about 3 ms on (measured: a worker spawned
-/// while its parent computes started after 2.6 to 3.2 ms, and the two shared one CPU until
-/// then). A build takes about 13 ms, so that was a quarter of it on one core. Moving the
+/// Why: Linux starts a new thread on its parent's CPU. On the Firecracker VMs luciac is built
+/// and benchmarked on, it moves the thread to the idle CPU only at a later load balance, about
+/// 3 ms on (measured: a worker spawned while its parent computes started after 2.6 to 3.2 ms,
+/// and the two shared one CPU until then; most likely their vCPUs share no cache domain,
+/// the one where placement looks for an idle CPU). A build takes about 13 ms, so that was a quarter of it on one core. Moving the
 /// parent instead is immediate, and the new thread runs at once where it was placed. Best
 /// effort: where a call fails (a seccomp filter, one allowed CPU) nothing changes.
 #[cfg(target_os = "linux")]
