@@ -121,6 +121,19 @@ pub struct Shared {
     kustomize_base: OnceLock<kustomize::Base>,
 }
 
+/// What `make` makes: from `cell` when there is one (made there by the first caller), else
+/// made here and kept in `own`.
+pub(crate) fn shared_or_own<'a, T>(
+    cell: Option<&'a OnceLock<T>>,
+    own: &'a mut Option<T>,
+    make: impl FnOnce() -> T,
+) -> &'a T {
+    match cell {
+        Some(cell) => cell.get_or_init(make),
+        None => own.insert(make()),
+    }
+}
+
 /// Lower the model to every enabled target, with the model as its own base.
 pub fn lower_all(model: &Model, diags: &mut Vec<Diag>) -> Vec<Artifact> {
     lower(Models::alone(model), diags)

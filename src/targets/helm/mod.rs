@@ -86,14 +86,11 @@ pub fn lower_with_base(
     let Some((mut out, tree)) = structure(model, diags) else {
         return Vec::new();
     };
-    let own;
+    let mut own = None;
     let base_out = if base == model {
         None
-    } else if let Some(cell) = shared {
-        cell.get_or_init(|| build(base, &mut Vec::new())).as_ref()
     } else {
-        own = build(base, &mut Vec::new());
-        own.as_ref()
+        crate::targets::shared_or_own(shared, &mut own, || build(base, &mut Vec::new())).as_ref()
     };
     match base_out {
         Some(b) if same_structure(&b.chart, &out.chart) => {

@@ -69,14 +69,8 @@ pub fn lower_with_base(
     if !carries(profile, diags) || (base != profile && !carries(base, diags)) {
         return Vec::new();
     }
-    let own;
-    let base_part = match shared {
-        Some(cell) => cell.get_or_init(|| Base::of(base)),
-        None => {
-            own = Base::of(base);
-            &own
-        }
-    };
+    let mut own = None;
+    let base_part = crate::targets::shared_or_own(shared, &mut own, || Base::of(base));
     vec![Artifact {
         target: crate::targets::Target::Kustomize,
         path: DIR.into(),
