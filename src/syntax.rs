@@ -200,39 +200,15 @@ pub fn string_content(token_text: &str) -> (usize, &str) {
     (start, token_text.get(start..end).unwrap_or(""))
 }
 
-/// The value a string or word token stands for: escapes decoded for quoted strings; bare words
-/// as written. Good enough for names and references; the compiler decodes the real value.
+/// The value a string or word token stands for: a string as the compiler decodes it
+/// ([`crate::parse::decode_string`]); bare words, and a string still being typed (unclosed, or
+/// with an escape not finished), as written between its quotes.
 pub fn value_text(token: &Token, src: &str) -> String {
     let text = token.text(src);
     if token.kind != Kind::Str {
         return text.to_string();
     }
-    let (_, content) = string_content(text);
-    if text.starts_with('#') {
-        return content.to_string();
-    }
-    let mut out = String::new();
-    let mut chars = content.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some('n') => out.push('\n'),
-            Some('t') => out.push('\t'),
-            Some('r') => out.push('\r'),
-            Some('s') => out.push(' '),
-            Some(c) if c.is_whitespace() => {
-                while chars.peek().is_some_and(|c| c.is_whitespace()) {
-                    chars.next();
-                }
-            }
-            Some(c) => out.push(c),
-            None => {}
-        }
-    }
-    out
+    crate::parse::decode_string(text).unwrap_or_else(|| string_content(text).1.to_string())
 }
 
 // ---- the outline tree ------------------------------------------------------------------

@@ -503,3 +503,31 @@ fn input_that_would_recurse_is_read_in_a_loop_or_refused() {
     let ok = format!("{}{}", "a {\n".repeat(64), "}\n".repeat(64));
     assert!(parse_text(&ok).is_ok());
 }
+
+/// One string token decoded on its own, as the editor's outline asks for it; anything but
+/// exactly one valid string is `None` (the outline then shows the text as typed).
+#[test]
+fn one_string_token_decodes_as_in_a_document() {
+    use luciac::parse::decode_string;
+    assert_eq!(
+        decode_string(r#""a\tb\u{E9}""#).as_deref(),
+        Some("a\tb\u{e9}")
+    );
+    assert_eq!(decode_string(r##"#"C:\dir"#"##).as_deref(), Some("C:\\dir"));
+    assert_eq!(
+        decode_string("\"\"\"\n    one\n      two\n    \"\"\"").as_deref(),
+        Some("one\n  two")
+    );
+    assert_eq!(decode_string("\"open"), None);
+    assert_eq!(decode_string("\"a\" b"), None);
+    assert_eq!(decode_string("\"bad \\q\""), None);
+    assert_eq!(decode_string("12"), None);
+    let src = "env \"K\" \"caf\\u{E9}\" \"{param.";
+    let tokens = luciac::syntax::lex(src);
+    let strings: Vec<String> = tokens
+        .iter()
+        .filter(|t| t.kind == luciac::syntax::Kind::Str)
+        .map(|t| luciac::syntax::value_text(t, src))
+        .collect();
+    assert_eq!(strings, ["K", "caf\u{e9}", "{param."]);
+}

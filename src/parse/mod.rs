@@ -9,7 +9,7 @@ mod parser;
 mod values;
 
 pub use document::{Document, Entry, Ident, Node, Value};
-pub use parser::{ErrorKind, MAX_DEPTH, SyntaxError};
+pub use parser::{ErrorKind, MAX_DEPTH, SyntaxError, decode_string};
 
 use crate::diag::{self, Diag};
 use crate::source::{FileId, Span};
@@ -17,6 +17,8 @@ use crate::source::{FileId, Span};
 /// Parse one file; `None` (with the diagnostics in `diags`) when it is not valid KDL v2 or
 /// holds characters luciac does not read.
 pub fn parse(text: &str, file: FileId, diags: &mut Vec<Diag>) -> Option<Document> {
+    // `check_chars` refuses every character KDL forbids, and more: the parser need not
+    // look for them again (a test below checks that it refuses all of them).
     if !check_chars(text, file, diags) {
         return None;
     }
@@ -29,8 +31,10 @@ pub fn parse(text: &str, file: FileId, diags: &mut Vec<Diag>) -> Option<Document
     }
 }
 
-/// Parse KDL text, without luciac's checks of its characters and without diagnostics.
+/// Parse KDL text as the specification reads it, without luciac's stricter checks of its
+/// characters and without diagnostics.
 pub fn parse_text(text: &str) -> Result<Document, SyntaxError> {
+    parser::check_code_points(text)?;
     parser::parse(text)
 }
 
@@ -100,4 +104,26 @@ fn check_chars(text: &str, file: FileId, diags: &mut Vec<Diag>) -> bool {
         ));
     }
     found == 0
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every code point the KDL grammar forbids is refused by `check_chars` too, which is why
+    /// `parse` does not run the parser's own scan for them.
+    #[test]
+    fn check_chars_refuses_every_character_kdl_forbids() {
+        let forbidden: Vec<char> = (0..=0x10FFFFu32)
+            .filter_map(char::from_u32)
+            .filter(|&c| super::parser::check_code_points(&format!("a{c}")).is_err())
+            .collect();
+        assert!(forbidden.len() >= 40, "{forbidden:?}");
+        for c in forbidden {
+            let mut diags = Vec::new();
+            assert!(
+                !super::check_chars(&format!("a{c}"), 0, &mut diags),
+                "U+{:04X}",
+                u32::from(c)
+            );
+        }
+    }
 }

@@ -42,6 +42,8 @@ pub enum ErrorKind {
 pub(super) type Parsed<T> = Result<T, SyntaxError>;
 
 /// Parse a whole document.
+/// Parse a whole document whose characters [`check_code_points`] (or the stricter check of
+/// `parse::parse`) has passed.
 pub fn parse(text: &str) -> Parsed<Document> {
     let mut p = Parser {
         text,
@@ -51,9 +53,52 @@ pub fn parse(text: &str) -> Parsed<Document> {
     if text.starts_with('\u{FEFF}') {
         p.pos = '\u{FEFF}'.len_utf8();
     }
-    p.disallowed_code_points()?;
     let nodes = p.nodes(None)?;
     Ok(Document { nodes })
+}
+
+/// The first `disallowed-literal-code-point` of a document, as an error (a byte-order mark
+/// is allowed as the first character).
+pub fn check_code_points(text: &str) -> Parsed<()> {
+    let from = if text.starts_with('\u{FEFF}') {
+        '\u{FEFF}'.len_utf8()
+    } else {
+        0
+    };
+    let bad = text
+        .get(from..)
+        .and_then(|t| t.char_indices().find(|&(_, c)| is_disallowed(c)));
+    match bad {
+        Some((i, c)) => {
+            let at = from + i;
+            Err(SyntaxError {
+                kind: ErrorKind::Syntax,
+                message: format!("U+{:04X} may not appear in a KDL document", u32::from(c)),
+                offset: at,
+                len: c.len_utf8(),
+                label: "here".to_string(),
+                help: None,
+            })
+        }
+        None => Ok(()),
+    }
+}
+
+/// The string one whole string token stands for (quoted, raw or multi-line, escapes
+/// decoded, dedented); `None` when the text is not exactly one valid string.
+pub fn decode_string(token: &str) -> Option<String> {
+    let mut p = Parser {
+        text: token,
+        pos: 0,
+        depth: 0,
+    };
+    match p.value("a string") {
+        Ok(Token {
+            value: Value::String(s),
+            ..
+        }) if p.pos == token.len() => Some(s),
+        _ => None,
+    }
 }
 
 /// `newline`: CRLF counts as one.
@@ -98,24 +143,24 @@ pub(super) fn is_ident_char(c: char) -> bool {
         && !is_disallowed(c)
 }
 
+/// What a whitespace escape (`\` and what follows it) removes: spaces and line breaks.
+pub(super) fn is_blank(c: char) -> bool {
+    is_space(c) || is_newline(c)
+}
+
+/// Whether a word starts like a number (`1`, `-1`, `.5`, `+.5`): no such word is an
+/// identifier.
+pub(super) fn starts_like_a_number(word: &str) -> bool {
+    let rest = word.strip_prefix(['+', '-']).unwrap_or(word);
+    let rest = rest.strip_prefix('.').unwrap_or(rest);
+    rest.starts_with(|c: char| c.is_ascii_digit())
+}
+
 /// Whether `s` can be written without quotes: an `identifier-string`.
 pub fn is_bare_identifier(s: &str) -> bool {
-    let mut chars = s.chars();
-    let first = chars.next();
-    let after_sign = if matches!(first, Some('+' | '-')) {
-        chars.next()
-    } else {
-        first
-    };
-    let after_dot = if after_sign == Some('.') {
-        chars.next()
-    } else {
-        after_sign
-    };
     !s.is_empty()
         && s.chars().all(is_ident_char)
-        && !first.is_some_and(|c| c.is_ascii_digit())
-        && !after_dot.is_some_and(|c| c.is_ascii_digit())
+        && !starts_like_a_number(s)
         && !RESERVED.contains(&s)
 }
 
@@ -187,21 +232,6 @@ impl Parser<'_> {
             Some(c) if is_newline(c) => "a line break".to_string(),
             Some(c) if c.is_control() || is_space(c) => format!("U+{:04X}", u32::from(c)),
             Some(c) => format!("`{c}`"),
-        }
-    }
-
-    fn disallowed_code_points(&self) -> Parsed<()> {
-        let from = self.pos;
-        match self.text[from..]
-            .char_indices()
-            .find(|&(_, c)| is_disallowed(c))
-        {
-            Some((i, c)) => Err(self.error(
-                from + i,
-                from + i + c.len_utf8(),
-                format!("U+{:04X} may not appear in a KDL document", u32::from(c)),
-            )),
-            None => Ok(()),
         }
     }
 

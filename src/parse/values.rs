@@ -5,7 +5,8 @@
 
 use super::document::Value;
 use super::parser::{
-    Parsed, Parser, RESERVED, SyntaxError, Token, is_ident_char, is_newline, is_space,
+    Parsed, Parser, RESERVED, SyntaxError, Token, is_blank, is_ident_char, is_newline, is_space,
+    starts_like_a_number,
 };
 
 impl Parser<'_> {
@@ -54,19 +55,8 @@ impl Parser<'_> {
     fn identifier(&mut self) -> Parsed<String> {
         let start = self.pos;
         let word = self.word().to_string();
-        let mut chars = word.chars();
-        let first = chars.next();
-        let after_sign = if matches!(first, Some('+' | '-')) {
-            chars.next()
-        } else {
-            first
-        };
-        let after_dot = if after_sign == Some('.') {
-            chars.next()
-        } else {
-            None
-        };
-        if after_dot.is_some_and(|c| c.is_ascii_digit()) {
+        // A digit or a sign and a digit made it a number; what is left here is `.5` and the like.
+        if starts_like_a_number(&word) {
             return Err(SyntaxError {
                 help: Some(format!(
                     "write a digit before the point (\"{}\"), or quote it if it is text",
@@ -219,8 +209,8 @@ impl Parser<'_> {
                     self.pos += 1;
                     // A whitespace escape may run over line breaks; any other escape is
                     // one character (checked by `unescape`).
-                    if self.peek().is_some_and(|c| is_space(c) || is_newline(c)) {
-                        while self.peek().is_some_and(|c| is_space(c) || is_newline(c)) {
+                    if self.peek().is_some_and(is_blank) {
+                        while self.peek().is_some_and(is_blank) {
                             self.bump();
                         }
                     } else {
@@ -258,29 +248,34 @@ impl Parser<'_> {
         }
         self.pos += 1;
         let body_start = self.pos;
-        let close: String = std::iter::once('"')
-            .chain(std::iter::repeat_n('#', hashes))
-            .collect();
+        let close = closing("\"", hashes);
+        self.body_until(&close, true, false).ok_or_else(|| SyntaxError {
+            label: "this string is not closed on its line".to_string(),
+            help: Some(format!(
+                "end it with `{close}`; for text over several lines, use `{0}\"\"\"` … `\"\"\"{0}`",
+                "#".repeat(hashes)
+            )),
+            ..self.error(start, body_start, "unclosed raw string")
+        })
+    }
+
+    /// The text from the cursor up to `close`, which is consumed; `None` at the end of the
+    /// text, or at a line break when `one_line`. With `escapes`, a `\` takes the character
+    /// after it along (a quoted string's `\"""` does not close it).
+    fn body_until(&mut self, close: &str, one_line: bool, escapes: bool) -> Option<String> {
+        let start = self.pos;
         loop {
-            if self.rest().starts_with(&close) {
-                let body = self.text[body_start..self.pos].to_string();
+            if self.rest().starts_with(close) {
+                let body = self.text.get(start..self.pos)?.to_string();
                 self.pos += close.len();
-                return Ok(body);
+                return Some(body);
             }
-            match self.peek() {
-                Some(c) if !is_newline(c) => {
+            match self.bump()? {
+                c if one_line && is_newline(c) => return None,
+                '\\' if escapes => {
                     self.bump();
                 }
-                _ => {
-                    return Err(SyntaxError {
-                        label: "this string is not closed on its line".to_string(),
-                        help: Some(format!(
-                            "end it with `{close}`; for text over several lines, use `{0}\"\"\"` … `\"\"\"{0}`",
-                            "#".repeat(hashes)
-                        )),
-                        ..self.error(start, body_start, "unclosed raw string")
-                    });
-                }
+                _ => {}
             }
         }
     }
@@ -296,30 +291,13 @@ impl Parser<'_> {
             });
         }
         let body_start = self.pos;
-        let close: String = "\"\"\""
-            .chars()
-            .chain(std::iter::repeat_n('#', hashes))
-            .collect();
-        loop {
-            if self.rest().starts_with(&close) {
-                let body = self.text[body_start..self.pos].to_string();
-                self.pos += close.len();
-                return Ok(body);
-            }
-            match self.bump() {
-                None => {
-                    return Err(SyntaxError {
-                        label: "this string is never closed".to_string(),
-                        help: Some(format!("end it with `{close}` on a line of its own")),
-                        ..self.error(start, body_start, "unclosed multi-line string")
-                    });
-                }
-                Some('\\') if hashes == 0 => {
-                    self.bump();
-                }
-                Some(_) => {}
-            }
-        }
+        let close = closing("\"\"\"", hashes);
+        self.body_until(&close, false, hashes == 0)
+            .ok_or_else(|| SyntaxError {
+                label: "this string is never closed".to_string(),
+                help: Some(format!("end it with `{close}` on a line of its own")),
+                ..self.error(start, body_start, "unclosed multi-line string")
+            })
     }
 
     /// Multi-line string dedent: the last line (before the closing quotes) must be only
@@ -444,6 +422,11 @@ impl Parser<'_> {
     }
 }
 
+/// A string's closing quotes and the `#`s of a raw string.
+fn closing(quotes: &str, hashes: usize) -> String {
+    format!("{quotes}{}", "#".repeat(hashes))
+}
+
 /// Remove a quoted string's whitespace escapes (`\` and the spaces and line breaks after
 /// it), leaving every other escape as written: a multi-line string is dedented between the
 /// two steps.
@@ -456,8 +439,8 @@ fn resolve_whitespace_escapes(body: &str) -> String {
             continue;
         }
         match chars.peek() {
-            Some(&w) if is_space(w) || is_newline(w) => {
-                while chars.peek().is_some_and(|&c| is_space(c) || is_newline(c)) {
+            Some(&w) if is_blank(w) => {
+                while chars.peek().is_some_and(|&c| is_blank(c)) {
                     chars.next();
                 }
             }
